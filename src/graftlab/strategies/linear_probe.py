@@ -1,0 +1,55 @@
+"""``linear_probe``: frozen backbone, pooled embeddings, a logistic-regression head.
+
+The embeddings come from the backbone's cache (computed once per data and reused by every seed and
+strategy). Features are standardised and C is chosen on validation; the scaler and the logistic
+regression are folded into the linear head of an :class:`EncoderClassifier`, so the probe saves,
+loads and serves exactly like a fine-tuned model.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import torch
+from pydantic import Field
+from sklearn.preprocessing import StandardScaler
+
+from ..data.dataset import LabeledData
+from .base import STRATEGIES, FitContext, FitOutcome, Strategy, StrategyParams
+from .neural import EncoderClassifier, NeuralPredictor, count_params, freeze_all_but_top
+from .selection import select_logreg
+from .tfidf_logreg import as_multiclass
+
+
+class ProbeParams(StrategyParams):
+    C: list[Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])
+
+
+@STRATEGIES.register("linear_probe")
+class LinearProbe(Strategy):
+    name = "linear_probe"
+    Params = ProbeParams
+
+    def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome:
+        bb, max_len = ctx.backbone, ctx.train.max_length
+        x_train = bb.embed(train.inputs, max_length=max_len)  # (n, hidden), cached
+        x_val = bb.embed(val.inputs, max_length=max_len)
+        scaler = StandardScaler().fit(x_train)
+        model, info = select_logreg(scaler.transform(x_train), train.labels, scaler.transform(x_val), val.labels,
+                                    self.params.C, ctx.seed, ctx.train)
+        coef, intercept = as_multiclass(model, train.n_classes)
+        # fold the scaler: w·(x-μ)/σ + b = (w/σ)·x + (b - Σ w μ/σ)
+        scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+        w = coef / scale
+        b = intercept - (coef * scaler.mean_ / scale).sum(1)
+
+        clf = EncoderClassifier(bb, bb.load_encoder(pretrained=True), train.n_classes, dropout=0.0)
+        freeze_all_but_top(clf, 0)
+        with torch.no_grad():
+            clf.head.weight.copy_(torch.as_tensor(w, dtype=torch.float32))
+            clf.head.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
+        clf.eval()
+        trainable = int(w.size + b.size)
+        return FitOutcome(NeuralPredictor(clf, train.label_names, max_len, dropout=0.0),
+                          trainable_params=trainable, total_params=count_params(clf)[1], info=info)

@@ -1,0 +1,164 @@
+"""Encoder + pooling + linear head, its predictor, and the freezing / learning-rate helpers that the
+neural strategies share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..backbones.base import REBUILDERS, Backbone, LayerGroup
+from .base import PREDICTORS, Predictor
+
+__all__ = [
+    "EncoderClassifier",
+    "NeuralPredictor",
+    "freeze_all_but_top",
+    "param_groups",
+    "count_params",
+]
+
+
+class EncoderClassifier(nn.Module):
+    """logits = head(dropout(pool(encoder(inputs)))). Frozen sub-modules stay in eval mode while training
+    (no dropout noise in a frozen prefix; BatchNorm statistics of frozen groups never change)."""
+
+    def __init__(self, backbone: Backbone, encoder: nn.Module, n_classes: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.backbone = backbone  # not a Module: supplies pooling and preprocessing
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(backbone.hidden_size, n_classes)
+        self.frozen: list[nn.Module] = []
+
+    def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.backbone.pooled(self.encoder, batch)  # (batch, hidden)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head(self.dropout(self.features(batch)))  # (batch, n_classes)
+
+    def train(self, mode: bool = True) -> EncoderClassifier:
+        super().train(mode)
+        for m in self.frozen:
+            m.eval()
+        return self
+
+    def layer_groups(self) -> list[LayerGroup]:
+        return self.backbone.layer_groups(self.encoder)
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return int(trainable), int(total)
+
+
+def freeze_all_but_top(model: EncoderClassifier, trainable_layers: int | None) -> list[LayerGroup]:
+    """Freeze the encoder except its top ``trainable_layers`` blocks (None: everything trains).
+
+    The head always trains. The pooler group (unused by mean/CLS-hidden pooling) stays frozen.
+    Returns the trainable groups, bottom to top.
+    """
+    groups = [g for g in model.layer_groups() if g.name != "pooler"]
+    for p in model.encoder.parameters():
+        p.requires_grad_(False)
+    if trainable_layers is None:
+        chosen = groups
+    else:
+        blocks = [g for g in groups if g.name.startswith("block")]
+        chosen = blocks[len(blocks) - trainable_layers :] if trainable_layers > 0 else []
+    for g in chosen:
+        for p in g.parameters():
+            p.requires_grad_(True)
+    chosen_ids = {id(m) for g in chosen for m in g.modules}
+    model.frozen = [m for g in model.layer_groups() for m in g.modules if id(m) not in chosen_ids]
+    return chosen
+
+
+def _no_decay(name: str) -> bool:
+    return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name or ".norm" in name
+
+
+def param_groups(
+    model: EncoderClassifier,
+    lr: float,
+    weight_decay: float,
+    head_lr: float | None = None,
+    layer_lr_decay: float = 1.0,
+) -> list[dict[str, Any]]:
+    """AdamW parameter groups: the head at ``head_lr``; encoder group g (0 = top) at lr * decay**g.
+
+    Biases and norm weights get no weight decay. Only parameters with ``requires_grad`` are included.
+    Each group carries a ``name`` so tests and reports can inspect it.
+    """
+    groups: list[dict[str, Any]] = []
+    named = dict(model.named_parameters())
+    id_to_name = {id(p): n for n, p in named.items()}
+
+    def add(name: str, params: list[nn.Parameter], group_lr: float) -> None:
+        params = [p for p in params if p.requires_grad]
+        decay = [p for p in params if not _no_decay(id_to_name[id(p)])]
+        nodecay = [p for p in params if _no_decay(id_to_name[id(p)])]
+        if decay:
+            groups.append({"name": name, "params": decay, "lr": group_lr, "weight_decay": weight_decay})
+        if nodecay:
+            groups.append({"name": f"{name}.no_decay", "params": nodecay, "lr": group_lr, "weight_decay": 0.0})
+
+    add("head", list(model.head.parameters()), head_lr or lr)
+    encoder_groups = [g for g in model.layer_groups() if g.name != "pooler"]
+    for depth, g in enumerate(reversed(encoder_groups)):
+        add(g.name, g.parameters(), lr * layer_lr_decay**depth)
+    return groups
+
+
+@PREDICTORS.register("encoder_classifier")
+class NeuralPredictor(Predictor):
+    """A trained :class:`EncoderClassifier` with its preprocessing."""
+
+    kind = "encoder_classifier"
+
+    def __init__(self, model: EncoderClassifier, label_names: Sequence[str], max_length: int | None, dropout: float = 0.1) -> None:
+        super().__init__(label_names)
+        self.model = model
+        self.max_length = max_length
+        self.dropout = dropout
+
+    @property
+    def backbone(self) -> Backbone:
+        return self.model.backbone
+
+    @torch.no_grad()
+    def predict_logits(self, inputs: Sequence, batch_size: int = 64) -> np.ndarray:
+        self.model.eval()
+        data = self.backbone.encode(inputs, max_length=self.max_length)
+        order = np.argsort(-data.lengths, kind="stable")  # similar lengths together: less padding
+        out = np.zeros((len(data), len(self.label_names)), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            out[idx] = self.model(data.collate(idx)).float().numpy()
+        return out
+
+    def n_parameters(self) -> int:
+        return count_params(self.model)[1]
+
+    def save_files(self, folder: Path) -> dict[str, Any]:
+        from safetensors.torch import save_model
+
+        spec = self.backbone.export(folder / "backbone")
+        save_model(self.model, str(folder / "model.safetensors"))
+        return {"backbone": spec, "max_length": self.max_length, "dropout": self.dropout, "n_classes": len(self.label_names)}
+
+    @classmethod
+    def load_files(cls, folder: Path, spec: dict[str, Any]) -> NeuralPredictor:
+        from safetensors.torch import load_model
+
+        backbone = REBUILDERS.get(spec["backbone"]["kind"])(folder / "backbone", spec["backbone"])
+        model = EncoderClassifier(backbone, backbone.load_encoder(pretrained=False), spec["n_classes"], spec["dropout"])
+        load_model(model, str(folder / "model.safetensors"), strict=True)
+        model.eval()
+        return cls(model, [str(i) for i in range(spec["n_classes"])], spec["max_length"], spec["dropout"])

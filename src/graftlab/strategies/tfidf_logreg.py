@@ -1,0 +1,95 @@
+"""``tfidf_logreg``: word and bigram TF-IDF features with a logistic regression (scikit-learn).
+
+The regularisation strength C is chosen on the validation split. The fitted model is saved as JSON
+(vocabulary, settings) + safetensors (idf, coefficients): no pickle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import Field
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from ..core.artifacts import load_arrays, load_json, save_arrays, save_json
+from ..data.dataset import LabeledData
+from .base import PREDICTORS, STRATEGIES, FitContext, FitOutcome, Predictor, Strategy, StrategyParams
+from .selection import select_logreg
+
+
+class TfidfParams(StrategyParams):
+    ngram_max: Annotated[int, Field(ge=1, le=3)] = 2
+    max_features: Annotated[int, Field(ge=10)] = 50_000
+    min_df: Annotated[int, Field(ge=1)] = 1
+    C: list[Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0])
+
+
+@PREDICTORS.register("tfidf_logreg")
+class TfidfPredictor(Predictor):
+    kind = "tfidf_logreg"
+
+    def __init__(self, vectorizer: TfidfVectorizer, coef: np.ndarray, intercept: np.ndarray, label_names: Sequence[str]) -> None:
+        super().__init__(label_names)
+        self.vectorizer = vectorizer
+        self.coef = coef  # (k, vocab) — binary problems are stored as two rows
+        self.intercept = intercept  # (k,)
+
+    def predict_logits(self, inputs: Sequence, batch_size: int = 64) -> np.ndarray:
+        x = self.vectorizer.transform([str(t) for t in inputs])  # (n, vocab) sparse
+        return np.asarray(x @ self.coef.T) + self.intercept
+
+    def n_parameters(self) -> int:
+        return int(self.coef.size + self.intercept.size)
+
+    def save_files(self, folder: Path) -> dict[str, Any]:
+        vec = self.vectorizer
+        vocab = {term: int(i) for term, i in vec.vocabulary_.items()}
+        save_json(vocab, folder / "vocabulary.json")
+        save_arrays({"idf": vec.idf_, "coef": self.coef, "intercept": self.intercept}, folder / "weights.safetensors")
+        return {"ngram_range": list(vec.ngram_range), "sublinear_tf": vec.sublinear_tf, "lowercase": vec.lowercase}
+
+    @classmethod
+    def load_files(cls, folder: Path, spec: dict[str, Any]) -> TfidfPredictor:
+        arrays = load_arrays(folder / "weights.safetensors")
+        vec = TfidfVectorizer(
+            ngram_range=tuple(spec["ngram_range"]),
+            sublinear_tf=spec["sublinear_tf"],
+            lowercase=spec["lowercase"],
+            vocabulary=load_json(folder / "vocabulary.json"),
+        )
+        vec.idf_ = arrays["idf"]  # sets the fitted state without refitting
+        k = arrays["coef"].shape[0]
+        return cls(vec, arrays["coef"], arrays["intercept"], [str(i) for i in range(k)])
+
+
+def as_multiclass(model: LogisticRegression, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(coef (k, d), intercept (k,)) giving the same softmax as ``model`` (binary: [0, w])."""
+    coef, intercept = model.coef_, model.intercept_
+    if n_classes == 2 and coef.shape[0] == 1:
+        coef = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.concatenate([[0.0], intercept])
+    return coef.astype(np.float64), intercept.astype(np.float64)
+
+
+@STRATEGIES.register("tfidf_logreg")
+class TfidfLogreg(Strategy):
+    """Baseline: what a careful practitioner gets without any pretrained model."""
+
+    name = "tfidf_logreg"
+    kind = "baseline"
+    uses_backbone = False
+    Params = TfidfParams
+
+    def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome:
+        p = self.params
+        vec = TfidfVectorizer(ngram_range=(1, p.ngram_max), max_features=p.max_features, min_df=p.min_df, sublinear_tf=True)
+        x_train = vec.fit_transform([str(t) for t in train.inputs])
+        x_val = vec.transform([str(t) for t in val.inputs])
+        model, info = select_logreg(x_train, train.labels, x_val, val.labels, p.C, ctx.seed, ctx.train)
+        coef, intercept = as_multiclass(model, train.n_classes)
+        pred = TfidfPredictor(vec, coef, intercept, train.label_names)
+        return FitOutcome(pred, trainable_params=pred.n_parameters(), total_params=pred.n_parameters(), info=info)

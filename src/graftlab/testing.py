@@ -1,0 +1,44 @@
+"""Helpers for tests and examples: a tiny randomly initialised BERT saved as a local HF folder.
+
+Useful to users too: a pipeline can be exercised end to end in seconds before the real backbone runs.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+__all__ = ["make_tiny_bert", "TINY_WORDS"]
+
+TINY_WORDS = (
+    "good great love excellent tasty best nice fresh delicious perfect happy recommend "
+    "bad awful terrible worst stale bland disappointed poor broken never waste money "
+    "the a an and or but not is was it this that i you we they my our to of in for on with "
+    "product food taste coffee tea dog cat snack price box bag order"
+).split()
+
+
+def make_tiny_bert(folder: str | Path, hidden: int = 32, layers: int = 2, heads: int = 2, seed: int = 0) -> Path:
+    """Write a tiny BertModel (random weights) with a small WordPiece vocabulary to ``folder``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab += list(string.ascii_lowercase) + list(string.digits) + list(".,!?'-")
+    vocab += TINY_WORDS + [f"##{c}" for c in string.ascii_lowercase]
+    vocab = list(dict.fromkeys(vocab))
+    tok = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True, model_max_length=64)
+    tok.save_pretrained(str(folder))
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(str(folder))
+    return folder

@@ -1,0 +1,208 @@
+"""The one training loop: AdamW, warm-up then linear decay, clipping, periodic validation, callbacks,
+and checkpoints that let a killed run resume to the same result.
+
+Shaped like skorch: ``fit → run_epoch → train_step → compute_loss`` are small methods.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import accuracy_score, f1_score
+from torch import nn
+
+from ..core.config import TrainConfig
+from .batching import bucketed_batches
+from .callbacks import Callback, EarlyStopping, ProgressBar, TimeBudget
+from .checkpoint import load_checkpoint, save_checkpoint
+from .seed import use_all_cores
+
+__all__ = ["Trainer", "TrainResult", "predict_logits"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_step: int = 0
+    best_metric: float | None = None
+    stopped_early: bool = False
+    stop_reason: str = "finished all epochs"
+    steps: int = 0
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, data, batch_size: int) -> np.ndarray:
+    """Logits for every example of an EncodedSet, in order."""
+    model.eval()
+    order = np.argsort(-data.lengths, kind="stable")
+    out = None
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        logits = model(data.collate(idx)).float().numpy()
+        if out is None:
+            out = np.zeros((len(data), logits.shape[1]), dtype=np.float32)
+        out[idx] = logits
+    return out
+
+
+class Trainer:
+    """Trains a module mapping a collated batch to logits.
+
+    Args:
+        cfg: training settings (epochs, lr schedule, validation cadence, early stopping, budget).
+        seed: seeds the batch order (dropout is seeded by the caller before building the model).
+        work_dir: where checkpoints go; a checkpoint found there is resumed from.
+        progress: show a progress bar.
+        loss_fn: ``(logits, labels) -> loss``; cross-entropy by default.
+        callbacks: extra callbacks after the built-in ones.
+    """
+
+    def __init__(self, cfg: TrainConfig, seed: int = 0, work_dir: str | Path | None = None, progress: bool = True,
+                 loss_fn: LossFn | None = None, callbacks: list[Callback] | None = None) -> None:
+        self.cfg, self.seed = cfg, seed
+        self.work_dir = Path(work_dir) if work_dir else None
+        self.show_progress = progress
+        self.loss_fn = loss_fn or (lambda logits, y: F.cross_entropy(logits, y))
+        self.extra_callbacks = callbacks or []
+
+    # -- state helpers used by callbacks -----------------------------------------------------------
+    def elapsed(self) -> float:
+        return self._elapsed_before + (time.perf_counter() - self._t0)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """Copies of the trainable parameters and all buffers (what differs from the initial model)."""
+        trainable = {n for n, p in self.model.named_parameters() if p.requires_grad}
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()
+                if k in trainable or k not in dict(self.model.named_parameters())}
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(self, model: nn.Module, param_groups: list[dict], train, val, *, name: str = "", epochs: int | None = None) -> TrainResult:
+        use_all_cores()
+        cfg = self.cfg
+        self.model, self.train_set, self.val_set = model, train, val
+        self.epochs = epochs or cfg.epochs
+        self.steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        self.total_steps = self.epochs * self.steps_per_epoch
+        self.optimizer = torch.optim.AdamW(param_groups)
+        warmup = int(cfg.warmup_ratio * self.total_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _warmup_linear(warmup, self.total_steps))
+        self.rng = np.random.default_rng(self.seed)
+        self.step, self.epoch, self.batch_pos, self.batch_order = 0, 0, 0, None
+        self.history: list[dict[str, Any]] = []
+        self.should_stop, self.stop_reason = False, "finished all epochs"
+        self._elapsed_before, self._t0 = 0.0, time.perf_counter()
+        self._loss_sum, self._loss_n = 0.0, 0
+
+        self.early = EarlyStopping(cfg.early_stopping.metric, cfg.early_stopping.patience, cfg.early_stopping.min_delta) \
+            if cfg.early_stopping else EarlyStopping("macro_f1", patience=None)
+        self.callbacks: list[Callback] = [self.early]
+        if cfg.time_budget_s:
+            self.callbacks.append(TimeBudget(cfg.time_budget_s))
+        if self.show_progress:
+            self.callbacks.append(ProgressBar(name or "training"))
+        self.callbacks += self.extra_callbacks
+
+        if self.work_dir and (self.work_dir / "checkpoint").is_dir():
+            load_checkpoint(self, self.work_dir / "checkpoint")
+            self._t0 = time.perf_counter()
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        try:
+            while self.epoch < self.epochs and not self.should_stop:
+                self.run_epoch()
+        finally:
+            for cb in self.callbacks:
+                cb.on_train_end(self)
+        if self.work_dir:
+            _remove_checkpoint(self.work_dir / "checkpoint")
+        return TrainResult(self.history, self.early.best_step, self.early.sign * self.early.best if self.early.best_state is not None else None,
+                           self.should_stop and "time budget" not in self.stop_reason, self.stop_reason, self.step)
+
+    def run_epoch(self) -> None:
+        cfg = self.cfg
+        if self.batch_order is None:
+            self.batch_order = bucketed_batches(self.train_set.lengths, cfg.batch_size, self.rng)
+        self.model.train()
+        while self.batch_pos < len(self.batch_order) and not self.should_stop:
+            loss = self.train_step(self.batch_order[self.batch_pos])
+            self.batch_pos += 1
+            self.step += 1
+            for cb in self.callbacks:
+                cb.on_step_end(self, loss)
+            if cfg.eval_every_steps and self.step % cfg.eval_every_steps == 0:
+                self.evaluate()
+            if self.work_dir and self.step % cfg.checkpoint_every_steps == 0 and self.batch_pos < len(self.batch_order):
+                save_checkpoint(self, self.work_dir / "checkpoint")
+        if self.batch_pos >= len(self.batch_order):  # a full epoch (not a stop mid-epoch)
+            if not cfg.eval_every_steps or self.step % cfg.eval_every_steps:
+                self.evaluate()
+            self.epoch += 1
+            self.batch_pos, self.batch_order = 0, None
+            if self.work_dir and not self.should_stop and self.epoch < self.epochs:
+                save_checkpoint(self, self.work_dir / "checkpoint")
+
+    def train_step(self, index: list[int]) -> float:
+        batch = self.train_set.collate(index)
+        labels = torch.as_tensor(self.train_set.labels[index], dtype=torch.long)
+        loss = self.compute_loss(self.model(batch), labels)
+        loss.backward()
+        if self.cfg.grad_clip:
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        value = float(loss.detach())
+        self._loss_sum += value
+        self._loss_n += 1
+        return value
+
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(logits, labels)
+
+    def evaluate(self) -> dict[str, Any]:
+        logits = predict_logits(self.model, self.val_set, self.cfg.eval_batch_size)
+        y = self.val_set.labels
+        pred = logits.argmax(1)
+        val_loss = float(F.cross_entropy(torch.from_numpy(logits), torch.as_tensor(y, dtype=torch.long)))
+        record = {
+            "step": self.step,
+            "epoch": round(self.step / self.steps_per_epoch, 3),
+            "train_loss": self._loss_sum / max(self._loss_n, 1),
+            "val_loss": val_loss,
+            "val_macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
+            "val_accuracy": float(accuracy_score(y, pred)),
+            "lr": float(self.optimizer.param_groups[0]["lr"]),
+            "elapsed_s": round(self.elapsed(), 3),
+        }
+        self._loss_sum, self._loss_n = 0.0, 0
+        self.history.append(record)
+        for cb in self.callbacks:
+            cb.on_evaluate(self, record)
+        self.model.train()
+        return record
+
+
+def _warmup_linear(warmup: int, total: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return factor
+
+
+def _remove_checkpoint(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
