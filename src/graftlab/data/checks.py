@@ -1,0 +1,347 @@
+"""Pre-training data checks: each reports a :class:`CheckResult` and resolves as ``data.checks`` says.
+
+A resolution of ``error`` makes the check fail (the study stops with :class:`DataChecksFailed`
+listing every failure and the config key that would resolve it), ``drop`` removes the offending
+rows (status ``fixed``) and ``warn`` reports and goes on. Checks return the ids of the rows to
+drop; they never modify data themselves.
+
+Row checks (:func:`run_row_checks`) run on all rows before the split; class checks
+(:func:`run_class_checks`) on the rows to split; split checks (:func:`run_split_checks`) after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ..core.config import ChecksConfig
+from ..core.errors import DataCheckError
+from .dataset import LabeledData
+
+__all__ = [
+    "CheckResult",
+    "DataChecksFailed",
+    "LengthFn",
+    "normalise_texts",
+    "check_empty",
+    "check_conflicts",
+    "check_overlong",
+    "check_single_class",
+    "check_min_per_class",
+    "check_leakage",
+    "check_unseen_labels",
+    "check_imbalance",
+    "run_row_checks",
+    "run_class_checks",
+    "run_split_checks",
+    "raise_for_failures",
+    "checks_table",
+]
+
+Status = Literal["ok", "warn", "fail", "fixed"]
+LengthFn = Callable[[Sequence[str]], np.ndarray]
+_EMPTY = np.array([], dtype=np.int64)
+_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "fixed": "cyan"}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check.
+
+    Attributes:
+        name: the check (``leakage_exact``, ``empty``, ...).
+        status: ``ok``, ``warn``, ``fail`` or ``fixed`` (rows were dropped).
+        count: how many rows (or classes, for class checks) are affected.
+        detail: what was found.
+        action: what was done, or for a failure what to set to resolve it.
+        key: the config key that controls the check.
+    """
+
+    name: str
+    status: Status
+    count: int = 0
+    detail: str = ""
+    action: str = ""
+    key: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CheckResult:
+        return cls(**d)
+
+
+class DataChecksFailed(DataCheckError):
+    """One or more checks failed; ``results`` holds every check's outcome for the report."""
+
+    def __init__(self, results: Sequence[CheckResult], note: str = "") -> None:
+        self.results = list(results)
+        failed = [r for r in self.results if r.status == "fail"]
+        lines = [f"{len(failed)} data check{'s' if len(failed) != 1 else ''} failed:"]
+        lines += [f"- {r.name}: {r.detail} To resolve: {r.action}" for r in failed]
+        if note:
+            lines.append(note)
+        super().__init__("\n".join(lines))
+
+
+def normalise_texts(texts: Iterable[Any]) -> pd.Series:
+    """Lowercase (casefold), NFKC, punctuation removed, whitespace collapsed and stripped."""
+    s = pd.Series([t if isinstance(t, str) else str(t) for t in texts], dtype=object).astype(str)
+    s = s.str.normalize("NFKC").str.casefold()
+    s = s.str.replace(r"[^\w\s]|_", "", regex=True).str.replace(r"\s+", " ", regex=True)
+    return s.str.strip()
+
+
+def _rows(n: int) -> str:
+    return f"{n} row{'s' if n != 1 else ''}"
+
+
+def _ids_text(ids: np.ndarray, limit: int = 5) -> str:
+    shown = ", ".join(str(int(i)) for i in ids[:limit])
+    return f"ids {shown}{', ...' if len(ids) > limit else ''}"
+
+
+def _resolve(
+    name: str, key: str, resolution: str, ids: np.ndarray, detail: str, ok_detail: str, where: str = ""
+) -> tuple[CheckResult, np.ndarray]:
+    """Map a resolution (error / drop / warn) and the offending ids to a result and the ids to drop."""
+    ids = np.asarray(ids, dtype=np.int64)
+    n = len(ids)
+    if n == 0:
+        return CheckResult(name, "ok", 0, ok_detail, "", key), _EMPTY
+    detail = f"{detail} ({_ids_text(ids)})."
+    if resolution == "drop":
+        return CheckResult(name, "fixed", n, detail, f"dropped {_rows(n)}{where}", key), ids
+    if resolution == "warn":
+        return CheckResult(name, "warn", n, detail, f"kept ({key}: warn)", key), _EMPTY
+    action = f"set {key}: drop to remove them{where}, or {key}: warn to keep them."
+    return CheckResult(name, "fail", n, detail, action, key), _EMPTY
+
+
+def check_empty(data: LabeledData, resolution: str) -> tuple[CheckResult, np.ndarray]:
+    """Inputs that are empty or whitespace only (a missing text counts as empty)."""
+    empty = np.array([isinstance(x, str) and not x.strip() for x in data.inputs], dtype=bool)
+    return _resolve(
+        "empty", "data.checks.empty", resolution, data.ids[empty],
+        f"{empty.sum()} inputs are empty or whitespace only", "no empty inputs",
+    )
+
+
+def check_conflicts(data: LabeledData, resolution: str) -> tuple[CheckResult, np.ndarray]:
+    """Identical inputs (after normalisation) that carry different labels; drop removes every such row."""
+    frame = pd.DataFrame({"norm": normalise_texts(data.inputs), "label": data.labels, "id": data.ids})
+    frame = frame[frame["norm"] != ""]
+    n_labels = frame.groupby("norm")["label"].transform("nunique")
+    bad = frame[n_labels > 1]
+    detail = ""
+    if len(bad):
+        first = bad["norm"].iloc[0]
+        names = sorted({data.label_names[i] for i in bad.loc[bad["norm"] == first, "label"]})
+        example = first if len(first) <= 40 else first[:37] + "..."
+        detail = (
+            f"{bad['norm'].nunique()} distinct inputs ({len(bad)} rows) carry more than one label, "
+            f"e.g. {example!r} -> {', '.join(names)}"
+        )
+    return _resolve(
+        "conflicts", "data.checks.conflicts", resolution, np.sort(bad["id"].to_numpy()), detail,
+        "no input carries two labels",
+    )
+
+
+def check_overlong(
+    data: LabeledData, resolution: str, length_fn: LengthFn | None, max_length: int | None
+) -> tuple[CheckResult, np.ndarray]:
+    """Inputs longer than the backbone's ``max_length`` tokens; ``truncate`` keeps them (with a warning)."""
+    key = "data.checks.overlong"
+    if length_fn is None or max_length is None:
+        return CheckResult("overlong", "ok", 0, "not checked", "", key), _EMPTY
+    lengths = np.asarray(length_fn(list(data.inputs)))
+    over = lengths > max_length
+    n = int(over.sum())
+    if n == 0:
+        return CheckResult("overlong", "ok", 0, f"all inputs fit in {max_length} tokens", "", key), _EMPTY
+    detail = (f"{n} inputs are longer than {max_length} tokens "
+              f"(longest {int(lengths.max())}; {_ids_text(data.ids[over])}).")
+    if resolution == "truncate":
+        return CheckResult("overlong", "warn", n, detail, f"truncated to {max_length} tokens", key), _EMPTY
+    if resolution == "drop":
+        return CheckResult("overlong", "fixed", n, detail, f"dropped {_rows(n)}", key), data.ids[over]
+    action = f"set {key}: truncate to cut them to {max_length} tokens, or {key}: drop to remove them."
+    return CheckResult("overlong", "fail", n, detail, action, key), _EMPTY
+
+
+def check_single_class(data: LabeledData) -> CheckResult:
+    """The rows to train on must hold at least two classes."""
+    present = [data.label_names[i] for i in np.flatnonzero(data.class_counts())]
+    if len(present) >= 2:
+        return CheckResult("single_class", "ok", 0, f"{len(present)} classes", "", "data.label")
+    found = f"only {present[0]!r}" if present else "no rows at all"
+    return CheckResult(
+        "single_class", "fail", len(present), f"the data needs at least 2 classes; found {found}.",
+        "add examples of other classes, or check that data.label names the label column.", "data.label",
+    )
+
+
+def check_min_per_class(data: LabeledData, min_per_class: int) -> CheckResult:
+    """Classes with fewer than ``min_per_class`` examples cannot be spread over train, val and test."""
+    key = "data.checks.min_per_class"
+    counts = data.class_counts()
+    small = [(data.label_names[i], int(c)) for i, c in enumerate(counts) if 0 < c < min_per_class]
+    if not small:
+        return CheckResult("min_per_class", "ok", 0, f"every class has at least {min_per_class} examples", "", key)
+    listed = ", ".join(f"{name!r} ({c})" for name, c in small[:10])
+    return CheckResult(
+        "min_per_class", "fail", len(small),
+        f"{len(small)} classes have fewer than {min_per_class} examples, too few to stratify: {listed}.",
+        f"add examples of these classes, remove them from the data, or lower {key} (at least 2).", key,
+    )
+
+
+def _leak_ids(splits: Mapping[str, LabeledData], normalised: bool) -> np.ndarray:
+    """Ids of val rows whose input appears in train or test, and of test rows whose input appears in train.
+
+    Train is never touched, and the test set is kept whole where it can be (test wins over val).
+    Empty inputs are left to the ``empty`` check.
+    """
+    def keys(name: str) -> pd.Series:
+        if name not in splits:
+            return pd.Series([], dtype=object)
+        texts = list(splits[name].inputs)
+        if normalised:
+            return normalise_texts(texts)
+        return pd.Series([x if isinstance(x, str) and x.strip() else "" for x in texts], dtype=object)
+
+    train, val, test = keys("train"), keys("val"), keys("test")
+    train_set = set(train[train != ""])
+    test_leak = (test.isin(train_set) & (test != "")).to_numpy()
+    val_leak = (val.isin(train_set | set(test[~test_leak & (test != "")])) & (val != "")).to_numpy()
+    ids = [splits["val"].ids[val_leak]]
+    if "test" in splits:
+        ids.append(splits["test"].ids[test_leak])
+    return np.sort(np.concatenate(ids))
+
+
+def check_leakage(
+    splits: Mapping[str, LabeledData], resolution: str, *, normalised: bool = False
+) -> tuple[CheckResult, np.ndarray]:
+    """The same input in two splits: exact text, or (``normalised``) equal after :func:`normalise_texts`.
+
+    Offending rows are counted (and dropped) in val or test, never in train. The normalised check
+    leaves out rows the exact check already reports.
+    """
+    ids = _leak_ids(splits, normalised)
+    if normalised:
+        ids = ids[~np.isin(ids, _leak_ids(splits, False))]
+    kind = "after lowercasing and removing punctuation and extra whitespace" if normalised else "exactly"
+    name = "leakage_normalised" if normalised else "leakage_exact"
+    per_split = ", ".join(f"{n} {np.isin(d.ids, ids).sum()}" for n, d in splits.items() if n != "train")
+    return _resolve(
+        name, "data.checks.leakage", resolution, ids,
+        f"{_rows(len(ids))} ({per_split}) repeat an input of another split {kind}",
+        "no input is shared between splits", where=" from val/test",
+    )
+
+
+def check_unseen_labels(splits: Mapping[str, LabeledData], resolution: str) -> tuple[CheckResult, np.ndarray]:
+    """Val/test rows whose label never occurs in train (the model cannot predict it)."""
+    seen = np.unique(splits["train"].labels)
+    parts = [d for name, d in splits.items() if name != "train"]
+    ids = np.concatenate([d.ids[~np.isin(d.labels, seen)] for d in parts]) if parts else _EMPTY
+    unseen = sorted({d.label_names[i] for d in parts for i in d.labels[~np.isin(d.labels, seen)]})
+    return _resolve(
+        "unseen_labels", "data.checks.unseen_test_labels", resolution, np.sort(ids),
+        f"{len(ids)} val/test rows have labels never seen in train: {', '.join(map(repr, unseen))}",
+        "every val/test label occurs in train", where=" from val/test",
+    )
+
+
+def check_imbalance(train: LabeledData, max_imbalance: float, resolution: str) -> CheckResult:
+    """Ratio of the largest to the smallest class count in train, against ``max_imbalance``."""
+    counts = train.class_counts()
+    present = counts[counts > 0]
+    if len(present) == 0:
+        return CheckResult("imbalance", "ok", 0, "train is empty", "", "data.checks.max_imbalance")
+    ratio = present.max() / present.min()
+    detail = f"largest/smallest class count in train = {present.max()}/{present.min()} = {ratio:.1f}"
+    if ratio <= max_imbalance:
+        return CheckResult("imbalance", "ok", 0, f"{detail} <= {max_imbalance:g}", "", "data.checks.max_imbalance")
+    detail += f", above data.checks.max_imbalance = {max_imbalance:g}."
+    if resolution == "warn":
+        return CheckResult("imbalance", "warn", int(len(present)), detail, "kept; judge by macro-F1, not accuracy",
+                           "data.checks.imbalance")
+    action = (f"set data.checks.imbalance: warn, raise data.checks.max_imbalance above {ratio:.1f}, "
+              "or subsample the large classes (data.subsample.per_class).")
+    return CheckResult("imbalance", "fail", int(len(present)), detail, action, "data.checks.imbalance")
+
+
+def run_row_checks(
+    data: LabeledData, cfg: ChecksConfig, *, length_fn: LengthFn | None = None, max_length: int | None = None
+) -> tuple[list[CheckResult], np.ndarray]:
+    """Empty, conflicting and overlong inputs over all rows; returns the results and the ids to drop."""
+    outcomes = [
+        check_empty(data, cfg.empty),
+        check_conflicts(data, cfg.conflicts),
+        check_overlong(data, cfg.overlong, length_fn, max_length),
+    ]
+    drop = np.unique(np.concatenate([ids for _, ids in outcomes]))
+    return [r for r, _ in outcomes], drop
+
+
+def run_class_checks(data: LabeledData, cfg: ChecksConfig) -> list[CheckResult]:
+    """Single class and classes too small to stratify, on the rows that will be split."""
+    return [check_single_class(data), check_min_per_class(data, cfg.min_per_class)]
+
+
+def _without(d: LabeledData, ids: np.ndarray) -> LabeledData:
+    return d.subset(np.flatnonzero(~np.isin(d.ids, ids))) if len(ids) else d
+
+
+def run_split_checks(splits: Mapping[str, LabeledData], cfg: ChecksConfig) -> tuple[list[CheckResult], np.ndarray]:
+    """Leakage (exact, then normalised), unseen labels and imbalance; returns the results and ids to drop.
+
+    Each check sees the splits as left by the drops of the checks before it.
+    """
+    splits = dict(splits)
+    results, dropped = [], []
+
+    def apply(result: CheckResult, ids: np.ndarray) -> None:
+        results.append(result)
+        if len(ids):
+            dropped.append(ids)
+            for name in ("val", "test"):
+                if name in splits:
+                    splits[name] = _without(splits[name], ids)
+
+    apply(*check_leakage(splits, cfg.leakage))
+    apply(*check_leakage(splits, cfg.leakage, normalised=True))
+    apply(*check_unseen_labels(splits, cfg.unseen_test_labels))
+    results.append(check_imbalance(splits["train"], cfg.max_imbalance, cfg.imbalance))
+    drop = np.unique(np.concatenate(dropped)) if dropped else _EMPTY
+    return results, drop
+
+
+def raise_for_failures(results: Sequence[CheckResult], note: str = "") -> None:
+    """Raise :class:`DataChecksFailed` if any result failed."""
+    if any(r.status == "fail" for r in results):
+        raise DataChecksFailed(results, note)
+
+
+def checks_table(results: Sequence[CheckResult], title: str = "Data checks") -> Any:
+    """A rich Table of the results: check, status, count, detail, action."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("check", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("count", justify="right")
+    table.add_column("detail", ratio=3, overflow="fold")
+    table.add_column("action", ratio=2, overflow="fold")
+    for r in results:
+        table.add_row(r.name, Text(r.status, style=_STYLE[r.status]), str(r.count), Text(r.detail), Text(r.action))
+    return table

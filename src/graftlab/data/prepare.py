@@ -1,0 +1,281 @@
+"""From a data config to checked train/val/test splits: load → label → subsample → check → split → check.
+
+Row ids are positions in ``full``: the source's rows are ``0..n-1`` and a fixed test set's rows
+follow (``n..n+m-1``); ``summary["sources"]`` records which source each id range came from. A split
+saved with :meth:`PreparedData.save_split` is rebuilt exactly by :func:`load_prepared_split`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..core.config import DataConfig
+from ..core.errors import DataError
+from .checks import (
+    CheckResult,
+    DataChecksFailed,
+    LengthFn,
+    raise_for_failures,
+    run_class_checks,
+    run_row_checks,
+    run_split_checks,
+)
+from .dataset import LabeledData
+from .fingerprint import fingerprint
+from .load import load_frame, load_frame_like, source_name, to_labeled
+from .split import SPLITS, load_split_info, save_split, split_data, subsample
+
+__all__ = ["PreparedData", "load_data", "prepare_data", "load_prepared_split", "summarise"]
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Checked splits of one dataset and everything needed to reproduce them.
+
+    Attributes:
+        train, val, test: the splits (rows dropped by checks are gone).
+        full: every loaded row (source, then the fixed test set if any), before subsampling and checks.
+        split_ids: row ids of each split; ids index ``full``.
+        fingerprint: sha256 of ``full`` (source and test set hashed as separate parts).
+        checks: every check's outcome, in the order they ran.
+        summary: rows, class counts and text-length stats per split, label names, sources.
+    """
+
+    train: LabeledData
+    val: LabeledData
+    test: LabeledData
+    full: LabeledData
+    split_ids: dict[str, list[int]]
+    fingerprint: str
+    checks: list[CheckResult]
+    summary: dict[str, Any]
+
+    @property
+    def splits(self) -> dict[str, LabeledData]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.full.label_names)
+
+    def save_split(self, path: str | Path) -> Path:
+        """Write the split ids with the fingerprints and check results (see :func:`load_prepared_split`)."""
+        return save_split(
+            path,
+            self.split_ids,
+            fingerprint=self.fingerprint,
+            split_fingerprints={name: fingerprint(d) for name, d in self.splits.items()},
+            sources=self.summary["sources"],
+            checks=[c.to_dict() for c in self.checks],
+        )
+
+
+def _concat(a: LabeledData, b: LabeledData | None) -> LabeledData:
+    if b is None:
+        return a
+    if list(a.label_names) != list(b.label_names):
+        raise ValueError("cannot concatenate datasets with different label maps")
+    has_meta = len(a.meta.columns) or len(b.meta.columns)
+    meta = pd.concat([a.meta, b.meta], ignore_index=True) if has_meta else pd.DataFrame()
+    return LabeledData(
+        inputs=list(a.inputs) + list(b.inputs),
+        labels=np.concatenate([a.labels, b.labels]),
+        label_names=list(a.label_names),
+        ids=np.concatenate([a.ids, b.ids]),
+        meta=meta,
+    )
+
+
+def _without(d: LabeledData | None, ids: np.ndarray) -> LabeledData | None:
+    if d is None or not len(ids):
+        return d
+    return d.subset(np.flatnonzero(~np.isin(d.ids, ids)))
+
+
+def _frames(cfg: DataConfig, frame: Any, test_frame: Any) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str]:
+    if frame is not None:
+        df, name = load_frame_like(frame, "the data passed in"), "the data passed in"
+    elif cfg.source is not None:
+        df, name = load_frame(cfg.source, "data.source"), source_name(cfg.source)
+    else:
+        raise DataError("The 'data.source' key is not set. Set data.source (e.g. {kind: csv, path: data.csv}).")
+    if test_frame is not None:
+        return df, name, load_frame_like(test_frame, "the test data passed in"), "the test data passed in"
+    if cfg.test_source is not None:
+        return df, name, load_frame(cfg.test_source, "data.test_source"), source_name(cfg.test_source)
+    return df, name, None, ""
+
+
+def load_data(
+    cfg: DataConfig, *, frame: Any = None, test_frame: Any = None
+) -> tuple[LabeledData, LabeledData | None, dict[str, Any]]:
+    """Load the source (and the fixed test set, if any) as labeled data sharing one label map.
+
+    Args:
+        cfg: the data config.
+        frame: a DataFrame to use instead of ``cfg.source``.
+        test_frame: a DataFrame to use instead of ``cfg.test_source``.
+
+    Returns:
+        (source rows, test rows or None, sources record: name, first id and row count of each).
+    """
+    df, name, test_df, test_name = _frames(cfg, frame, test_frame)
+    source = to_labeled(df, cfg, name=name)
+    sources = {"source": {"name": name, "first_id": 0, "rows": len(df)}}
+    if test_df is None:
+        return source, None, sources
+    optional = ("data.split.column", "data.group")
+    kw = {"name": test_name, "id_offset": len(df), "optional_columns": optional}
+    test = to_labeled(test_df, cfg, min_classes=1, **kw)
+    names = sorted(set(source.label_names) | set(test.label_names))
+    if names != source.label_names:
+        source = to_labeled(df, cfg, name=name, label_names=names)
+    if names != test.label_names:
+        test = to_labeled(test_df, cfg, label_names=names, **kw)
+    sources["test_source"] = {"name": test_name, "first_id": len(df), "rows": len(test_df)}
+    return source, test, sources
+
+
+def _length_stats(texts: list[Any]) -> dict[str, dict[str, float]]:
+    s = pd.Series([x if isinstance(x, str) else str(x) for x in texts], dtype=object).astype(str)
+    out = {}
+    for unit, values in (("chars", s.str.len()), ("words", s.str.split().str.len())):
+        v = values.to_numpy(dtype=float)
+        if len(v) == 0:
+            out[unit] = {"min": 0, "median": 0.0, "p95": 0.0, "max": 0}
+            continue
+        out[unit] = {"min": int(v.min()), "median": float(np.median(v)), "p95": float(np.percentile(v, 95)),
+                     "max": int(v.max())}
+    return out
+
+
+def summarise(
+    splits: dict[str, LabeledData], fp: str, sources: dict[str, Any], checks: list[CheckResult]
+) -> dict[str, Any]:
+    """Rows, class counts and text-length stats per split, plus label names, sources and drops."""
+    names = list(next(iter(splits.values())).label_names)
+    return {
+        "fingerprint": fp,
+        "label_names": names,
+        "rows": {n: len(d) for n, d in splits.items()},
+        "class_counts": {n: dict(zip(names, map(int, d.class_counts()), strict=True)) for n, d in splits.items()},
+        "length": {n: _length_stats(list(d.inputs)) for n, d in splits.items()},
+        "sources": sources,
+        "dropped": {c.name: c.count for c in checks if c.status == "fixed"},
+    }
+
+
+def _dataset_fingerprint(source: LabeledData, test: LabeledData | None) -> str:
+    return fingerprint(source) if test is None else fingerprint(source, test)
+
+
+def prepare_data(
+    cfg: DataConfig,
+    *,
+    length_fn: LengthFn | None = None,
+    max_length: int | None = None,
+    frame: Any = None,
+    test_frame: Any = None,
+    split_file: str | Path | None = None,
+) -> PreparedData:
+    """Load, label, subsample, check and split the data as ``cfg`` says.
+
+    Args:
+        cfg: the data config.
+        length_fn: token counts of a list of inputs (from the backbone's tokenizer), for the
+            overlong check; ``None`` skips that check.
+        max_length: the backbone's maximum input length in tokens.
+        frame: a DataFrame to use instead of ``cfg.source``.
+        test_frame: a DataFrame to use instead of ``cfg.test_source``.
+        split_file: a split saved by :meth:`PreparedData.save_split`; rebuild exactly that split.
+
+    Returns:
+        The checked splits with their ids, fingerprint, check results and summary.
+
+    Raises:
+        DataError: the data cannot be read or split as configured.
+        DataChecksFailed: a check failed and ``data.checks`` does not resolve it.
+    """
+    if split_file is not None:
+        return load_prepared_split(cfg, split_file, frame=frame, test_frame=test_frame)
+    source, test, sources = load_data(cfg, frame=frame, test_frame=test_frame)
+    full = _concat(source, test)
+    fp = _dataset_fingerprint(source, test)
+
+    source = subsample(source, cfg.subsample)
+    if test is not None:
+        test = subsample(test, cfg.test_subsample)
+    results, drop = run_row_checks(_concat(source, test), cfg.checks, length_fn=length_fn, max_length=max_length)
+    source, test = _without(source, drop), _without(test, drop)
+    results += run_class_checks(source, cfg.checks)
+
+    try:
+        pos = split_data(source, cfg.split, cfg.group, fixed_test=test is not None)
+    except DataError as e:
+        if any(r.status == "fail" for r in results):
+            raise DataChecksFailed(results, note=f"The split could not be made either: {e}") from None
+        raise
+    splits = {name: source.subset(pos[name]) for name in SPLITS}
+    if test is not None:
+        splits["test"] = test
+    split_results, drop = run_split_checks(splits, cfg.checks)
+    results += split_results
+    raise_for_failures(results)
+    splits = {name: _without(d, drop) for name, d in splits.items()}
+    return PreparedData(
+        **splits,
+        full=full,
+        split_ids={name: [int(i) for i in d.ids] for name, d in splits.items()},
+        fingerprint=fp,
+        checks=results,
+        summary=summarise(splits, fp, sources, results),
+    )
+
+
+def load_prepared_split(
+    cfg: DataConfig, split_file: str | Path, *, frame: Any = None, test_frame: Any = None
+) -> PreparedData:
+    """Rebuild the exact splits saved by :meth:`PreparedData.save_split` from the same data.
+
+    The data's fingerprint must match the one saved, and each rebuilt split must hash to its saved
+    fingerprint (which catches reordered rows). The saved check results are returned as they were.
+
+    Raises:
+        DataError: the split file is unreadable, or the data differ from the data it was made from.
+    """
+    record = load_split_info(split_file)
+    source, test, sources = load_data(cfg, frame=frame, test_frame=test_frame)
+    full = _concat(source, test)
+    fp = _dataset_fingerprint(source, test)
+    if record.get("fingerprint") != fp:
+        raise DataError(
+            f"The data differ from the data the split in {split_file} was made from (fingerprint "
+            f"{str(record.get('fingerprint'))[:12]}... saved, {fp[:12]}... now). Use the same data, or "
+            "prepare a new split without the split file."
+        )
+    splits = {}
+    for name in SPLITS:
+        ids = np.asarray(record["ids"].get(name, []), dtype=np.int64)
+        if len(ids) and (ids.min() < 0 or ids.max() >= len(full)):
+            raise DataError(f"The split file {split_file} refers to row ids outside 0..{len(full) - 1}.")
+        splits[name] = full.subset(ids)  # ids are positions in ``full``
+        saved = record.get("split_fingerprints", {}).get(name)
+        if saved is not None and saved != fingerprint(splits[name]):
+            raise DataError(
+                f"The {name} rows rebuilt from {split_file} differ from the saved ones: the rows of the "
+                "data were reordered. Restore the original row order, or prepare a new split."
+            )
+    checks = [CheckResult.from_dict(c) for c in record.get("checks", [])]
+    return PreparedData(
+        **splits,
+        full=full,
+        split_ids={name: [int(i) for i in d.ids] for name, d in splits.items()},
+        fingerprint=fp,
+        checks=checks,
+        summary=summarise(splits, fp, sources, checks),
+    )

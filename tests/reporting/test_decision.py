@@ -1,0 +1,72 @@
+import json
+
+from graftlab.reporting import build_decision, write_decision_record
+from graftlab.reporting.formatting import fmt_ci
+
+
+def test_record_names_winner_rule_and_failed_gates(results, tmp_path):
+    md_path, json_path = write_decision_record(results, tmp_path / "out")
+    assert (md_path.name, json_path.name) == ("decision.md", "decision.json")
+    md = md_path.read_text()
+    record = json.loads(json_path.read_text())
+    winner = results["winner"]
+    assert record["winner"] == winner and record["runner_up"] == "full"
+    assert f"**Chosen model: {winner}**" in md
+    assert results["selection"]["rule"] in md and results["selection"]["why"] in md
+    assert record["gates"]["verdict"] == "FAIL" and record["gates"]["failed"] == 1
+    assert "FAIL (1 of 3 failed)" in md
+    assert "| ece <= 0.02 | FAIL | ece 0.037 > 0.02 |" in md
+
+
+def test_evidence_comes_from_results(results, tmp_path):
+    md_path, _ = write_decision_record(results, tmp_path)
+    md = md_path.read_text()
+    test = results["strategies"][results["winner"]]["test"]
+    for entry in test.values():
+        assert fmt_ci(entry) in md
+    record = build_decision(results)
+    compared = {c["b"] for c in record["evidence"]["comparisons"]}
+    assert compared == {"full", "majority", "tfidf_logreg", "scratch"}  # baselines + runner-up, not linear_probe
+    readings = {c["b"]: c["reading"] for c in record["evidence"]["comparisons"]}
+    assert readings["full"] == "not distinguishable" and readings["tfidf_logreg"] == "significantly better"
+    assert record["evidence"]["transfer_gain"]["over_scratch"]["reading"] == "significantly better"
+
+
+def test_risks(results):
+    risks = build_decision(results)["risks"]
+    assert [s["value"] for s in risks["flagged_slices"]] == ["pet_food"]
+    calibration = results["strategies"][results["winner"]]["calibration"]
+    assert risks["calibration"] == {k: calibration[k] for k in ("temperature", "ece_before", "ece_after")}
+    cm = results["strategies"][results["winner"]]["confusion_matrix"]
+    labels = results["data"]["label_names"]
+    top = risks["confused_pairs"][0]
+    i, j = labels.index(top["true"]), labels.index(top["predicted"])
+    assert top["count"] == cm[i][j] == max(cm[a][b] for a in range(len(cm)) for b in range(len(cm)) if a != b)
+    assert risks["robustness"][0]["perturbation"] == "typos"  # largest drop first
+
+
+def test_winner_recomputed_from_validation_when_not_recorded(binary_results, tmp_path):
+    for key in ("winner", "runner_up", "selection"):
+        del binary_results[key]
+    record = build_decision(binary_results)
+    assert record["winner"] == "finetune[trainable_layers=2]"
+    assert record["runner_up"] == "full"
+    assert record["selection"]["source"] == "computed"
+    assert "among transfer strategies" in record["selection"]["rule"]
+    md = write_decision_record(binary_results, tmp_path)[0].read_text()
+    assert "recomputed" in md and "0.874" in md  # the winner's validation macro_f1
+
+
+def test_minimal_and_empty_results(minimal_results, tmp_path):
+    md_path, json_path = write_decision_record(minimal_results, tmp_path / "a")
+    assert "Chosen model: linear_probe" in md_path.read_text()
+    assert json.loads(json_path.read_text())["gates"]["verdict"] == "NONE"
+    md_path, json_path = write_decision_record({}, tmp_path / "b")
+    assert "No model chosen" in md_path.read_text()
+    assert json.loads(json_path.read_text())["winner"] is None
+
+
+def test_nan_becomes_null(binary_results, tmp_path):
+    binary_results["strategies"][binary_results["winner"]]["test"]["roc_auc"]["value"] = float("nan")
+    _, json_path = write_decision_record(binary_results, tmp_path)
+    assert json.loads(json_path.read_text())["evidence"]["test"]["roc_auc"]["value"] is None

@@ -1,0 +1,121 @@
+import re
+
+import pytest
+
+from graftlab.reporting import render_report
+from graftlab.reporting.formatting import fmt_ci, fmt_num
+
+SECTION_ORDER = ["decision", "comparison", "paired", "training", "confusion", "calibration", "slices",
+                 "robustness", "learning-curve", "bakeoff", "ablation", "explanations", "data", "reproduce"]
+EXTERNAL = re.compile(r"""(?:src|href|action|poster)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import""",
+                      re.IGNORECASE)
+
+
+def visible_text(html: str) -> str:
+    """The page's text as a reader sees it (tags removed, whitespace collapsed)."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+@pytest.fixture
+def html(results, tmp_path):
+    path = render_report(results, tmp_path / "out")
+    assert path == tmp_path / "out" / "report.html"
+    return path.read_text(encoding="utf-8")
+
+
+def test_all_sections_render_in_order(html):
+    positions = [html.index(f'<section id="{s}">') for s in SECTION_ORDER]
+    assert positions == sorted(positions)
+    for anchor in SECTION_ORDER:
+        assert f'href="#{anchor}"' in html
+
+
+def test_header_and_banner(results, html):
+    assert results["study"] in html and results["run_id"] in html
+    assert "2026-11-22 05:15" in html
+    assert results["data"]["fingerprint"][:12] in html
+    assert "minilm-l6" in html and "Apache-2.0" in html
+    assert 'class="banner fail"' in html and "GATES FAILED" in html
+    assert "2 of 3 gates passed" in html
+
+
+def test_numbers_from_results_appear(results, html):
+    text = visible_text(html)
+    for entry in results["strategies"].values():
+        for metric in entry["test"].values():
+            assert fmt_ci(metric) in text
+    assert "validation Macro F1 0.874 (runner-up 0.866)" in text
+    for c in results["comparisons"]:
+        assert fmt_num(c["diff"]).lstrip("-") in html
+    assert "p=0.431" in html and "p&lt;0.001" in html
+    for gate in results["gates"]:
+        assert gate["evidence"].replace("<", "&lt;").replace(">", "&gt;") in html
+    assert results["learning_curve"]["reading"] in html
+    assert results["selection"]["why"] in html
+    assert "pet_food" in html and "typos" in html and "CC-BY-NC-4.0" in html
+    assert "trainable_layers 2 → 4" in html
+    assert "near-duplicates of training rows" in html
+    assert "transformers" in html and "4.45.2" in html
+    assert "epochs: 10" in html  # config rendered as YAML
+
+
+def test_best_per_column_respects_direction(html):
+    table = re.search(r'<table class="metrics">.*?</table>', html, re.S).group(0)
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"<tr[^>]*>\s*<td><b>([^<]+)</b>.*?</tr>", table, re.S)}
+    winner_row, majority_row = rows["finetune[trainable_layers=2]"], rows["majority"]
+    # macro F1 is highest for the winner; log loss, Brier and ECE are lowest for the winner too
+    assert winner_row.count('class="num best"') >= 6
+    assert 'class="num best"' not in majority_row
+
+
+def test_readings_and_highlights(html):
+    assert "significantly better" in html and "not distinguishable" in html
+    assert 'class="winner"' in html and 'class="flagged"' in html
+    assert "badge base" in html  # baselines marked
+
+
+def test_figures_are_embedded(html):
+    images = re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]+"', html)
+    assert len(images) == 6  # forest, training, confusion, reliability, slices, learning curve
+
+
+def test_explanation_tokens_are_coloured(html):
+    assert "rgba(220, 38, 38, 0.85)" in html  # strongest positive token
+    assert "rgba(37, 99, 235," in html  # negative tokens in blue
+    assert ">del</span><span" in html and ">icious</span>" in html  # WordPiece continuation joined
+    assert "[CLS]" not in html  # tokenizer markers are not words
+
+
+def test_offline_no_external_resources_and_no_scripts(html):
+    assert not EXTERNAL.search(html)
+    assert "<script" not in html.lower()
+    assert "<link" not in html.lower()
+
+
+def test_user_text_is_escaped(binary_results, tmp_path):
+    binary_results["explanations"][0]["tokens"][1] = "<script>alert(1)</script>"
+    binary_results["study"] = "a&b <i>"
+    html = render_report(binary_results, tmp_path).read_text()
+    assert "<script>alert(1)" not in html and "&lt;script&gt;" in html
+    assert "a&amp;b &lt;i&gt;" in html
+
+
+def test_minimal_results_render(minimal_results, tmp_path):
+    html = render_report(minimal_results, tmp_path).read_text()
+    assert '<section id="decision">' in html and '<section id="comparison">' in html
+    for absent in SECTION_ORDER[2:]:
+        assert f'<section id="{absent}">' not in html
+    assert "NO GATES" in html and "linear_probe" in html
+    assert "Stability and cost" not in html  # no seeds, timings or sizes recorded
+    assert fmt_ci(minimal_results["strategies"]["linear_probe"]["test"]["macro_f1"]) in visible_text(html)
+
+
+@pytest.mark.parametrize("results_dict", [{}, {"strategies": {}}, {"study": "x", "strategies": {"a": {}}},
+                                           {"strategies": {"a": {"kind": "transfer", "val": {"macro_f1": 0.5}}},
+                                            "gates": [{"gate": "g"}], "slices": [{}], "robustness": [{}],
+                                            "comparisons": [{}], "explanations": [{}], "learning_curve": {},
+                                            "bakeoff": {"candidates": [{}]}, "ablation": [{}],
+                                            "data": {"checks": [{}]}, "transfer_gain": {"over_scratch": None}}])
+def test_degenerate_results_do_not_crash(results_dict, tmp_path):
+    html = render_report(results_dict, tmp_path).read_text()
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")

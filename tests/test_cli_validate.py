@@ -1,0 +1,93 @@
+"""`graft validate`: exit 0 with the tables on good data; exit 2 with one readable message otherwise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from graftlab.cli import app
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def _run(runner, *args, **kw):
+    return runner.invoke(app, [str(a) for a in args], **kw)
+
+
+def test_validate_good_csv_exits_0_and_prints_tables(runner, write_study):
+    result = _run(runner, "validate", write_study())
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Data summary" in out and "Data checks" in out
+    for word in ("train", "val", "test", "great: 21", "fingerprint:", "leakage_exact", "imbalance"):
+        assert word in out
+    assert "All data checks passed or were resolved" in out
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"lable": "score"}, "Unknown key 'data.lable'"),
+        ({"split": {"train": "most"}}, "'data.split.train' parameter is invalid"),
+        ({"source": {"kind": "csv", "path": "missing.csv"}}, "does not exist"),
+        ({"label": "scores"}, "did you mean 'score'"),
+    ],
+)
+def test_validate_bad_config_exits_2_without_traceback(runner, write_study, data, message):
+    result = _run(runner, "validate", write_study(**data))
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert result.stdout == ""  # the message goes to stderr
+
+
+def test_validate_failed_checks_print_table_then_error(runner, write_study, reviews):
+    dupes = pd.concat([reviews, reviews.iloc[:12]], ignore_index=True)
+    result = _run(runner, "validate", write_study(dupes))
+    assert result.exit_code == 2
+    assert "Data checks" in result.stdout and "fail" in result.stdout
+    assert "set data.checks.leakage: drop" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_single_class_exits_2(runner, write_study, reviews):
+    reviews["score"] = "x"
+    result = _run(runner, "validate", write_study(reviews))
+    assert result.exit_code == 2 and "needs at least 2 classes; found only 'x'" in result.stderr
+
+
+def test_missing_config_file_exits_2(runner, tmp_path):
+    result = _run(runner, "validate", tmp_path / "nope.yaml")
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_debug_shows_the_traceback(runner, write_study):
+    path = write_study(label="scores")
+    result = _run(runner, "--debug", "validate", path)
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr and "did you mean 'score'" in result.stderr
+    env_result = _run(runner, "validate", path, env={"GRAFT_DEBUG": "1"})
+    assert env_result.exit_code == 2 and "Traceback" in env_result.stderr
+
+
+@pytest.mark.parametrize("args", [["validate"], ["validate", "a.yaml", "b.yaml"], ["--nope"], ["no-such-command"]])
+def test_usage_errors_exit_2(runner, args):
+    result = _run(runner, *args)
+    assert result.exit_code == 2
+
+
+def test_the_graft_entry_point_exits_2_on_user_errors(write_study):
+    path = write_study(lable="score")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from graftlab.cli import main; main()", "validate", str(path)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Unknown key 'data.lable'" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
