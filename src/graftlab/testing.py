@@ -8,7 +8,7 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-__all__ = ["make_tiny_bert", "TINY_WORDS"]
+__all__ = ["make_tiny_bert", "synthetic_reviews", "TINY_WORDS"]
 
 TINY_WORDS = (
     "good great love excellent tasty best nice fresh delicious perfect happy recommend "
@@ -42,3 +42,26 @@ def make_tiny_bert(folder: str | Path, hidden: int = 32, layers: int = 2, heads:
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(str(folder))
     return folder
+
+
+def synthetic_reviews(n: int = 240, seed: int = 0, noise: float = 0.15):
+    """A small two-class review-like DataFrame (columns review, score, product) the tiny BERT can learn.
+
+    Each text mixes filler words with sentiment words of its class; ``noise`` adds one word of the
+    other class to some rows, so no strategy is perfect.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    pos, neg = TINY_WORDS[:12], TINY_WORDS[12:23]
+    filler = TINY_WORDS[23:]
+    rows = []
+    for i in range(n):
+        label = "great" if i % 3 else "other"
+        words = list(rng.choice(filler, 6)) + list(rng.choice(pos if label == "great" else neg, 2))
+        if rng.random() < noise:
+            words += list(rng.choice(neg if label == "great" else pos, 1))
+        rng.shuffle(words)
+        rows.append({"review": " ".join(words) + f" {i}", "score": label, "product": f"p{i % 7}"})
+    return pd.DataFrame(rows)

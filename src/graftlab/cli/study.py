@@ -1,0 +1,199 @@
+"""``graft validate``, ``graft study`` and ``graft predict``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..core.errors import DataError
+from .app import app, stdout
+
+__all__ = ["render_prepared", "render_result"]
+
+
+def _stats(d: dict[str, Any]) -> str:
+    return f"{d['min']} / {d['median']:.0f} / {d['p95']:.0f} / {d['max']}"
+
+
+def render_prepared(prepared: Any, console: Console) -> None:
+    """Print the data summary (rows, class counts, length stats, fingerprint) and the check table."""
+    from ..data.checks import checks_table
+
+    summary = prepared.summary
+    table = Table(title="Data summary", title_justify="left")
+    table.add_column("split", no_wrap=True)
+    table.add_column("rows", justify="right")
+    table.add_column("class counts", overflow="fold")
+    table.add_column("chars min/med/p95/max", justify="right")
+    table.add_column("words min/med/p95/max", justify="right")
+    for name, n in summary["rows"].items():
+        counts = ", ".join(f"{label}: {c}" for label, c in summary["class_counts"][name].items())
+        length = summary["length"][name]
+        table.add_row(name, str(n), Text(counts), _stats(length["chars"]), _stats(length["words"]))
+    console.print(table)
+    for key, src in summary["sources"].items():
+        console.print(Text(f"{key}: {src['name']} ({src['rows']} rows, ids from {src['first_id']})"))
+    console.print(Text(f"labels: {', '.join(summary['label_names'])}"))
+    console.print(Text(f"fingerprint: {prepared.fingerprint}"))
+    console.print(checks_table(prepared.checks))
+
+
+def _prepare(study: Any, console: Console) -> Any:
+    from ..data.checks import DataChecksFailed, checks_table
+
+    try:
+        return study.prepare()
+    except DataChecksFailed as err:
+        console.print(checks_table(err.results))
+        raise
+
+
+def _overrides(values: list[str] | None) -> dict[str, Any]:
+    import yaml
+
+    out = {}
+    for item in values or []:
+        if "=" not in item:
+            raise DataError(f"--set expects KEY=VALUE (e.g. --set eval.seeds=1). Got {item!r} instead.")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a config key, e.g. --set eval.seeds=1 (repeatable).")]
+
+
+@app.command()
+def validate(
+    study: Annotated[Path, typer.Argument(help="The study YAML file.", show_default=False)],
+    set_: SetOption = None,
+) -> None:
+    """Check a study config, its strategies, backbone and data (no training): summary, splits, data checks."""
+    from ..core.config import load_config
+    from ..study import Study
+
+    cfg = load_config(study, _overrides(set_))
+    console = stdout()
+    prepared = _prepare(Study(cfg), console)
+    console.print(Text(f"Study {cfg.name!r}: config is valid.", style="bold"))
+    render_prepared(prepared, console)
+    passed = sum(c.status == "ok" for c in prepared.checks)
+    console.print(Text(f"All data checks passed or were resolved ({passed}/{len(prepared.checks)} ok).", style="green"))
+
+
+def render_result(result: Any, console: Console) -> None:
+    """The comparison table, the winner, the gates and where the outputs are."""
+    r = result.results
+    metric = r["headline_metric"]
+    table = Table(title=f"Test metrics (mean over seeds, {int(r['config']['eval']['confidence'] * 100)}% bootstrap CI)", title_justify="left")
+    for col in ("strategy", "kind", "accuracy", metric, "ECE (calibrated)", "val " + metric, "fit s", "ms/ex b1"):
+        table.add_column(col, justify="left" if col in ("strategy", "kind") else "right")
+    for name, s in r["strategies"].items():
+        def ci(m: str) -> str:
+            v = s["test"][m]
+            return f"{v['value']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]"
+        style = "bold green" if name == r["winner"] else None
+        table.add_row(name, s["kind"], ci("accuracy"), ci(metric), f"{s['calibration']['ece_after']:.3f}",
+                      f"{s['val'].get(metric, float('nan')):.3f}", f"{s['fit_seconds']:.1f}",
+                      f"{s['latency_ms_b1']:.1f}" if s.get("latency_ms_b1") is not None else "-", style=style)
+    console.print(table)
+    console.print(Text(f"Winner: {r['winner']} — {r['selection']['rule']}.", style="bold"))
+    for c in r["comparisons"]:
+        console.print(Text(f"  {c['a']} − {c['b']}: {c['metric']} {c['diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], p={c['p_value']:.3g}"))
+    for g in r["gates"]:
+        console.print(Text(f"  gate {g['gate']}: {'PASS' if g['passed'] else 'FAIL'} — {g['evidence']}",
+                           style="green" if g["passed"] else "red"))
+    console.print(Text(f"Run folder: {result.run_dir}  (report.html, results.json, decision.md, model/)"))
+
+
+@app.command()
+def study(
+    config: Annotated[Path | None, typer.Argument(help="The study YAML file.", show_default=False)] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue an interrupted run folder from its checkpoints.")] = None,
+    set_: SetOption = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+) -> None:
+    """Run a study: data checks, baselines and strategies × seeds, evidence, report, packaged winner.
+
+    Exits 0 when every gate passes, 1 when a gate fails, 2 on a user error.
+    """
+    from ..core.config import load_config
+    from ..study import Study
+
+    console = stdout()
+    if resume is not None:
+        if not (resume / "config.yaml").is_file():
+            raise DataError(f"{resume} is not a graftlab run folder (no config.yaml). Pass runs/<study>/<run-id>.")
+        cfg = load_config(resume / "config.yaml", _overrides(set_))
+        result = Study(cfg, progress=progress).run(resume=resume)
+    else:
+        if config is None:
+            raise DataError("Pass a study YAML file (graft study study.yaml) or --resume RUN_DIR.")
+        cfg = load_config(config, _overrides(set_))
+        s = Study(cfg, progress=progress)
+        prepared = _prepare(s, console)
+        render_prepared(prepared, console)
+        result = s.run(prepared=prepared)
+    render_result(result, console)
+    if not result.gates_passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="A packaged model folder (runs/<study>/<run>/model) or a run folder.")],
+    text: Annotated[list[str] | None, typer.Option("--text", help="An input text (repeatable).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="A CSV/TSV/JSONL/parquet file of inputs.")] = None,
+    column: Annotated[str | None, typer.Option("--column", help="The text column in --file (default: the model's).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions here (csv/jsonl/parquet).")] = None,
+) -> None:
+    """Predict with a saved model: calibrated probabilities and the predicted label."""
+    import pandas as pd
+
+    from ..core.config import SourceConfig
+    from ..data.load import load_frame
+    from ..packaging import load_model
+
+    m = load_model(model)
+    if bool(text) == bool(file):
+        raise DataError("Give either --text (one or more) or --file, not both and not neither.")
+    if file is not None:
+        kind = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}.get(file.suffix.lower())
+        if kind is None:
+            raise DataError(f"--file {file} must end in .csv, .tsv, .jsonl or .parquet.")
+        frame = load_frame(SourceConfig(kind=kind, path=str(file)))
+        col = column or m.meta.get("text_column") or "text"
+        if col not in frame.columns:
+            raise DataError(f"--file {file} has no column {col!r}. Available columns: {', '.join(map(str, frame.columns))}. Pass --column.")
+        inputs = frame[col].fillna("").astype(str).tolist()
+    else:
+        inputs = list(text or [])
+    proba = m.predict_proba(inputs)
+    out = pd.DataFrame({"input": inputs, "label": [m.label_names[i] for i in proba.argmax(1)], "confidence": proba.max(1)})
+    for j, name in enumerate(m.label_names):
+        out[f"p_{name}"] = proba[:, j]
+    if output is not None:
+        suffix = output.suffix.lower()
+        if suffix == ".parquet":
+            out.to_parquet(output, index=False)
+        elif suffix == ".jsonl":
+            out.to_json(output, orient="records", lines=True)
+        else:
+            out.to_csv(output, index=False)
+        stdout().print(Text(f"Wrote {len(out)} predictions to {output}"))
+        return
+    if not sys.stdout.isatty():
+        sys.stdout.write(out.to_json(orient="records", lines=True))
+        return
+    table = Table(title=f"{m.name} ({m.meta.get('strategy')}, temperature {m.temperature:.2f})", title_justify="left")
+    for col in out.columns:
+        table.add_column(col, overflow="fold", max_width=60 if col == "input" else None)
+    for row in out.itertuples(index=False):
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    stdout().print(table)

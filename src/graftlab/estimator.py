@@ -1,0 +1,87 @@
+"""``GraftClassifier``: one backbone + one strategy as a scikit-learn estimator.
+
+It fits on raw inputs (texts) and labels, so it drops into ``Pipeline``, ``cross_val_score`` and
+``GridSearchCV``. A validation split for early stopping / C selection is carved from the training
+data (stratified, ``validation_fraction``). For the full protocol with baselines, seeds and
+evidence, use :class:`graftlab.Study`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import unique_labels
+from sklearn.utils.validation import check_is_fitted
+
+from .core.config import TrainConfig
+from .core.errors import ConfigError
+from .data.dataset import LabeledData
+
+__all__ = ["GraftClassifier"]
+
+
+class GraftClassifier(ClassifierMixin, BaseEstimator):
+    """A pretrained backbone adapted by one strategy.
+
+    Args:
+        backbone: registered backbone name or a local Hugging Face folder.
+        strategy: registered strategy name (``linear_probe``, ``finetune``, ``full``, ...).
+        strategy_params: parameters of the strategy, e.g. ``{"trainable_layers": 2}``.
+        epochs, lr, batch_size, max_length: training settings (see ``TrainConfig``).
+        validation_fraction: share of the training data held out for early stopping / selection.
+        random_state: seed for the split, data order, initialisation and dropout.
+        progress: show progress bars.
+    """
+
+    def __init__(self, backbone: str = "minilm-l6", strategy: str = "linear_probe", strategy_params: dict | None = None,
+                 epochs: int = 4, lr: float = 5e-5, batch_size: int = 16, max_length: int = 128,
+                 validation_fraction: float = 0.15, random_state: int = 0, progress: bool = False) -> None:
+        self.backbone = backbone
+        self.strategy = strategy
+        self.strategy_params = strategy_params
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.progress = progress
+
+    def fit(self, X: Any, y: Any) -> GraftClassifier:
+        from .backbones import get_backbone
+        from .strategies import FitContext, make_strategy
+        from .training import Trainer, seed_everything
+
+        texts = [str(x) for x in X]
+        y = np.asarray(y)
+        self.classes_ = unique_labels(y)
+        if len(self.classes_) < 2:
+            raise ConfigError(f"GraftClassifier needs at least 2 classes in y; got only {self.classes_.tolist()}.")
+        if not 0 < self.validation_fraction < 1:
+            raise ConfigError(f"The 'validation_fraction' parameter must be in (0, 1). Got {self.validation_fraction!r} instead.")
+        codes = np.searchsorted(self.classes_, y)
+        idx = np.arange(len(texts))
+        tr, va = train_test_split(idx, test_size=self.validation_fraction, stratify=codes, random_state=self.random_state)
+        names = [str(c) for c in self.classes_]
+        train = LabeledData([texts[i] for i in tr], codes[tr], names, tr)
+        val = LabeledData([texts[i] for i in va], codes[va], names, va)
+        cfg = TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, max_length=self.max_length)
+        strategy = make_strategy(self.strategy, self.strategy_params or {})
+        seed_everything(self.random_state)
+        ctx = FitContext(train=cfg, seed=self.random_state, backbone=get_backbone(self.backbone) if strategy.uses_backbone else None,
+                         trainer=Trainer(cfg, seed=self.random_state, progress=self.progress))
+        outcome = strategy.fit(train, val, ctx)
+        self.predictor_ = outcome.predictor
+        self.history_ = outcome.history
+        self.n_trainable_params_ = outcome.trainable_params
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "predictor_")
+        return self.predictor_.predict_proba([str(x) for x in X])
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(1)]

@@ -1,0 +1,154 @@
+"""From finished trials to the evidence in results.json: seed-averaged metrics with CIs, paired
+comparisons, transfer gain, calibration, slices and gates. Pure bookkeeping around ``evaluation``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core.config import StudyConfig
+from ..data.dataset import LabeledData
+from ..evaluation import (
+    HEADLINE_METRICS,
+    auto_slices,
+    classification_metrics,
+    evaluate_gates,
+    expected_calibration_error,
+    fit_temperature,
+    mcnemar,
+    paired_bootstrap,
+    reliability_curve,
+    seed_averaged,
+    slice_metrics,
+    softmax,
+)
+from .trials import TrialRecord
+
+__all__ = ["summarise_strategy", "select_winner", "compare", "transfer_gain", "slices_for", "gates_for", "TEST_METRICS"]
+
+TEST_METRICS = ("accuracy", "macro_f1", "roc_auc", "log_loss", "brier", "ece")
+
+
+def _val_metrics(y_val: np.ndarray, trials: list[TrialRecord]) -> dict[str, float]:
+    out: dict[str, list[float]] = {}
+    for t in trials:
+        m = classification_metrics(y_val, softmax(t.val_logits))
+        for k in ("macro_f1", "accuracy", "log_loss"):
+            out.setdefault(k, []).append(m[k])
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def _calibration(y_val, y_test, trials: list[TrialRecord], shipped: int) -> dict[str, Any]:
+    temps, before, after = [], [], []
+    for t in trials:
+        temp = fit_temperature(t.val_logits, y_val)
+        temps.append(temp)
+        before.append(expected_calibration_error(y_test, softmax(t.test_logits)))
+        after.append(expected_calibration_error(y_test, softmax(t.test_logits, temp)))
+    t = trials[shipped]
+    return {
+        "temperature": temps[shipped],
+        "temperatures": temps,
+        "ece_before": float(np.mean(before)),
+        "ece_after": float(np.mean(after)),
+        "reliability_before": reliability_curve(y_test, softmax(t.test_logits)),
+        "reliability_after": reliability_curve(y_test, softmax(t.test_logits, temps[shipped])),
+    }
+
+
+def summarise_strategy(name: str, trials: list[TrialRecord], val: LabeledData, test: LabeledData, cfg: StudyConfig) -> dict[str, Any]:
+    """Everything the report says about one strategy, over its seeds."""
+    ev = cfg.eval
+    probs = [softmax(t.test_logits) for t in trials]
+    test_ci, seed_stats = {}, {}
+    for m in TEST_METRICS:
+        s = seed_averaged(test.labels, probs, m, n_boot=ev.bootstrap, confidence=ev.confidence, seed=cfg.seed)
+        test_ci[m] = {"value": s["value"], "ci_low": s["ci_low"], "ci_high": s["ci_high"]}
+        seed_stats[m] = {"mean": s["mean"], "std": s["std"], "values": s["values"]}
+    per_seed = [classification_metrics(test.labels, p, test.label_names) for p in probs]
+    per_class = {c: {k: float(np.mean([ps["per_class"][c][k] for ps in per_seed])) for k in ("precision", "recall", "f1", "support")}
+                 for c in test.label_names}
+    confusion = np.sum([ps["confusion_matrix"] for ps in per_seed], axis=0).tolist()
+    val_metrics = _val_metrics(val.labels, trials)
+    metric = ev.metric
+    sign = 1.0 if HEADLINE_METRICS[metric].higher_is_better else -1.0
+    per_seed_val = [sign * classification_metrics(val.labels, softmax(t.val_logits))[metric] for t in trials]
+    shipped = int(np.argmax(per_seed_val))  # the seed whose model ships: best on validation
+    first = trials[0].result
+    return {
+        "kind": first["kind"],
+        "strategy": first["name"],
+        "params": first["params"],
+        "seeds": [t.key.seed for t in trials],
+        "test": test_ci,
+        "seed_stats": seed_stats,
+        "val": val_metrics,
+        "per_class": per_class,
+        "confusion_matrix": confusion,
+        "confusion_note": f"summed over {len(trials)} seed(s)",
+        "latency_ms_b1": first.get("latency_ms_b1"),
+        "latency_ms_b32": first.get("latency_ms_b32"),
+        "model_bytes": first.get("model_bytes"),
+        "trainable_params": first.get("trainable_params"),
+        "total_params": first.get("total_params"),
+        "fit_seconds": float(np.mean([t.result["fit_seconds"] for t in trials])),
+        "history": [t.result.get("history", []) for t in trials],
+        "calibration": _calibration(val.labels, test.labels, trials, shipped),
+        "shipped_seed": trials[shipped].key.seed,
+        "stopped_early": any(t.result.get("info", {}).get("stopped_early", False) for t in trials),
+        "info": [t.result.get("info", {}) for t in trials],
+    }
+
+
+def select_winner(strategies: dict[str, dict[str, Any]], metric: str) -> tuple[str, str | None, dict[str, Any]]:
+    """Highest mean validation metric over seeds (never the test split); ties go to fewer trainable params."""
+    sign = 1.0 if HEADLINE_METRICS.get(metric, HEADLINE_METRICS["macro_f1"]).higher_is_better else -1.0
+    key = metric if metric in ("macro_f1", "accuracy", "log_loss") else "macro_f1"
+    ranked = sorted(strategies, key=lambda s: (-sign * strategies[s]["val"][key], strategies[s]["trainable_params"] or 0))
+    rule = f"highest validation {key} (mean over seeds); ties go to the strategy with fewer trainable parameters"
+    why = ", ".join(f"{s}: {strategies[s]['val'][key]:.3f}" for s in ranked)
+    return ranked[0], (ranked[1] if len(ranked) > 1 else None), {"rule": rule, "selection_method": "validation split",
+                                                                 "ranking": ranked, "why": f"validation {key} — {why}"}
+
+
+def compare(a: list[TrialRecord], b: list[TrialRecord], test: LabeledData, cfg: StudyConfig) -> dict[str, Any]:
+    """Paired bootstrap (seed-averaged) on the headline metric + McNemar on the first seeds' predictions."""
+    pa = [softmax(t.test_logits) for t in a]
+    pb = [softmax(t.test_logits) for t in b]
+    res = paired_bootstrap(test.labels, pa, pb, cfg.eval.metric, n_boot=cfg.eval.bootstrap, confidence=cfg.eval.confidence, seed=cfg.seed)
+    res["mcnemar_p"] = mcnemar(test.labels, pa[0].argmax(1), pb[0].argmax(1))["p_value"]
+    res["accuracy"] = paired_bootstrap(test.labels, pa, pb, "accuracy", n_boot=cfg.eval.bootstrap, confidence=cfg.eval.confidence, seed=cfg.seed)
+    return res
+
+
+def transfer_gain(best_transfer: str | None, trials: dict[str, list[TrialRecord]], test: LabeledData, cfg: StudyConfig,
+                  strategies: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Paired difference of the best transfer strategy over ``scratch`` and over ``tfidf_logreg``."""
+    out: dict[str, Any] = {}
+    for base in ("scratch", "tfidf_logreg"):
+        name = next((s for s, v in strategies.items() if v["strategy"] == base), None)
+        if best_transfer and name:
+            out[f"over_{base}"] = {"a": best_transfer, "b": name, **compare(trials[best_transfer], trials[name], test, cfg)}
+        else:
+            out[f"over_{base}"] = None
+    return out
+
+
+def slices_for(record: TrialRecord, test: LabeledData, cfg: StudyConfig, temperature: float) -> list[dict[str, Any]]:
+    """Slices of the shipped model: config slice columns, input-length quartiles, each true class."""
+    groups = auto_slices([str(x) for x in test.inputs] if isinstance(test.inputs[0], str) else None, test.labels, test.label_names)
+    for col in cfg.data.slices:
+        if col in test.meta.columns:
+            groups[col] = test.meta[col].astype(str).to_numpy()
+    return slice_metrics(test.labels, softmax(record.test_logits, temperature), groups, metric="accuracy",
+                         n_boot=cfg.eval.bootstrap, confidence=cfg.eval.confidence, seed=cfg.seed)
+
+
+def gates_for(cfg: StudyConfig, winner: dict[str, Any], comparisons: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    summary: dict[str, Any] = dict(winner["test"])
+    summary["ece"] = {"value": winner["calibration"]["ece_after"]}  # the model ships calibrated
+    for k in ("latency_ms_b1", "latency_ms_b32", "model_bytes", "trainable_params"):
+        if winner.get(k) is not None:
+            summary[k] = winner[k]
+    return evaluate_gates(cfg.eval.gates, summary, comparisons, cfg.eval.confidence)

@@ -1,0 +1,265 @@
+"""``Study``: the whole protocol from a config — checks, baselines and strategies × seeds, evidence,
+the winner packaged, report and decision record. ``graft study`` and ``Study.from_yaml(p).run()``."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..backbones import get_backbone
+from ..core.artifacts import load_json, save_json
+from ..core.config import StudyConfig, load_config
+from ..core.errors import ConfigError
+from ..data.prepare import PreparedData, prepare_data
+from ..evaluation import HEADLINE_METRICS, softmax
+from ..packaging import export_model
+from ..strategies import Strategy, load_predictor, make_strategy
+from .aggregate import compare, gates_for, select_winner, slices_for, summarise_strategy, transfer_gain
+from .environment import environment
+from .trials import TrialKey, TrialRecord, load_trial, run_trial
+
+__all__ = ["Study", "StudyResult"]
+
+
+@dataclass
+class StudyResult:
+    run_dir: Path
+    results: dict[str, Any]
+    winner: str
+    gates_passed: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.gates_passed else 1
+
+    @property
+    def model_dir(self) -> Path:
+        return self.run_dir / "model"
+
+    def metric(self, strategy: str, metric: str = "accuracy") -> float:
+        return float(self.results["strategies"][strategy]["test"][metric]["value"])
+
+
+class Study:
+    """A transfer-learning study defined by a :class:`StudyConfig`.
+
+    Args:
+        config: the validated config.
+        frame, test_frame: DataFrames to use instead of the config's sources (Python API).
+        progress: show progress bars.
+    """
+
+    def __init__(self, config: StudyConfig, *, frame: Any = None, test_frame: Any = None, progress: bool = True) -> None:
+        self.config = config
+        self.frame, self.test_frame = frame, test_frame
+        self.progress = progress
+        self._strategies: dict[str, tuple[Any, Strategy]] | None = None
+        self._backbone = None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **kwargs: Any) -> Study:
+        return cls(load_config(path), **kwargs)
+
+    # -- preparation: everything that can fail before compute ---------------------------------------
+    def strategies(self) -> dict[str, tuple[Any, Strategy]]:
+        """Display name -> (spec, strategy), parameters validated."""
+        if self._strategies is None:
+            out: dict[str, tuple[Any, Strategy]] = {}
+            for spec in self.config.strategies:
+                if spec.display_name in out:
+                    raise ConfigError(f"Strategy {spec.display_name!r} is listed twice in 'strategies'; give one a 'label'.")
+                out[spec.display_name] = (spec, make_strategy(spec.name, spec.params))
+            self._strategies = out
+        return self._strategies
+
+    @property
+    def backbone(self):
+        if self._backbone is None:
+            self._backbone = get_backbone(self.config.backbones[0])
+        return self._backbone
+
+    def prepare(self, split_file: str | Path | None = None) -> PreparedData:
+        """Validate strategies and backbone, then load, check and split the data (no training)."""
+        strategies = self.strategies()
+        needs_backbone = any(s.uses_backbone for _, s in strategies.values())
+        bb = self.backbone if needs_backbone else None
+        return prepare_data(
+            self.config.data,
+            length_fn=bb.lengths if bb is not None else None,
+            max_length=self.config.train.max_length if bb is not None else None,
+            frame=self.frame,
+            test_frame=self.test_frame,
+            split_file=split_file,
+        )
+
+    # -- the run -------------------------------------------------------------------------------------
+    def run(self, resume: str | Path | None = None, prepared: PreparedData | None = None) -> StudyResult:
+        """Run every strategy × seed (skipping trials a resumed run already finished) and write the outputs."""
+        t_start = time.perf_counter()
+        cfg = self.config
+        if resume is not None:
+            run_dir = Path(resume)
+            if not (run_dir / "config.yaml").is_file():
+                raise ConfigError(f"{run_dir} is not a graftlab run folder (no config.yaml); pass runs/<study>/<run-id>.")
+            prepared = self.prepare(split_file=run_dir / "split.json")
+        else:
+            run_id = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
+            run_dir = Path(cfg.output_dir) / cfg.name / run_id
+            run_dir.mkdir(parents=True, exist_ok=False)
+            (run_dir / "config.yaml").write_text(cfg.to_yaml())
+            prepared = prepared or self.prepare()
+            prepared.save_split(run_dir / "split.json")
+        train, val, test = prepared.train, prepared.val, prepared.test
+        strategies = self.strategies()
+        bb = self.backbone if any(s.uses_backbone for _, s in strategies.values()) else None
+
+        trials: dict[str, list[TrialRecord]] = {}
+        timings: dict[str, float] = {}
+        for name, (spec, strategy) in strategies.items():
+            t0 = time.perf_counter()
+            for seed in self._seeds(strategy):
+                key = TrialKey(name, seed)
+                rec = load_trial(key, run_dir) or run_trial(
+                    key, spec, strategy, train, val, test, cfg, bb, run_dir, progress=self.progress)
+                trials.setdefault(name, []).append(rec)
+            timings[name] = round(time.perf_counter() - t0, 3)
+
+        results = self._evidence(trials, prepared, bb, run_dir)
+        results["timings"] = {"total_s": round(time.perf_counter() - t_start, 3), "per_strategy_s": timings}
+        self._write_outputs(results, trials, prepared, run_dir, bb)
+        return StudyResult(run_dir, results, results["winner"], results["exit"]["gates_passed"])
+
+    def _seeds(self, strategy: Strategy) -> list[int]:
+        """Seeds to run: every configured seed, except for deterministic baselines (one seed tells all)."""
+        n = 1 if strategy.name in ("majority",) else self.config.eval.seeds
+        return [self.config.seed + i for i in range(n)]
+
+    def _evidence(self, trials: dict[str, list[TrialRecord]], prepared: PreparedData, bb, run_dir: Path) -> dict[str, Any]:
+        cfg = self.config
+        val, test = prepared.val, prepared.test
+        summaries = {name: summarise_strategy(name, recs, val, test, cfg) for name, recs in trials.items()}
+        winner, runner_up, selection = select_winner(summaries, cfg.eval.metric)
+        comparisons = [{"a": winner, "b": other, **compare(trials[winner], trials[other], test, cfg)}
+                       for other in summaries if other != winner]
+        transfer = [s for s in summaries if summaries[s]["kind"] == "transfer"]
+        best_transfer = next((s for s in selection["ranking"] if s in transfer), None)
+        gain = transfer_gain(best_transfer, trials, test, cfg, summaries)
+        w = summaries[winner]
+        shipped = next(t for t in trials[winner] if t.key.seed == w["shipped_seed"])
+        gates = gates_for(cfg, w, {c["b"]: c for c in comparisons})
+        gates_passed = all(g["passed"] for g in gates)
+        return {
+            "study": cfg.name,
+            "run_id": run_dir.name,
+            "run_dir": str(run_dir),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "graftlab_version": __version__,
+            "config": cfg.to_dict(),
+            "data": {
+                "fingerprint": prepared.fingerprint,
+                "label_names": prepared.label_names,
+                "splits": {k: len(v) for k, v in prepared.splits.items()},
+                "class_counts": {k: dict(zip(v.label_names, v.class_counts().tolist(), strict=True)) for k, v in prepared.splits.items()},
+                "summary": prepared.summary,
+                "checks": [c.to_dict() for c in prepared.checks],
+                "license": cfg.data.license,
+            },
+            "backbone": bb.card.to_dict() if bb is not None else None,
+            "environment": environment(),
+            "headline_metric": cfg.eval.metric,
+            "higher_is_better": HEADLINE_METRICS[cfg.eval.metric].higher_is_better,
+            "seeds": [cfg.seed + i for i in range(cfg.eval.seeds)],
+            "strategies": summaries,
+            "winner": winner,
+            "runner_up": runner_up,
+            "selection": selection,
+            "comparisons": comparisons,
+            "transfer_gain": gain,
+            "gates": gates,
+            "slices": slices_for(shipped, test, cfg, w["calibration"]["temperature"]),
+            "exit": {"gates_passed": gates_passed},
+        }
+
+    def _write_outputs(self, results: dict[str, Any], trials: dict[str, list[TrialRecord]], prepared: PreparedData,
+                       run_dir: Path, bb) -> None:
+        from ..reporting import render_report, write_decision_record
+
+        winner = results["winner"]
+        w = results["strategies"][winner]
+        shipped = next(t for t in trials[winner] if t.key.seed == w["shipped_seed"])
+        predictor = load_predictor(shipped.model_dir)
+        predictor.label_names = prepared.label_names
+        meta = {
+            "name": self.config.tracking.register_as or self.config.name,
+            "study": self.config.name,
+            "run_id": results["run_id"],
+            "strategy": winner,
+            "seed": w["shipped_seed"],
+            "temperature": w["calibration"]["temperature"],
+            "backbone": results["backbone"],
+            "data_fingerprint": prepared.fingerprint,
+            "metrics": w["test"],
+            "gates": results["gates"],
+            "max_length": self.config.train.max_length,
+        }
+        export_model(predictor, run_dir / "model", meta, reference=self._reference(shipped, prepared, bb, w))
+        results["model_dir"] = str(run_dir / "model")
+        self._write_predictions(trials, prepared, run_dir)
+        save_json(results, run_dir / "results.json")
+        render_report(results, run_dir)
+        write_decision_record(results, run_dir)
+        for recs in trials.values():  # only the shipped model is kept; every trial keeps its logits
+            for t in recs:
+                if t is not shipped:
+                    shutil.rmtree(t.model_dir, ignore_errors=True)
+
+    def _reference(self, shipped: TrialRecord, prepared: PreparedData, bb, w: dict[str, Any]) -> dict[str, Any]:
+        """Reference profile for drift monitoring, from the validation split the model never trained on."""
+        val = prepared.val
+        proba = softmax(shipped.val_logits, w["calibration"]["temperature"])
+        texts = [str(x) for x in val.inputs]
+        lengths = np.array([len(t.split()) for t in texts])
+        ref: dict[str, Any] = {
+            "n": len(val),
+            "label_names": prepared.label_names,
+            "confidences": proba.max(1).round(6).tolist(),
+            "predicted_distribution": np.bincount(proba.argmax(1), minlength=len(prepared.label_names)).tolist(),
+            "true_distribution": val.class_counts().tolist(),
+            "input_words": {"mean": float(lengths.mean()), "std": float(lengths.std()),
+                            "quantiles": np.quantile(lengths, [0, 0.25, 0.5, 0.75, 1]).tolist()},
+            "empty_rate": float(np.mean([not t.strip() for t in texts])),
+            "val_metrics": w["val"],
+        }
+        if bb is not None:
+            sample = texts[:256]
+            ref["embeddings"] = np.round(bb.embed(sample, max_length=self.config.train.max_length), 5).tolist()
+            ref["embedding_backbone"] = bb.card.name
+        return ref
+
+    def _write_predictions(self, trials: dict[str, list[TrialRecord]], prepared: PreparedData, run_dir: Path) -> None:
+        out = run_dir / "predictions"
+        out.mkdir(exist_ok=True)
+        for name, recs in trials.items():
+            frames = []
+            for split, data in (("val", prepared.val), ("test", prepared.test)):
+                for t in recs:
+                    p = softmax(t.val_logits if split == "val" else t.test_logits)
+                    df = pd.DataFrame({"id": data.ids, "split": split, "seed": t.key.seed, "y_true": data.labels,
+                                       "y_pred": p.argmax(1)})
+                    for j, label in enumerate(prepared.label_names):
+                        df[f"p_{label}"] = p[:, j]
+                    frames.append(df)
+            pd.concat(frames).to_parquet(out / f"{name.replace('/', '_')}.parquet", index=False)
+
+
+def load_results(run_dir: str | Path) -> dict[str, Any]:
+    return load_json(Path(run_dir) / "results.json")
