@@ -16,7 +16,7 @@ __all__ = ["app", "main", "EXIT_USER_ERROR", "report_error"]
 
 def _load_commands() -> None:
     for info in pkgutil.iter_modules(__path__):
-        if info.name != "app":
+        if info.name not in ("app", "__main__"):
             importlib.import_module(f"{__name__}.{info.name}")
 
 
