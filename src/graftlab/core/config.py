@@ -27,9 +27,13 @@ __all__ = [
     "DataConfig",
     "StrategySpec",
     "EarlyStoppingConfig",
+    "LossConfig",
+    "AugmentConfig",
     "TrainConfig",
     "EvalConfig",
     "TrackingConfig",
+    "BakeoffConfig",
+    "RequireConfig",
     "StudyConfig",
     "load_config",
     "format_validation_error",
@@ -170,6 +174,53 @@ class EarlyStoppingConfig(Strict):
     min_delta: Annotated[float, Field(ge=0.0)] = 0.0
 
 
+class LossConfig(Strict):
+    """The training loss: cross-entropy or focal, with optional label smoothing and class weights.
+
+    ``loss: focal`` is short for ``loss: {kind: focal}``. Focal ``alpha`` is the weight of class 1 in a
+    two-class problem (class 0 gets ``1 - alpha``) or one weight per class; it multiplies ``class_weights``.
+    """
+
+    kind: Literal["ce", "focal"] = "ce"
+    gamma: Annotated[float, Field(ge=0.0, le=10.0)] = 2.0
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] | list[Annotated[float, Field(gt=0.0)]] | None = None
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    class_weights: Literal["balanced"] | list[Annotated[float, Field(gt=0.0)]] | None = Field(
+        default=None, description="'balanced' (n / (k * count)) or one weight per class, in label order"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        return {"kind": v} if isinstance(v, str) else v
+
+
+class AugmentConfig(Strict):
+    """Token-level text augmentation of training batches (never validation or test).
+
+    Each training example is augmented with probability ``p``; an augmented example loses each
+    ordinary token with probability ``deletion``, has ``swap`` x its length random position swaps, and
+    each remaining token is replaced by the tokenizer's mask token with probability ``mask``.
+    ``augment: true`` uses the defaults, ``augment: false`` turns it off.
+    """
+
+    p: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    deletion: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    swap: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    mask: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _switch(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            return {} if v else {"p": 0.0}
+        return v
+
+    @property
+    def active(self) -> bool:
+        return self.p > 0 and (self.deletion > 0 or self.swap > 0 or self.mask > 0)
+
+
 class TrainConfig(Strict):
     epochs: Annotated[int, Field(ge=1, le=1000)] = 4
     lr: Annotated[float, Field(gt=0.0, lt=1.0)] = 5e-5
@@ -187,6 +238,16 @@ class TrainConfig(Strict):
     time_budget_s: Annotated[float, Field(gt=0.0)] | None = None
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
     checkpoint_every_steps: Annotated[int, Field(ge=1)] = 50
+    loss: LossConfig = Field(default_factory=LossConfig)
+    augment: AugmentConfig | None = Field(default=None, description="text augmentation of training batches; off by default")
+    balanced_sampler: bool = Field(default=False, description="draw training batches class-balanced (with replacement)")
+    cache_frozen: bool = Field(
+        default=True, description="compute the hidden states at the freeze boundary once and train only the layers above"
+    )
+
+    @property
+    def augmenting(self) -> bool:
+        return self.augment is not None and self.augment.active
 
 
 Gate = str
@@ -206,6 +267,18 @@ class EvalConfig(Strict):
         description="learning-curve sizes: fractions of train (<= 1) or examples per class (> 1)",
     )
     latency: bool = True
+    robustness: bool = Field(default=True, description="evaluate the winner on perturbed test inputs")
+    costs: list[list[Annotated[float, Field(ge=0.0)]]] | None = Field(
+        default=None,
+        description="cost matrix, rows = true class, columns = predicted class, in label order",
+    )
+
+    @field_validator("costs")
+    @classmethod
+    def _square(cls, costs: list[list[float]] | None) -> list[list[float]] | None:
+        if costs is not None and any(len(row) != len(costs) for row in costs):
+            raise ValueError(f"the cost matrix must be square (one row and one column per class); got rows of lengths {[len(r) for r in costs]}")
+        return costs
 
     @field_validator("gates")
     @classmethod
@@ -226,6 +299,62 @@ class TrackingConfig(Strict):
     register_as: str | None = Field(default=None, description="registered model name; default the study name")
 
 
+class BakeoffConfig(Strict):
+    """How several candidate backbones are compared before the study commits to one.
+
+    Each candidate is scored on a stratified subset of train: LogME evidence and cross-validated
+    linear-probe accuracy on frozen embeddings (and, when ``finetune`` is on, a short fine-tune
+    scored on val). The winner has the best ``score`` among candidates within the latency budget
+    and allowed by ``require``; within ``prefer_faster_within`` of the best, the faster one wins.
+    """
+
+    subset: Annotated[int, Field(ge=20)] | None = Field(
+        default=400, description="stratified training examples scored per candidate; null = all of train"
+    )
+    folds: Annotated[int, Field(ge=2, le=20)] = 5
+    score: Literal["logme", "probe_cv", "finetune"] = "probe_cv"
+    latency_budget_ms: Annotated[float, Field(gt=0.0)] | None = Field(
+        default=None, description="max backbone latency in ms/example at batch 1 on this machine"
+    )
+    prefer_faster_within: Annotated[float, Field(ge=0.0)] = Field(
+        default=0.0, description="score margin within which the faster candidate wins"
+    )
+    C: Annotated[float, Field(gt=0.0)] = Field(default=1.0, description="inverse regularisation of the probe")
+    finetune: bool = Field(default=False, description="also run a short fine-tune per candidate (slow)")
+    finetune_layers: Annotated[int, Field(ge=0, le=128)] = 2
+    finetune_epochs: Annotated[int, Field(ge=1, le=100)] = 1
+
+    @model_validator(mode="after")
+    def _finetune_score_needs_finetune(self) -> BakeoffConfig:
+        if self.score == "finetune" and not self.finetune:
+            raise ValueError("score 'finetune' needs 'finetune: true' (or pick score 'probe_cv' or 'logme')")
+        return self
+
+
+_SPDX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+\-]*$")
+
+
+class RequireConfig(Strict):
+    """What a backbone's license must allow; checked before any compute."""
+
+    commercial_use: bool = Field(default=False, description="refuse backbones whose license does not allow it")
+    licenses: list[str] | None = Field(
+        default=None, description="SPDX identifiers allowed (e.g. [Apache-2.0, MIT]); null = any license"
+    )
+
+    @field_validator("licenses")
+    @classmethod
+    def _spdx(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("the license allow-list is empty; list SPDX identifiers like Apache-2.0, or use null")
+        for item in v:
+            if not isinstance(item, str) or not _SPDX.match(item):
+                raise ValueError(f"{item!r} is not an SPDX license identifier (e.g. Apache-2.0, MIT, BSD-3-Clause)")
+        return v
+
+
 class StudyConfig(Strict):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
     data: DataConfig
@@ -239,6 +368,8 @@ class StudyConfig(Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    bakeoff: BakeoffConfig = Field(default_factory=BakeoffConfig)
+    require: RequireConfig = Field(default_factory=RequireConfig)
     output_dir: str = "runs"
     seed: int = 0
 

@@ -22,6 +22,8 @@ from ..data.prepare import PreparedData, prepare_data
 from ..evaluation import HEADLINE_METRICS, softmax
 from ..packaging import export_model
 from ..strategies import Strategy, load_predictor, make_strategy
+from .curves import cost_report, learning_curve, size_label, subsample_train
+from .robustness import robustness_report
 from .aggregate import compare, gates_for, select_winner, slices_for, summarise_strategy, transfer_gain
 from .environment import environment
 from .trials import TrialKey, TrialRecord, load_trial, run_trial
@@ -132,11 +134,42 @@ class Study:
                     key, spec, strategy, train, val, test, cfg, bb, run_dir, progress=self.progress)
                 trials.setdefault(name, []).append(rec)
             timings[name] = round(time.perf_counter() - t0, 3)
+        curve_trials, n_train = self._learning_curve_trials(strategies, prepared, bb, run_dir)
+        if curve_trials:
+            timings["learning_curve"] = round(sum(t.result["fit_seconds"] for by in curve_trials.values() for recs in by.values() for t in recs), 3)
 
         results = self._evidence(trials, prepared, bb, run_dir)
+        if curve_trials:
+            curve_trials["all"] = trials
+            n_train["all"] = len(train)
+            sizes = sorted(n_train, key=n_train.get)
+            results["learning_curve"] = learning_curve(curve_trials, test, cfg, sizes, n_train)
+        if cfg.eval.costs is not None:
+            results["costs"] = cost_report(cfg.eval.costs, trials, val, test)
+        if cfg.eval.robustness:
+            w = results["strategies"][results["winner"]]
+            shipped = next(t for t in trials[results["winner"]] if t.key.seed == w["shipped_seed"])
+            results["robustness"] = robustness_report(load_predictor(shipped.model_dir), list(test.inputs), test.labels,
+                                                      cfg.eval.metric, w["calibration"]["temperature"], shipped.test_logits, cfg.seed)
         results["timings"] = {"total_s": round(time.perf_counter() - t_start, 3), "per_strategy_s": timings}
         self._write_outputs(results, trials, prepared, run_dir, bb)
         return StudyResult(run_dir, results, results["winner"], results["exit"]["gates_passed"])
+
+    def _learning_curve_trials(self, strategies, prepared: PreparedData, bb, run_dir: Path):
+        """Every strategy × seed on smaller training sets (``eval.fractions``; 1.0 is the main run)."""
+        by_size: dict[str, dict[str, list[TrialRecord]]] = {}
+        n_train: dict[str, int] = {}
+        for size in sorted(f for f in self.config.eval.fractions if f != 1.0):
+            label = size_label(size)
+            for name, (spec, strategy) in strategies.items():
+                for seed in self._seeds(strategy):
+                    sub = subsample_train(prepared.train, size, seed)
+                    n_train[label] = len(sub)
+                    key = TrialKey(name, seed, size=label)
+                    rec = load_trial(key, run_dir) or run_trial(key, spec, strategy, sub, prepared.val, prepared.test, self.config,
+                                                                 bb, run_dir, keep_model=False, measure=False, progress=self.progress)
+                    by_size.setdefault(label, {}).setdefault(name, []).append(rec)
+        return by_size, n_train
 
     def _seeds(self, strategy: Strategy) -> list[int]:
         """Seeds to run: every configured seed, except for deterministic baselines (one seed tells all)."""
