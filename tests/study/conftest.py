@@ -16,3 +16,9 @@ def reviews():
 @pytest.fixture(autouse=True)
 def _cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAFT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path, monkeypatch):
+    # studies log to MLflow under ./.graft by default: keep that inside the test's folder
+    monkeypatch.chdir(tmp_path)

@@ -110,6 +110,10 @@ def render_result(result: Any, console: Console) -> None:
         console.print(Text(f"  gate {g['gate']}: {'PASS' if g['passed'] else 'FAIL'} — {g['evidence']}",
                            style="green" if g["passed"] else "red"))
     console.print(Text(f"Run folder: {result.run_dir}  (report.html, results.json, decision.md, model/)"))
+    reg = (r.get("tracking") or {}).get("registered")
+    if reg:
+        console.print(Text(f"Registered {reg['name']} version {reg['version']} (aliases: {', '.join(reg['aliases']) or 'none'}); "
+                           f"MLflow store: {r['tracking']['tracking_uri']}"))
 
 
 @app.command()

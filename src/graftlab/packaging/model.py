@@ -13,9 +13,10 @@ from ..core.artifacts import load_json, save_json, verify_manifest, write_manife
 from ..core.errors import ArtifactError
 from ..strategies.base import Predictor, load_predictor, save_predictor
 
-__all__ = ["MODEL_JSON", "PackagedModel", "export_model", "load_model"]
+__all__ = ["MODEL_CARD_JSON", "MODEL_JSON", "PackagedModel", "export_model", "load_model"]
 
 MODEL_JSON = "model.json"
+MODEL_CARD_JSON = "model_card.json"  # written by graftlab.tracking.card; covered by the manifest
 FORMAT = "graftlab-model/1"
 
 
@@ -47,6 +48,11 @@ class PackagedModel:
 
     def reference(self) -> dict[str, Any] | None:
         path = self.folder / "reference.json"
+        return load_json(path) if path.is_file() else None
+
+    def card(self) -> dict[str, Any] | None:
+        """The model card (``model_card.json``, added when the study was logged), if present."""
+        path = self.folder / MODEL_CARD_JSON
         return load_json(path) if path.is_file() else None
 
 

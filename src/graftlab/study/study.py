@@ -153,6 +153,11 @@ class Study:
                                                       cfg.eval.metric, w["calibration"]["temperature"], shipped.test_logits, cfg.seed)
         results["timings"] = {"total_s": round(time.perf_counter() - t_start, 3), "per_strategy_s": timings}
         self._write_outputs(results, trials, prepared, run_dir, bb)
+        if cfg.tracking.enabled and not (run_dir / "tracking.json").is_file():  # a resumed run is logged once
+            from ..tracking import log_study
+
+            results["tracking"] = log_study(results, run_dir, cfg)
+            save_json(results, run_dir / "results.json")
         return StudyResult(run_dir, results, results["winner"], results["exit"]["gates_passed"])
 
     def _learning_curve_trials(self, strategies, prepared: PreparedData, bb, run_dir: Path):

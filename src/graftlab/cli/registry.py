@@ -1,0 +1,179 @@
+"""``graft registry list | show | promote | rollback`` and ``graft reproduce RUN_ID``."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from .app import app, stdout
+
+__all__ = ["registry_app"]
+
+registry_app = typer.Typer(
+    help="The model registry on MLflow: versions, the champion and challenger aliases, promotion and rollback.",
+    no_args_is_help=True,
+)
+app.add_typer(registry_app, name="registry")
+
+UriOption = Annotated[
+    str | None,
+    typer.Option("--tracking-uri", help="MLflow tracking URI (default: $GRAFT_TRACKING_URI, else sqlite under .graft/).",
+                 show_default=False),
+]
+
+
+def _aliases(v: dict[str, Any]) -> Text:
+    text = Text()
+    for a in v["aliases"]:
+        text.append(f"@{a} ", style="bold green" if a == "champion" else "bold yellow")
+    return text
+
+
+def _gates(value: str | None) -> Text:
+    return Text(value or "-", style={"passed": "green", "failed": "red"}.get(value or "", ""))
+
+
+def _when(iso: str | None) -> str:
+    return (iso or "-").replace("T", " ").replace("+00:00", " UTC")
+
+
+def _num(x: Any) -> str:
+    return f"{x:.3f}" if isinstance(x, (int, float)) and math.isfinite(x) else "-"
+
+
+@registry_app.command("list")
+def list_(tracking_uri: UriOption = None) -> None:
+    """Every registered model and its versions: aliases, gates, strategy, data fingerprint, created."""
+    from ..tracking import list_models, resolve_tracking_uri
+
+    models = list_models(tracking_uri)
+    console = stdout()
+    if not models:
+        console.print(Text(f"No registered models at {resolve_tracking_uri(tracking_uri)} yet. Run a study first."))
+        return
+    table = Table(title=f"Registered models ({resolve_tracking_uri(tracking_uri)})", title_justify="left")
+    for col in ("model", "version", "aliases", "gates", "strategy", "data", "created"):
+        table.add_column(col, justify="right" if col == "version" else "left", no_wrap=col != "model")
+    for m in models:
+        for v in reversed(m["versions"]):
+            table.add_row(m["name"], str(v["version"]), _aliases(v), _gates(v["gates"]), v["strategy"] or "-",
+                          (v["data_fingerprint"] or "-")[:12], _when(v["created"]))
+    console.print(table)
+
+
+@registry_app.command()
+def show(name: Annotated[str, typer.Argument(help="The registered model name.")], tracking_uri: UriOption = None) -> None:
+    """One model: each version with its test metrics (value and CI), gates, aliases and promotion history."""
+    from ..tracking import show as show_model
+
+    info = show_model(name, tracking_uri)
+    console = stdout()
+    aliases = ", ".join(f"{k} → v{v}" for k, v in sorted(info["aliases"].items())) or "none"
+    console.print(Text(f"{info['name']}  (aliases: {aliases})", style="bold"))
+    metrics = sorted({m for v in info["versions"] for m in v["metrics"] if m in _SHOWN})
+    table = Table(title_justify="left")
+    for col in ("version", "aliases", "gates", "strategy", *metrics, "created", "notes"):
+        table.add_column(col, justify="right" if col in metrics or col == "version" else "left")
+    for v in reversed(info["versions"]):
+        cells = []
+        for m in metrics:
+            mv = v["metrics"].get(m) or {}
+            ci = f" [{_num(mv['ci_low'])}, {_num(mv['ci_high'])}]" if "ci_low" in mv and "ci_high" in mv else ""
+            cells.append(f"{_num(mv.get('value'))}{ci}" if mv else "-")
+        table.add_row(str(v["version"]), _aliases(v), _gates(v["gates"]), v["strategy"] or "-", *cells,
+                      _when(v["created"]), Text(_notes(v["tags"])))
+    console.print(table)
+
+
+_SHOWN = ("accuracy", "macro_f1", "roc_auc", "log_loss", "ece_calibrated")
+
+
+def _notes(tags: dict[str, str]) -> str:
+    notes = []
+    if tags.get("previous_champion"):
+        notes.append(f"replaced v{tags['previous_champion']}")
+    if tags.get("promotion_forced") == "true":
+        notes.append("FORCED")
+    if tags.get("promotion_reason"):
+        notes.append(f"reason: {tags['promotion_reason']}")
+    if tags.get("rolled_back_to"):
+        notes.append(f"rolled back to v{tags['rolled_back_to']}")
+    return "; ".join(notes)
+
+
+@registry_app.command()
+def promote(
+    name: Annotated[str, typer.Argument(help="The registered model name.")],
+    version: Annotated[int, typer.Argument(help="The version to make champion.")],
+    force: Annotated[bool, typer.Option("--force", help="Promote although the version's gates failed (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded on the version.")] = None,
+    tracking_uri: UriOption = None,
+) -> None:
+    """Make VERSION the champion. A version whose gates failed needs --force --reason "..."."""
+    from ..tracking import promote as promote_version
+
+    res = promote_version(name, version, force=force, reason=reason, tracking_uri=tracking_uri)
+    if not res["changed"]:
+        stdout().print(Text(f"Version {version} of {name} is already the champion; nothing changed."))
+        return
+    before = f" (was v{res['previous_champion']}; graft registry rollback {name} returns to it)" if res["previous_champion"] else ""
+    stdout().print(Text(f"{name}@champion → version {version}{before}.", style="green"))
+
+
+@registry_app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="The registered model name.")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded on the version rolled back from.")] = None,
+    tracking_uri: UriOption = None,
+) -> None:
+    """Return the champion alias to the version that held it before the current one."""
+    from ..tracking import rollback as rollback_model
+
+    res = rollback_model(name, reason=reason, tracking_uri=tracking_uri)
+    stdout().print(Text(f"{name}@champion rolled back: version {res['from']} → version {res['to']}.", style="green"))
+
+
+@app.command()
+def reproduce(
+    run_id: Annotated[str, typer.Argument(help="The MLflow run id of a logged study (or its graftlab run id).")],
+    tolerance: Annotated[float, typer.Option("--tolerance", help="Largest absolute metric difference that matches (0: exact).", min=0.0)] = 0.0,
+    output_dir: Annotated[str | None, typer.Option("--output-dir", help="Where the reproduced run folder goes (default .graft/reproduce).")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = False,
+    tracking_uri: UriOption = None,
+) -> None:
+    """Re-run a logged study from its config and split (same data fingerprint) and compare its test metrics.
+
+    Exits 0 when every strategy's metrics match within the tolerance, 1 otherwise, 2 on a user error.
+    """
+    from ..tracking.reproduce import reproduce as run_reproduce
+
+    def runner(cfg: Any, prepared: Any) -> dict[str, Any]:
+        from ..study import Study
+
+        return Study(cfg, progress=progress).run(prepared=prepared).results
+
+    report = run_reproduce(run_id, runner, tracking_uri=tracking_uri, tolerance=tolerance, output_dir=output_dir)
+    console = stdout()
+    table = Table(title=f"Reproduction of run {report.run_id} (data {report.fingerprint[:12]}, tolerance {tolerance:g})",
+                  title_justify="left")
+    for col in ("strategy", "values compared", "matched", "max |diff|"):
+        table.add_column(col, justify="left" if col == "strategy" else "right")
+    for name, s in report.by_strategy().items():
+        ok = s["matched"] == s["compared"]
+        table.add_row(name, str(s["compared"]), str(s["matched"]), f"{s['max_diff']:.3g}", style=None if ok else "red")
+    console.print(table)
+    for r in [r for r in report.rows if not r["match"]][:10]:
+        console.print(Text(f"  {r['strategy']} {r['metric']} {r['field']}: recorded {r['recorded']!r}, "
+                           f"reproduced {r['reproduced']!r}", style="red"))
+    if report.recorded_winner != report.reproduced_winner:
+        console.print(Text(f"Winner differs: recorded {report.recorded_winner}, reproduced {report.reproduced_winner}.",
+                           style="red"))
+    verdict = "reproduced: every test metric matches" if report.matches else "NOT reproduced: metrics differ"
+    console.print(Text(f"{verdict}. Reproduced run folder: {report.reproduced_run_dir}",
+                       style="bold green" if report.matches else "bold red"))
+    if not report.matches or report.recorded_winner != report.reproduced_winner:
+        raise typer.Exit(1)
