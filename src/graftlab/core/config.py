@@ -268,6 +268,9 @@ class EvalConfig(Strict):
     )
     latency: bool = True
     robustness: bool = Field(default=True, description="evaluate the winner on perturbed test inputs")
+    explain: Literal["ig", "occlusion", "off"] = Field(
+        default="ig", description="token attributions for the report's example predictions (text models)"
+    )
     costs: list[list[Annotated[float, Field(ge=0.0)]]] | None = Field(
         default=None,
         description="cost matrix, rows = true class, columns = predicted class, in label order",
@@ -319,7 +322,10 @@ class BakeoffConfig(Strict):
     prefer_faster_within: Annotated[float, Field(ge=0.0)] = Field(
         default=0.0, description="score margin within which the faster candidate wins"
     )
-    C: Annotated[float, Field(gt=0.0)] = Field(default=1.0, description="inverse regularisation of the probe")
+    C: list[Annotated[float, Field(gt=0.0)]] = Field(
+        default_factory=lambda: [0.001, 0.01, 0.1, 1.0], min_length=1,
+        description="probe inverse regularisation; several values: chosen per candidate by inner CV",
+    )
     finetune: bool = Field(default=False, description="also run a short fine-tune per candidate (slow)")
     finetune_layers: Annotated[int, Field(ge=0, le=128)] = 2
     finetune_epochs: Annotated[int, Field(ge=1, le=100)] = 1

@@ -154,11 +154,32 @@ def _token_spans(tokens: list[Any], attributions: list[Any]) -> list[dict[str, A
             text, space = text[2:], False
         elif text[:1] in ("▁", "Ġ"):  # SentencePiece / byte-level BPE word start
             text = text[1:]
-        alpha = 0.85 * abs(a) / scale
-        rgb = "220, 38, 38" if a > 0 else "37, 99, 235"
-        spans.append({"text": text, "space": space, "title": f"{a:+.3f}",
-                      "style": f"background-color: rgba({rgb}, {alpha:.2f});"
-                               + (" color: #fff;" if alpha > 0.55 else "")})
+        spans.append(_span(text, a, scale, space))
+    return spans
+
+
+def _span(text: str, a: float, scale: float, space: bool) -> dict[str, Any]:
+    alpha = 0.85 * abs(a) / scale
+    rgb = "220, 38, 38" if a > 0 else "37, 99, 235"
+    return {"text": text, "space": space, "title": f"{a:+.3f}",
+            "style": f"background-color: rgba({rgb}, {alpha:.2f});" + (" color: #fff;" if alpha > 0.55 else "")}
+
+
+def _word_spans(e: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """Whole words as written in ``e['text']`` (casing and spacing kept) when the explanation has them."""
+    text, words, scores, offsets = e.get("text"), _list(e.get("words")), _list(e.get("word_attributions")), \
+        _list(e.get("word_spans"))
+    if not isinstance(text, str) or not words or not (len(words) == len(scores) == len(offsets)):
+        return None
+    if not all(isinstance(o, (list, tuple)) and len(o) == 2 and all(isinstance(x, int) for x in o) and o[1] > o[0]
+               for o in offsets):
+        return None
+    scores = [a if F.is_number(a) else 0.0 for a in scores]
+    scale = max((abs(a) for a in scores), default=0.0) or 1.0
+    spans = [_span(text[o[0]:o[1]], a, scale, prev is not None and o[0] > prev[1])
+             for a, o, prev in zip(scores, offsets, [None, *offsets[:-1]], strict=True)]
+    if e.get("truncated"):
+        spans.append({"text": "…", "space": True, "style": "", "title": "cut here: the model reads no further"})
     return spans
 
 
@@ -167,8 +188,29 @@ def _explanations(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     for e in _list(results.get("explanations")):
         e = _dict(e)
         tokens, attributions = _list(e.get("tokens")), _list(e.get("attributions"))
-        items.append({**e, "spans": _token_spans(tokens, attributions) if tokens else None})
+        spans = _word_spans(e) or (_token_spans(tokens, attributions) if tokens else None)
+        items.append({**e, "spans": spans})
     return items
+
+
+def _class_tokens(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per class, its most associated words as chips shaded by score (``results['class_tokens']``)."""
+    out = []
+    for label, items in _dict(results.get("class_tokens")).items():
+        items = [_dict(i) for i in _list(items) if _dict(i).get("token") is not None]
+        scale = max((abs(i["score"]) for i in items if F.is_number(i.get("score"))), default=0.0) or 1.0
+        chips = []
+        for i in items:
+            score = i["score"] if F.is_number(i.get("score")) else 0.0
+            alpha = 0.12 + 0.6 * abs(score) / scale
+            title = f"score {score:.2f}" + (f"; in {i['count']} texts" if i.get("count") is not None else "")
+            if F.is_number(i.get("share")):
+                title += f"; mean p({label}) {i['share']:.2f}"
+            chips.append({"text": str(i["token"]), "title": title,
+                          "style": f"background-color: rgba(220, 38, 38, {alpha:.2f});"})
+        if chips:
+            out.append({"label": label, "tokens": chips})
+    return out
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -249,6 +291,7 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
         "bakeoff": bakeoff if _list(bakeoff.get("candidates")) else None,
         "ablation": [_with_reading(_dict(a), headline) for a in _list(results.get("ablation"))],
         "explanations": _explanations(results),
+        "class_tokens": _class_tokens(results),
         "data": _data(results),
         "environment": _dict(results.get("environment")),
         "config_yaml": _config_yaml(results.get("config")),
@@ -272,7 +315,7 @@ def _sections(ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("learning-curve", "Learning curve", ctx["learning_curve"]),
         ("bakeoff", "Bake-off", ctx["bakeoff"]),
         ("ablation", "Ablation", ctx["ablation"]),
-        ("explanations", "Explanations", ctx["explanations"]),
+        ("explanations", "Explanations", ctx["explanations"] or ctx["class_tokens"]),
         ("data", "Data", ctx["data"]),
         ("reproduce", "Reproduce", ctx["environment"] or ctx["config_yaml"] or ctx["backbone"]),
     ]

@@ -17,7 +17,7 @@ from .. import __version__
 from ..backbones import get_backbone
 from ..core.artifacts import load_json, save_json
 from ..core.config import StudyConfig, load_config
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, GraftError
 from ..data.prepare import PreparedData, prepare_data
 from ..evaluation import HEADLINE_METRICS, softmax
 from ..packaging import export_model
@@ -251,6 +251,7 @@ class Study:
         }
         export_model(predictor, run_dir / "model", meta, reference=self._reference(shipped, prepared, bb, w))
         results["model_dir"] = str(run_dir / "model")
+        self._explanations(results, predictor, shipped, prepared, w)
         self._write_predictions(trials, prepared, run_dir)
         save_json(results, run_dir / "results.json")
         render_report(results, run_dir)
@@ -259,6 +260,21 @@ class Study:
             for t in recs:
                 if t is not shipped:
                     shutil.rmtree(t.model_dir, ignore_errors=True)
+
+    def _explanations(self, results: dict[str, Any], predictor, shipped: TrialRecord, prepared: PreparedData, w: dict[str, Any]) -> None:
+        """Explained example predictions and class-associated words for the report (text models only)."""
+        method = self.config.eval.explain
+        test = prepared.test
+        if method == "off" or not len(test) or not isinstance(test.inputs[0], str):
+            return
+        from ..explain import class_tokens, report_examples
+
+        proba = softmax(shipped.test_logits, w["calibration"]["temperature"])
+        try:
+            results["explanations"] = report_examples(predictor, list(test.inputs), test.labels, proba, prepared.label_names, method=method)
+            results["class_tokens"] = class_tokens(list(test.inputs), proba, prepared.label_names)
+        except GraftError as err:  # an explanation that cannot be made never costs the study its results
+            results["explanations_error"] = str(err)
 
     def _reference(self, shipped: TrialRecord, prepared: PreparedData, bb, w: dict[str, Any]) -> dict[str, Any]:
         """Reference profile for drift monitoring, from the validation split the model never trained on."""

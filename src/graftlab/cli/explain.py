@@ -1,0 +1,125 @@
+"""``graft explain``: which words made a saved model say what it said, coloured in the terminal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.color import Color
+from rich.console import Console
+from rich.style import Style
+from rich.text import Text
+
+from ..core.errors import ArtifactError, DataError
+from .app import app, stdout
+
+__all__ = ["load_any_model", "render_explanation"]
+
+_FOR, _AGAINST = (220, 38, 38), (37, 99, 235)  # red: evidence for the target class; blue: against
+
+
+def _looks_like_path(ref: str) -> bool:
+    return Path(ref).exists() or "/" in ref or "\\" in ref or ref.startswith(".")
+
+
+def load_any_model(ref: str) -> Any:
+    """A packaged model from a folder, or from the registry (``NAME``, ``NAME@alias``, ``NAME:version``)."""
+    from ..packaging import load_model
+
+    if _looks_like_path(ref) and not ref.startswith("models:/"):
+        return load_model(ref)
+    try:
+        from ..tracking.registry import resolve_model
+    except ImportError:
+        raise ArtifactError(
+            f"{ref!r} is not a model folder, and registry references (NAME@alias) need graftlab.tracking, which "
+            "is not available in this installation. Pass a packaged model folder (runs/<study>/<run>/model)."
+        ) from None
+    return load_model(resolve_model(ref))
+
+
+def _style(score: float, scale: float, graded: bool) -> Style:
+    """Background by sign and strength; ``graded`` (256/true colour) blends, 16 colours use three steps."""
+    strength = min(1.0, abs(score) / scale) if scale > 0 else 0.0
+    rgb = _FOR if score > 0 else _AGAINST
+    if not graded:  # nearest-of-16 would turn most shades into grey: strong = background, medium = text colour
+        name = "red" if score > 0 else "blue"
+        return Style(bgcolor=name, color="white") if strength > 0.5 else Style(color=name) if strength > 0.15 else Style()
+    # blend from white towards the colour: faint for small attributions, saturated for the largest
+    mixed = tuple(round(255 + (c - 255) * strength * 0.9) for c in rgb)
+    return Style(bgcolor=Color.from_rgb(*mixed), color="white" if strength > 0.6 else "black")
+
+
+def _coloured(e: dict[str, Any], graded: bool = True) -> Text:
+    """The input with each word's background coloured by its attribution (gaps kept as in the input)."""
+    text, scores, spans = e["text"], e["word_attributions"], e["word_spans"]
+    scale = max((abs(s) for s in scores), default=0.0)
+    out, cursor = Text(), 0
+    has_spans = all(end > start for start, end in spans)
+    for i, (word, score) in enumerate(zip(e["words"], scores, strict=True)):
+        if has_spans:
+            start, end = spans[i]
+            out.append(text[cursor:start])
+            cursor = end
+        elif i:
+            out.append(" ")
+        out.append(word, style=_style(score, scale, graded))
+    if has_spans:
+        rest = text[cursor:]
+        out.append(rest if not e.get("truncated") else "")
+    if e.get("truncated"):
+        out.append(" … (the rest was cut at the model's input limit and did not count)", style="dim")
+    return out
+
+
+def render_explanation(e: dict[str, Any], console: Console, n_top: int = 5) -> None:
+    """Print one :func:`graftlab.explain.explain` result: header, coloured text, strongest words."""
+    from ..explain.text import top_words
+
+    method = "integrated gradients" if e["method"] == "ig" else "occlusion"
+    head = Text(f"{e['label']}", style="bold")
+    head.append(f"  p={e['prob']:.3f}", style="bold")
+    detail = f"  ·  explaining {e['target_label']}  ·  {method}"
+    if e.get("n_steps"):
+        detail += f", {e['n_steps']} steps, completeness error {e['completeness_error']:.2g}"
+    head.append(detail + f"  ·  {e['seconds']:.2f} s", style="dim")
+    console.print(head)
+    if e.get("note"):
+        console.print(Text(e["note"], style="yellow"))
+    console.print(_coloured(e, graded=console.color_system in ("256", "truecolor")))
+    pos, neg = top_words(e["words"], e["word_attributions"], n_top)
+    line = Text("for: ", style="dim")
+    line.append(", ".join(f"{w} ({s:+.2f})" for w, s in pos) or "-", style=Style(color=Color.from_rgb(*_FOR)))
+    line.append("   against: ", style="dim")
+    line.append(", ".join(f"{w} ({s:+.2f})" for w, s in neg) or "-", style=Style(color=Color.from_rgb(*_AGAINST)))
+    console.print(line)
+    console.print()
+
+
+@app.command()
+def explain(
+    model: Annotated[str, typer.Argument(help="A packaged model folder (runs/<study>/<run>/model), or NAME@alias from the registry.")],
+    text: Annotated[list[str] | None, typer.Option("--text", help="An input text (repeatable).")] = None,
+    method: Annotated[str, typer.Option("--method", help="ig (integrated gradients) or occlusion (faster, one word at a time).")] = "ig",
+    target: Annotated[str | None, typer.Option("--target", help="Label to explain (default: the predicted one).")] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Integration steps for ig.")] = 32,
+    as_json: Annotated[bool, typer.Option("--json", help="Print each explanation as one JSON line.")] = False,
+) -> None:
+    """Explain predictions: each word coloured red (evidence for the label) or blue (against), by strength."""
+    from ..explain import explain as run_explain
+
+    if not text:
+        raise DataError("Give at least one --text to explain (e.g. graft explain runs/x/model --text 'tasty tea').")
+    m = load_any_model(model)
+    console = stdout()
+    for t in text:
+        e = run_explain(m, t, method=method, target=target, n_steps=steps)
+        if as_json:
+            typer.echo(json.dumps(e))
+        else:
+            render_explanation(e, console)
+    if not as_json:
+        console.print(Text("red: evidence for the label · blue: against · stronger colour = larger effect on its "
+                           "log-odds", style="dim"))
