@@ -36,13 +36,19 @@ class LinearProbe(Strategy):
         x_train = bb.embed(train.inputs, max_length=max_len)  # (n, hidden), cached
         x_val = bb.embed(val.inputs, max_length=max_len)
         scaler = StandardScaler().fit(x_train)
-        model, info = select_logreg(scaler.transform(x_train), train.labels, scaler.transform(x_val), val.labels,
-                                    self.params.C, ctx.seed, ctx.train)
-        coef, intercept = as_multiclass(model, train.n_classes)
+        # Features that are (numerically) constant on train carry no signal; standardising them would
+        # divide rounding noise by ~0 and, folded into the head, give weights of 1e30. Leave them out.
+        keep = scaler.scale_ > 1e-6
+        model, info = select_logreg(scaler.transform(x_train)[:, keep], train.labels, scaler.transform(x_val)[:, keep],
+                                    val.labels, self.params.C, ctx.seed, ctx.train)
+        coef_kept, intercept = as_multiclass(model, train.n_classes)
+        coef = np.zeros((coef_kept.shape[0], x_train.shape[1]))
+        coef[:, keep] = coef_kept
         # fold the scaler: w·(x-μ)/σ + b = (w/σ)·x + (b - Σ w μ/σ)
-        scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+        scale = np.where(keep, scaler.scale_, 1.0)
         w = coef / scale
         b = intercept - (coef * scaler.mean_ / scale).sum(1)
+        info["constant_features_dropped"] = int((~keep).sum())
 
         clf = EncoderClassifier(bb, bb.load_encoder(pretrained=True), train.n_classes, dropout=0.0)
         freeze_all_but_top(clf, 0)

@@ -292,6 +292,8 @@ class Study:
                             "quantiles": np.quantile(lengths, [0, 0.25, 0.5, 0.75, 1]).tolist()},
             "empty_rate": float(np.mean([not t.strip() for t in texts])),
             "val_metrics": w["val"],
+            # a sample of validation texts: serving checks a quantized model's agreement on them at load
+            "texts": texts[:256],
         }
         if bb is not None:
             sample = texts[:256]

@@ -1,0 +1,93 @@
+"""``graft serve``: a packaged or registered model behind HTTP (FastAPI + uvicorn, one worker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from .app import app, stdout
+
+__all__ = ["serve"]
+
+_LIMITS = "Limits"
+_ROLLOUT = "Rollout"
+
+
+@app.command()
+def serve(
+    model: Annotated[str, typer.Argument(help="A packaged model folder, or NAME, NAME@alias or NAME:version in the registry.",
+                                         show_default=False)],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    shadow: Annotated[str | None, typer.Option(help="A challenger that scores every request too (logged, never returned).",
+                                               rich_help_panel=_ROLLOUT)] = None,
+    canary: Annotated[str | None, typer.Option(help="A challenger that answers --canary-percent of requests.",
+                                               rich_help_panel=_ROLLOUT)] = None,
+    canary_percent: Annotated[float, typer.Option(help="Share of requests (0-100) routed to the canary.",
+                                                  rich_help_panel=_ROLLOUT)] = 10.0,
+    rollout_window: Annotated[int, typer.Option(help="Challenger requests judged by the rollback guard.",
+                                                rich_help_panel=_ROLLOUT)] = 200,
+    rollout_min_requests: Annotated[int, typer.Option(help="Requests needed before the guard may roll back.",
+                                                      rich_help_panel=_ROLLOUT)] = 20,
+    max_error_rate: Annotated[float, typer.Option(help="Roll back above this challenger error rate.",
+                                                  rich_help_panel=_ROLLOUT)] = 0.05,
+    max_latency_p95_ms: Annotated[float, typer.Option(help="Roll back above this challenger latency p95 (ms).",
+                                                      rich_help_panel=_ROLLOUT)] = 2000.0,
+    max_disagreement: Annotated[float, typer.Option(help="Roll back above this disagreement rate with the champion.",
+                                                    rich_help_panel=_ROLLOUT)] = 0.25,
+    quantize: Annotated[bool, typer.Option("--quantize", help="Serve int8 (dynamic quantization) when it agrees with fp32 "
+                                                              "on the reference texts.")] = False,
+    quantize_min_agreement: Annotated[float, typer.Option(help="Least share of reference texts on which int8 must "
+                                                                 "predict the fp32 label (else fp32 is served).")] = 0.99,
+    log_db: Annotated[Path, typer.Option(help="The SQLite prediction log.")] = Path(".graft/predictions.db"),
+    log_inputs: Annotated[bool, typer.Option("--log-inputs", help="Store input texts in the log (e-mails, phone "
+                                                                  "numbers and long numbers redacted).")] = False,
+    max_chars: Annotated[int, typer.Option(help="Longest input text (characters).", rich_help_panel=_LIMITS)] = 5000,
+    max_batch: Annotated[int, typer.Option(help="Most texts in one request.", rich_help_panel=_LIMITS)] = 64,
+    max_request_bytes: Annotated[int, typer.Option(help="Largest request body.", rich_help_panel=_LIMITS)] = 1_000_000,
+    batch_window_ms: Annotated[float, typer.Option(help="Micro-batching window (ms).", rich_help_panel=_LIMITS)] = 5.0,
+    batch_max_items: Annotated[int, typer.Option(help="Most texts in one model call.", rich_help_panel=_LIMITS)] = 32,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for registry references.")] = None,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every HTTP request.")] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve a model: POST /v1/predict, /v1/feedback, /v1/explain; GET /health, /ready, /metrics; docs at /docs.
+
+    Admin endpoints (/admin/promote, /admin/rollback, /admin/reload) need the bearer token in GRAFT_ADMIN_TOKEN.
+    """
+    import logging
+
+    import uvicorn
+
+    from ..serving import ServeConfig, Service, create_app
+
+    cfg = ServeConfig.from_dict(_config_dict(locals()), source="graft serve options")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = Service(cfg)
+    service.load()  # a bad reference or a tampered package fails here, as a user error, before the port opens
+    console = stdout()
+    console.print(Text(f"Serving {service.champion.version} on http://{host}:{port} (docs: /docs, log: {cfg.log_db})"))
+    if service.challenger is not None:
+        console.print(Text(f"{cfg.mode} challenger: {service.challenger.version}"))
+    for m in (service.champion, service.challenger):
+        if m is not None and m.quantization is not None:
+            console.print(Text(f"quantization of {m.version}: {m.quantization.reason}"))
+    uvicorn.run(create_app(cfg, service), host=host, port=port, workers=1, access_log=access_log, log_level=log_level)
+
+
+def _config_dict(opts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model": opts["model"], "shadow": opts["shadow"], "canary": opts["canary"],
+        "canary_percent": opts["canary_percent"], "quantize": opts["quantize"],
+        "quantize_min_agreement": opts["quantize_min_agreement"], "log_db": str(opts["log_db"]),
+        "log_inputs": opts["log_inputs"], "tracking_uri": opts["tracking_uri"],
+        "limits": {"max_chars": opts["max_chars"], "max_batch": opts["max_batch"],
+                   "max_request_bytes": opts["max_request_bytes"]},
+        "batching": {"window_ms": opts["batch_window_ms"], "max_items": opts["batch_max_items"]},
+        "rollout": {"window": opts["rollout_window"], "min_requests": opts["rollout_min_requests"],
+                    "max_error_rate": opts["max_error_rate"], "max_latency_p95_ms": opts["max_latency_p95_ms"],
+                    "max_disagreement": opts["max_disagreement"]},
+    }

@@ -1,0 +1,281 @@
+"""The FastAPI app: predict, feedback, explain, health, readiness, metrics, admin; OpenAPI docs at /docs.
+
+Every failure answers JSON: a bad request gets 4xx with a message naming the limit or the field, a
+model that raises gets 500, and the server keeps answering either way.
+"""
+
+# no ``from __future__ import annotations``: FastAPI reads the endpoints' annotations, and the request
+# models are local to create_app (built from the config's limits).
+
+import asyncio
+import hmac
+import importlib
+import importlib.util
+import logging
+import os
+import time
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from ..core.errors import GraftError
+from .config import ServeConfig, ServeLimits
+from .metrics import CONTENT_TYPE
+from .schemas import (
+    AdminResponse,
+    BatchPrediction,
+    FeedbackResponse,
+    Prediction,
+    request_models,
+)
+from .service import ModelFailure, Service, ServiceConflict
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("graftlab.serving")
+
+_ENDPOINTS = {"/v1/predict", "/v1/feedback", "/v1/explain", "/health", "/ready", "/metrics", "/admin/promote",
+              "/admin/rollback", "/admin/reload", "/docs", "/redoc", "/openapi.json"}
+
+
+class _GuardMiddleware:
+    """Pure ASGI: refuses bodies over ``max_request_bytes`` (413) or not UTF-8 (400); records request metrics."""
+
+    def __init__(self, app: Any, service: Service) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        endpoint = scope["path"] if scope["path"] in _ENDPOINTS else "other"  # bounded label set
+        status = {"code": 500}
+        started = time.perf_counter()
+
+        async def send_status(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            receive = await self._limited_body(scope, receive, send_status)
+            if receive is not None:
+                await self.app(scope, receive, send_status)
+        finally:
+            m, code = self.service.metrics, str(status["code"])
+            m.requests.labels(endpoint, scope.get("method", ""), code).inc()
+            if status["code"] >= 400:
+                m.errors.labels(endpoint, code).inc()
+            m.latency.labels(endpoint).observe(time.perf_counter() - started)
+
+    async def _limited_body(self, scope: dict, receive: Any, send: Any) -> Any:
+        """Read the body up to the limit and replay it; None when a 413/400 was already sent."""
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return receive
+        limit = self.service.cfg.limits.max_request_bytes
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                await _send_json(send, 400, {"detail": "The Content-Length header is not a number."})
+                return None
+            if size > limit:
+                await _send_json(send, 413, {"detail": f"The request body has {size} bytes; the limit is "
+                                                       f"max_request_bytes={limit}."})
+                return None
+        chunks, total = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            total += len(chunks[-1])
+            if total > limit:
+                await _send_json(send, 413, {"detail": f"The request body has more than {limit} bytes; the limit "
+                                                       f"is max_request_bytes={limit}."})
+                return None
+            if not message.get("more_body", False):
+                break
+        body, delivered = b"".join(chunks), False
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            await _send_json(send, 400, {"detail": f"The request body is not valid UTF-8 (byte {e.start}); send "
+                                                   "UTF-8 encoded JSON."})
+            return None
+
+        async def replay() -> dict:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+
+async def _send_json(send: Any, status: int, payload: dict) -> None:
+    await JSONResponse(payload, status_code=status)({"type": "http"}, None, send)
+
+
+def _validation_message(errors: list[dict], limits: ServeLimits) -> tuple[str, list[dict]]:
+    """One readable sentence per error (naming the configured limit where one was hit), without the input."""
+    clean = []
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ()) if p != "body"]
+        msg, kind = str(e.get("msg", "")), str(e.get("type", ""))
+        if kind == "string_too_long" and loc[:1] in (["text"], ["texts"]):
+            msg += f" (limit max_chars={limits.max_chars})"
+        elif kind == "too_long" and loc == ["texts"]:
+            msg += f" (limit max_batch={limits.max_batch})"
+        clean.append({"loc": loc, "msg": msg, "type": kind})
+    text = "; ".join(f"{'.'.join(c['loc']) or 'body'}: {c['msg']}" for c in clean)
+    return text, clean
+
+
+def _install_error_handlers(app: FastAPI, limits: ServeLimits) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        text, clean = _validation_message(list(exc.errors()), limits)
+        return JSONResponse({"detail": f"Invalid request: {text}", "errors": clean}, status_code=422)
+
+    @app.exception_handler(ServiceConflict)
+    async def _conflict(request: Request, exc: ServiceConflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(GraftError)
+    async def _graft(request: Request, exc: GraftError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409 if request.url.path.startswith("/admin") else 422)
+
+    @app.exception_handler(ModelFailure)
+    async def _model(request: Request, exc: ModelFailure) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=500)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return JSONResponse({"detail": f"Internal server error ({type(exc).__name__}); the server is still running."},
+                            status_code=500)
+
+
+def _admin_guard(env: str, authorization: str | None) -> None:
+    """401 without a bearer token, 403 with a wrong one or when the server has no token configured."""
+    expected = os.environ.get(env, "")
+    if not expected:
+        raise HTTPException(403, f"Admin endpoints are disabled: set the environment variable {env} to a secret "
+                                 "token before starting the server, and send it as 'Authorization: Bearer <token>'.")
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise HTTPException(401, "Admin endpoints need the header 'Authorization: Bearer <token>'.",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(authorization[7:].strip().encode(), expected.encode()):
+        raise HTTPException(403, "The bearer token is wrong.")
+
+
+def _explainer() -> Any:
+    try:
+        if importlib.util.find_spec("graftlab.explain") is None:
+            return None
+        return getattr(importlib.import_module("graftlab.explain"), "explain", None)
+    except ImportError:
+        return None
+
+
+def create_app(cfg: ServeConfig, service: Service | None = None) -> FastAPI:
+    """Build the app. Models load at startup unless ``service`` was already loaded (the CLI does that first)."""
+    service = service or Service(cfg)
+    models = request_models(cfg.limits)
+    PredictRequest, FeedbackRequest, ExplainRequest = models.predict, models.feedback, models.explain
+    PromoteRequest, RollbackRequest = models.promote, models.rollback
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(title="graftlab model service", version="1",
+                  description="Predictions from a packaged graftlab model, with feedback, metrics and safe rollout.",
+                  lifespan=lifespan)
+    app.state.service = service
+    app.add_middleware(_GuardMiddleware, service=service)
+    _install_error_handlers(app, cfg.limits)
+
+    @app.post("/v1/predict", response_model=Prediction | BatchPrediction, tags=["predict"])
+    async def predict(body: PredictRequest) -> Any:
+        """Label and calibrated probabilities for one input (`text`) or a batch (`texts`)."""
+        answers = await service.predict([body.text] if body.text is not None else list(body.texts))
+        return answers[0] if body.text is not None else {"predictions": answers}
+
+    @app.post("/v1/feedback", response_model=FeedbackResponse, tags=["predict"])
+    async def feedback(body: FeedbackRequest) -> Any:
+        """The true label of an answered request (joined with its prediction in the log)."""
+        labels = service.champion.label_names
+        if body.label not in labels:
+            raise HTTPException(422, f"Unknown label {body.label!r}; the model's labels are {labels}.")
+        if not await service.feedback(body.request_id, body.label):
+            raise HTTPException(404, f"No answered request has the id {body.request_id!r}.")
+        return {"request_id": body.request_id, "label": body.label}
+
+    @app.post("/v1/explain", tags=["predict"])
+    async def explain(body: ExplainRequest) -> Any:
+        """Token attributions for one input (needs graftlab.explain; 501 without it)."""
+        fn = _explainer()
+        if fn is None:
+            raise HTTPException(501, "Explanations are not available: this graftlab has no graftlab.explain module.")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                service.executor, lambda: fn(service.champion.base, body.text, method=body.method, target=body.target))
+        except GraftError:
+            raise
+        except Exception as e:
+            raise ModelFailure(f"the explanation failed on this input ({type(e).__name__})") from e
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> Any:
+        """Liveness, the loaded models, the rollout state and its events."""
+        return service.health()
+
+    @app.get("/ready", tags=["ops"])
+    async def ready() -> Any:
+        """200 once the models are loaded and the log is open; 503 before."""
+        if not service.ready:
+            return JSONResponse({"ready": False}, status_code=503)
+        return {"ready": True, "champion": service.champion.version}
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        """Prometheus text format."""
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+
+    async def admin(authorization: str | None = Header(default=None)) -> None:
+        _admin_guard(cfg.admin_token_env, authorization)
+
+    admin_only = {"response_model": AdminResponse, "tags": ["admin"], "dependencies": [Depends(admin)]}
+
+    @app.post("/admin/promote", **admin_only)
+    async def promote(body: Annotated[PromoteRequest | None, Body()] = None) -> Any:
+        """Make the challenger the champion (and move the registry's champion alias when it came from there)."""
+        event = await service.promote(body.force if body else False, body.reason if body else None)
+        return {"event": event.to_dict(), "health": service.health()}
+
+    @app.post("/admin/rollback", **admin_only)
+    async def rollback(body: Annotated[RollbackRequest | None, Body()] = None) -> Any:
+        """Champion-only traffic now (or back to the champion before the last promotion)."""
+        event = await service.rollback(body.reason if body else None)
+        return {"event": event.to_dict(), "health": service.health()}
+
+    @app.post("/admin/reload", **admin_only)
+    async def reload() -> Any:
+        """Load the models again from their references."""
+        event = await service.reload()
+        return {"event": event.to_dict(), "health": service.health()}
+
+    return app
