@@ -164,3 +164,17 @@ def test_report_of_a_real_study_renders_in_chromium(tiny_bert, study_dir):
     proc = screenshot(run / "report.html", png, height=3000)
     assert "Uncaught" not in proc.stderr
     assert png.stat().st_size > 20_000
+
+
+def test_several_backbones_run_a_bakeoff_and_the_study_continues_with_its_winner(tiny_bert, study_dir, tmp_path):
+    from graftlab.testing import make_tiny_bert
+
+    other = str(make_tiny_bert(tmp_path / "other-bert", hidden=16, seed=1))
+    cfg = StudyConfig.from_dict(config(tiny_bert, study_dir, backbones=[tiny_bert, other], strategies=["majority", "linear_probe"],
+                                       eval={"seeds": 1, "explain": "occlusion"}, bakeoff={"subset": None, "folds": 3}))
+    res = Study(cfg, progress=False).run()
+    bake = res.results["bakeoff"]
+    assert {c["backbone"] for c in bake["candidates"]} == {Path(tiny_bert).name, "other-bert"}
+    assert res.results["backbone"]["name"] == bake["winner"]
+    assert (res.run_dir / "bakeoff.json").is_file()
+    assert "Backbone bake-off" in (res.run_dir / "report.html").read_text()

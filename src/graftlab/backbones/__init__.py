@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..core.errors import ConfigError
 from . import minilm  # noqa: F401  (registers minilm-l6)
+from . import mpnet  # noqa: F401  (registers mpnet-base)
 from .base import BACKBONES, REBUILDERS, Backbone, BackboneCard, EncodedSet, LayerGroup
 from .hf_text import HFTextBackbone
 

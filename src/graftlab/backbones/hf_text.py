@@ -16,7 +16,11 @@ from ..core.artifacts import sha256_file
 from ..core.errors import AssetMissingError, ConfigError
 from .base import REBUILDERS, Backbone, BackboneCard, EncodedSet, LayerGroup
 
-__all__ = ["HFTextBackbone", "mean_pool", "find_blocks"]
+__all__ = ["HFTextBackbone", "TokenSet", "mean_pool", "find_blocks", "pad_batch", "PREFIX_MODEL_TYPES"]
+
+#: encoders whose forward is exactly embeddings -> bidirectional mask -> blocks(hidden, mask), so a frozen
+#: prefix can be cut off and its output cached (checked against the full forward in the tests)
+PREFIX_MODEL_TYPES = ("bert", "roberta", "xlm-roberta")
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -113,11 +117,12 @@ class HFTextBackbone(Backbone):
         enc = self.tokenizer(list(inputs), add_special_tokens=True, truncation=False)["input_ids"]
         return np.array([len(ids) for ids in enc], dtype=np.int64)
 
-    def encode(self, inputs: Sequence[str], labels: np.ndarray | None = None, max_length: int | None = None) -> EncodedSet:
+    def encode(self, inputs: Sequence[str], labels: np.ndarray | None = None, max_length: int | None = None) -> TokenSet:
         max_length = min(max_length or self.max_length, self.max_length)
-        ids = self.tokenizer(list(inputs), truncation=True, max_length=max_length)["input_ids"]
-        pad_id = self.tokenizer.pad_token_id or 0
-        return EncodedSet(ids, labels, np.array([len(x) for x in ids]), lambda items: pad_batch(items, pad_id))
+        tok = self.tokenizer
+        ids = tok(list(inputs), truncation=True, max_length=max_length)["input_ids"]
+        mask_id = tok.mask_token_id if tok.mask_token_id is not None else tok.unk_token_id
+        return TokenSet(ids, labels, tok.pad_token_id or 0, tuple(tok.all_special_ids), mask_id)
 
     # -- model -----------------------------------------------------------------------------------
     def load_encoder(self, pretrained: bool = True) -> nn.Module:
@@ -142,10 +147,51 @@ class HFTextBackbone(Backbone):
 
     def pooled(self, encoder: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         out = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        hidden = out.last_hidden_state  # (batch, seq, hidden)
+        return self.pool(out.last_hidden_state, batch["attention_mask"])
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, seq, hidden) -> (batch, hidden) by this backbone's pooling."""
         if self.pooling == "cls":
             return hidden[:, 0]
-        return mean_pool(hidden, batch["attention_mask"])
+        return mean_pool(hidden, attention_mask)
+
+    # -- frozen-prefix cache support -----------------------------------------------------------
+    def supports_prefix_cache(self, encoder: nn.Module) -> bool:
+        """Whether :meth:`prefix_states` / :meth:`pooled_from` reproduce ``encoder``'s own forward."""
+        config = getattr(encoder, "config", None)
+        return (
+            getattr(config, "model_type", None) in PREFIX_MODEL_TYPES
+            and not getattr(config, "is_decoder", False)
+            and hasattr(encoder, "embeddings")
+            and type(encoder).__module__.startswith("transformers.")  # a plain HF model, not a peft wrapper
+        )
+
+    @staticmethod
+    def _block_mask(encoder: nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor):
+        # the same 4D mask (or None when nothing is padded) that the model's own forward builds
+        from transformers.masking_utils import create_bidirectional_mask
+
+        return create_bidirectional_mask(config=encoder.config, inputs_embeds=hidden, attention_mask=attention_mask)
+
+    def prefix_states(self, encoder: nn.Module, batch: dict[str, torch.Tensor], stop: int) -> torch.Tensor:
+        """Hidden states entering block ``stop``: embeddings, then blocks ``[0, stop)``. (batch, seq, hidden)."""
+        hidden = encoder.embeddings(input_ids=batch["input_ids"])
+        mask = self._block_mask(encoder, hidden, batch["attention_mask"])
+        for block in find_blocks(encoder)[:stop]:
+            hidden = block(hidden, mask)
+        return hidden
+
+    def pooled_from(self, encoder: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Pooled features from cached hidden states: runs blocks ``[start_block, n)`` only. (batch, hidden).
+
+        ``batch`` holds ``hidden_states`` (batch, seq, hidden), ``attention_mask`` (batch, seq) and
+        ``start_block`` (a 0-d tensor), as collated by :class:`graftlab.backbones.prefix_cache.HiddenSet`.
+        """
+        hidden, attention_mask = batch["hidden_states"], batch["attention_mask"]
+        mask = self._block_mask(encoder, hidden, attention_mask)
+        for block in find_blocks(encoder)[int(batch["start_block"]) :]:
+            hidden = block(hidden, mask)
+        return self.pool(hidden, attention_mask)
 
     # -- provenance ------------------------------------------------------------------------------
     @cached_property
@@ -176,6 +222,21 @@ class HFTextBackbone(Backbone):
         self.config.save_pretrained(str(folder))
         self.tokenizer.save_pretrained(str(folder))
         return {"kind": "hf_text", "pooling": self.pooling, "max_length": self.max_length, "name": self.name}
+
+
+class TokenSet(EncodedSet):
+    """Token id lists plus what text augmentation needs: the special ids and the mask token."""
+
+    def __init__(self, items: list[list[int]], labels: np.ndarray | None, pad_id: int, special_ids: tuple[int, ...],
+                 mask_id: int | None) -> None:
+        super().__init__(items, labels, np.array([len(x) for x in items]), lambda batch: pad_batch(batch, pad_id))
+        self.pad_id = pad_id
+        self.special_ids = special_ids
+        self.mask_id = mask_id
+
+    def collate_items(self, items: list[list[int]]) -> dict[str, torch.Tensor]:
+        """Pad token lists that are not (or no longer) those of this set, e.g. augmented copies."""
+        return pad_batch(items, self.pad_id)
 
 
 def pad_batch(items: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ from typing import Any
 from .formatting import fmt_p, is_number, metric_label, reading
 
 __all__ = [
+    "bakeoff_plot",
     "PALETTE",
     "confusion_matrix_plot",
     "forest_plot",
@@ -391,4 +392,33 @@ def slices_plot(slices: Sequence[Mapping[str, Any]], metric: str | None = None) 
         ax.grid(axis="y", visible=False)
         ax.set_xlabel(metric_label(metric))
         ax.set_title(f"{metric_label(metric)} by slice", loc="left")
+        return _encode(fig)
+
+
+def bakeoff_plot(bakeoff: Mapping[str, Any]) -> str | None:
+    """Bake-off candidates: score (y) against latency at batch 1 (x, log scale); the winner ringed,
+    excluded candidates hollow, error bars the probe's fold-to-fold spread."""
+    rows = [c for c in bakeoff.get("candidates") or [] if is_number(c.get("score")) and is_number(c.get("latency_ms_b1"))]
+    if not rows:
+        return None
+    score = bakeoff.get("score") or "score"
+    labels = {"probe_cv": "probe CV accuracy", "logme": "LogME evidence", "finetune": "val accuracy after a short fine-tune"}
+    with _style():
+        fig = _figure(6.0, 3.2)
+        ax = fig.add_subplot()
+        for i, c in enumerate(rows):
+            color = PALETTE[i % len(PALETTE)]
+            allowed = c.get("allowed") is not False
+            yerr = c.get("probe_cv_std") if score == "probe_cv" and is_number(c.get("probe_cv_std")) else None
+            ax.errorbar(c["latency_ms_b1"], c["score"], yerr=yerr, fmt="o", markersize=8, capsize=3,
+                        color=color, markerfacecolor=color if allowed else "white", label=c.get("backbone"))
+            if c.get("backbone") == bakeoff.get("winner"):
+                ax.scatter([c["latency_ms_b1"]], [c["score"]], s=260, facecolors="none", edgecolors="#111827", linewidths=1.5)
+            ax.annotate(str(c.get("backbone")), (c["latency_ms_b1"], c["score"]), textcoords="offset points",
+                        xytext=(8, 4), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("latency, ms/example at batch 1 (this machine)")
+        ax.set_ylabel(labels.get(score, score))
+        ax.set_title("Backbone bake-off", loc="left")
+        ax.margins(x=0.3, y=0.25)
         return _encode(fig)

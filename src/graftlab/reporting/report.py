@@ -289,6 +289,7 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
         "learning_curve": {"figure": plots.learning_curve_plot(lc), "reading": lc.get("reading"),
                            "metric": F.metric_label(lc.get("metric") or headline)} if lc else None,
         "bakeoff": bakeoff if _list(bakeoff.get("candidates")) else None,
+        "bakeoff_figure": plots.bakeoff_plot(bakeoff) if _list(bakeoff.get("candidates")) else None,
         "ablation": [_with_reading(_dict(a), headline) for a in _list(results.get("ablation"))],
         "explanations": _explanations(results),
         "class_tokens": _class_tokens(results),

@@ -21,6 +21,7 @@ from ..core.errors import ConfigError, GraftError
 from ..data.prepare import PreparedData, prepare_data
 from ..evaluation import HEADLINE_METRICS, softmax
 from ..packaging import export_model
+from ..selection import check_license, run_bakeoff
 from ..strategies import Strategy, load_predictor, make_strategy
 from .curves import cost_report, learning_curve, size_label, subsample_train
 from .robustness import robustness_report
@@ -93,6 +94,8 @@ class Study:
         """Validate strategies and backbone, then load, check and split the data (no training)."""
         strategies = self.strategies()
         needs_backbone = any(s.uses_backbone for _, s in strategies.values())
+        if needs_backbone:  # before any compute: a backbone whose license the config refuses never loads
+            check_license(self.config, self.config.backbones, require_all=len(self.config.backbones) == 1)
         bb = self.backbone if needs_backbone else None
         return prepare_data(
             self.config.data,
@@ -122,7 +125,15 @@ class Study:
             prepared.save_split(run_dir / "split.json")
         train, val, test = prepared.train, prepared.val, prepared.test
         strategies = self.strategies()
-        bb = self.backbone if any(s.uses_backbone for _, s in strategies.values()) else None
+        needs_backbone = any(s.uses_backbone for _, s in strategies.values())
+        bakeoff = None
+        if needs_backbone and len(cfg.backbones) > 1:  # pick the backbone before committing compute to it
+            bakeoff = run_bakeoff(cfg, train, val, progress=self.progress)
+            save_json(bakeoff, run_dir / "bakeoff.json")
+            # candidates are named by their card; map the winner back to the reference the config gave
+            ref = next(r for r in cfg.backbones if get_backbone(r).card.name == bakeoff["winner"])
+            self._backbone = get_backbone(ref)
+        bb = self.backbone if needs_backbone else None
 
         trials: dict[str, list[TrialRecord]] = {}
         timings: dict[str, float] = {}
@@ -139,6 +150,9 @@ class Study:
             timings["learning_curve"] = round(sum(t.result["fit_seconds"] for by in curve_trials.values() for recs in by.values() for t in recs), 3)
 
         results = self._evidence(trials, prepared, bb, run_dir)
+        if bakeoff is not None:
+            results["bakeoff"] = bakeoff
+            timings["bakeoff"] = bakeoff["seconds"]
         if curve_trials:
             curve_trials["all"] = trials
             n_train["all"] = len(train)
