@@ -76,7 +76,7 @@ def test_readings_and_highlights(html):
 
 def test_figures_are_embedded(html):
     images = re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]+"', html)
-    assert len(images) == 6  # forest, training, confusion, reliability, slices, learning curve
+    assert len(images) == 7  # forest, training, confusion, reliability, slices, learning curve, bake-off
 
 
 def test_explanation_tokens_are_coloured(html):
