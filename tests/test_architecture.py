@@ -24,6 +24,7 @@ ALLOWED = {
     "monitoring": {"core", "data", "backbones", "strategies", "packaging", "tracking", "evaluation", "serving"},
     "study": {"core", "data", "backbones", "strategies", "training", "evaluation", "reporting", "packaging",
               "tracking", "selection", "explain"},
+    "lifecycle": {"core", "data", "evaluation", "packaging", "tracking", "serving", "monitoring", "study"},
 }
 TOP_LEVEL = {"estimator", "testing", "__init__", "cli", "__main__"}
 
