@@ -155,11 +155,11 @@ def make_results(n_classes: int = 2) -> dict[str, Any]:
             {"gate": "ece <= 0.02", "passed": False, "evidence": "ece 0.037 > 0.02"},
         ],
         "slices": [
-            {"slice_column": "product_type", "value": "snacks", "n": 412, "metric": "macro_f1", "value_metric": 0.874,
+            {"slice_column": "product_type", "slice": "snacks", "n": 412, "metric": "macro_f1", "value": 0.874,
              "ci_low": 0.842, "ci_high": 0.903, "overall": 0.861, "flagged": False},
-            {"slice_column": "product_type", "value": "coffee", "n": 391, "metric": "macro_f1", "value_metric": 0.869,
+            {"slice_column": "product_type", "slice": "coffee", "n": 391, "metric": "macro_f1", "value": 0.869,
              "ci_low": 0.835, "ci_high": 0.9, "overall": 0.861, "flagged": False},
-            {"slice_column": "product_type", "value": "pet_food", "n": 197, "metric": "macro_f1", "value_metric": 0.712,
+            {"slice_column": "product_type", "slice": "pet_food", "n": 197, "metric": "macro_f1", "value": 0.712,
              "ci_low": 0.655, "ci_high": 0.768, "overall": 0.861, "flagged": True},
         ],
         "robustness": [

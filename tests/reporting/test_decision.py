@@ -34,7 +34,7 @@ def test_evidence_comes_from_results(results, tmp_path):
 
 def test_risks(results):
     risks = build_decision(results)["risks"]
-    assert [s["value"] for s in risks["flagged_slices"]] == ["pet_food"]
+    assert [s["slice"] for s in risks["flagged_slices"]] == ["pet_food"]
     calibration = results["strategies"][results["winner"]]["calibration"]
     assert risks["calibration"] == {k: calibration[k] for k in ("temperature", "ece_before", "ece_after")}
     cm = results["strategies"][results["winner"]]["confusion_matrix"]

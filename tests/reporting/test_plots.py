@@ -35,7 +35,7 @@ def test_plots_return_none_when_there_is_nothing_to_draw():
     assert plots.confusion_matrix_plot([[1, 2, 3]], ["a"]) is None
     assert plots.reliability_diagram(None, None) is None
     assert plots.learning_curve_plot({"points": {}}) is None
-    assert plots.slices_plot([{"value_metric": None}]) is None
+    assert plots.slices_plot([{"value": None}]) is None
 
 
 def test_partial_inputs_still_draw():

@@ -119,3 +119,21 @@ def test_minimal_results_render(minimal_results, tmp_path):
 def test_degenerate_results_do_not_crash(results_dict, tmp_path):
     html = render_report(results_dict, tmp_path).read_text()
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+
+
+def test_slices_from_the_evaluation_layer_show_their_names_and_plot(binary_results, tmp_path):
+    """The report reads slice rows exactly as graftlab.evaluation.slice_metrics writes them."""
+    import numpy as np
+
+    from graftlab.evaluation import slice_metrics
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    proba = np.where(rng.random(300) < 0.8, y, 1 - y)[:, None] == np.arange(2)
+    groups = {"product_type": np.array(["coffee", "snacks", "dog_food"])[rng.integers(0, 3, 300)]}
+    results = {**binary_results, "slices": slice_metrics(y, proba.astype(float) * 0.8 + 0.1, groups, n_boot=200)}
+    html = render_report(results, tmp_path / "out").read_text(encoding="utf-8")
+    section = html.split('id="slices"')[1].split("</section>")[0]
+    for name in ("coffee", "snacks", "dog_food"):
+        assert f"<td>{name}</td>" in section
+    assert 'src="data:image/png;base64,' in section  # the slices figure

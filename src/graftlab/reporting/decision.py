@@ -159,7 +159,7 @@ def label_names(results: Mapping[str, Any], winner_entry: Mapping[str, Any]) -> 
 def _risks(results: Mapping[str, Any], winner_entry: Mapping[str, Any]) -> dict[str, Any]:
     slices = [_dict(s) for s in _list(results.get("slices"))]
     flagged = sorted((s for s in slices if s.get("flagged")),
-                     key=lambda s: s["value_metric"] if is_number(s.get("value_metric")) else math.inf)
+                     key=lambda s: s["value"] if is_number(s.get("value")) else math.inf)
     calibration = _dict(winner_entry.get("calibration"))
     robustness = sorted((_dict(r) for r in _list(results.get("robustness"))),
                         key=lambda r: r["drop"] if is_number(r.get("drop")) else -math.inf,
@@ -278,8 +278,8 @@ def _md_risks(d: Mapping[str, Any]) -> list[str]:
         lines += ["### Flagged slices", ""]
         lines += _table(
             ["slice", "n", "metric", "value [CI]", "overall"],
-            [[f"{s.get('slice_column')}={s.get('value')}", s.get("n", "—"), s.get("metric", "—"),
-              fmt_ci({"value": s.get("value_metric"), "ci_low": s.get("ci_low"), "ci_high": s.get("ci_high")}),
+            [[f"{s.get('slice_column')}={s.get('slice')}", s.get("n", "—"), s.get("metric", "—"),
+              fmt_ci({"value": s.get("value"), "ci_low": s.get("ci_low"), "ci_high": s.get("ci_high")}),
               fmt_num(s.get("overall"))] for s in risks["flagged_slices"]],
         )
     if risks["confused_pairs"]:

@@ -356,8 +356,11 @@ def learning_curve_plot(lc: Mapping[str, Any]) -> str | None:
 
 
 def slices_plot(slices: Sequence[Mapping[str, Any]], metric: str | None = None) -> str | None:
-    """Metric per slice with CI bars; flagged slices in red, overall as a dashed line."""
-    rows = [s for s in slices if is_number(s.get("value_metric"))]
+    """Metric per slice with CI bars; flagged slices in red, overall as a dashed line.
+
+    ``slices``: rows of :func:`graftlab.evaluation.slice_metrics` (``slice_column``, ``slice`` = the slice's
+    name, ``value`` = its metric, ``ci_low``, ``ci_high``, ``overall``, ``n``, ``flagged``)."""
+    rows = [s for s in slices if is_number(s.get("value"))]
     if not rows:
         return None
     metric = metric or rows[0].get("metric") or "metric"
@@ -371,8 +374,8 @@ def slices_plot(slices: Sequence[Mapping[str, Any]], metric: str | None = None) 
             low, high = s.get("ci_low"), s.get("ci_high")
             xerr = None
             if is_number(low) and is_number(high):
-                xerr = [[max(0.0, s["value_metric"] - low)], [max(0.0, high - s["value_metric"])]]
-            ax.barh(y, s["value_metric"], xerr=xerr, color=color, height=0.6,
+                xerr = [[max(0.0, s["value"] - low)], [max(0.0, high - s["value"])]]
+            ax.barh(y, s["value"], xerr=xerr, color=color, height=0.6,
                     error_kw={"ecolor": "#374151", "capsize": 3, "linewidth": 1})
         overall = {s.get("overall") for s in rows if is_number(s.get("overall"))}
         for value in overall:
@@ -385,7 +388,7 @@ def slices_plot(slices: Sequence[Mapping[str, Any]], metric: str | None = None) 
             if any(s.get("flagged") for s in rows):
                 handles.append(Patch(color=_BAD, label="flagged"))
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        labels = [f"{s.get('slice_column', '?')}={s.get('value', '?')} (n={s.get('n', '?')})"
+        labels = [f"{s.get('slice_column', '?')}={s.get('slice', '?')} (n={s.get('n', '?')})"
                   for s in reversed(rows)]
         ax.set_yticks(range(n), labels)
         ax.set_ylim(-0.7, n - 0.3)
