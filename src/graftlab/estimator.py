@@ -1,6 +1,6 @@
 """``GraftClassifier``: one backbone + one strategy as a scikit-learn estimator.
 
-It fits on raw inputs (texts) and labels, so it drops into ``Pipeline``, ``cross_val_score`` and
+It fits on raw inputs (texts, or images as uint8 arrays) and labels, so it drops into ``Pipeline``, ``cross_val_score`` and
 ``GridSearchCV``. A validation split for early stopping / C selection is carved from the training
 data (stratified, ``validation_fraction``). For the full protocol with baselines, seeds and
 evidence, use :class:`graftlab.Study`.
@@ -55,7 +55,7 @@ class GraftClassifier(ClassifierMixin, BaseEstimator):
         from .strategies import FitContext, make_strategy
         from .training import Trainer, seed_everything
 
-        texts = [str(x) for x in X]
+        texts = _inputs(X)
         y = np.asarray(y)
         self.classes_ = unique_labels(y)
         if len(self.classes_) < 2:
@@ -81,7 +81,17 @@ class GraftClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "predictor_")
-        return self.predictor_.predict_proba([str(x) for x in X])
+        return self.predictor_.predict_proba(_inputs(X))
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(1)]
+
+
+def _inputs(X: Any) -> list:
+    """Texts as strings; images (a stack of arrays, or a list of (h, w[, 3]) arrays) as uint8-ready arrays."""
+    if isinstance(X, np.ndarray) and X.ndim in (3, 4):
+        return list(X)
+    items = list(X)
+    if items and isinstance(items[0], np.ndarray) and items[0].ndim >= 2:
+        return items
+    return [str(x) for x in items]

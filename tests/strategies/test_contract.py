@@ -1,5 +1,6 @@
-"""Every registered strategy goes through the same checks on the tiny BERT: it trains, beats chance
-where it should, saves, reloads in this process with identical predictions, and reports its parameters."""
+"""Every registered strategy goes through the same checks on the tiny BERT (text) and the tiny CNN (images):
+it trains, saves, reloads in this process with identical predictions, and reports its parameters; a
+strategy that does not take a modality says so with a ConfigError."""
 
 import numpy as np
 import pytest
@@ -11,27 +12,41 @@ from graftlab.data.dataset import LabeledData
 from graftlab.strategies import STRATEGIES, FitContext, load_predictor, make_strategy, save_predictor
 from graftlab.training import Trainer, seed_everything
 
-PARAMS = {"finetune": {"trainable_layers": 1}}
+PARAMS = {"finetune": {"trainable_layers": 1}, "contrastive": {"pairs_per_example": 2, "lr": 1e-3}}
 
 
-def split(df):
-    names = sorted(df.score.unique())
-    y = df.score.map({n: i for i, n in enumerate(names)}).to_numpy()
-    data = LabeledData(df.review.tolist(), y, names, np.arange(len(df)))
+def split(df, inputs="review", label="score"):
+    names = sorted(df[label].unique())
+    y = df[label].map({n: i for i, n in enumerate(names)}).to_numpy()
+    data = LabeledData(df[inputs].tolist(), y, names, np.arange(len(df)))
     return data.subset(range(0, 160)), data.subset(range(160, 200)), data.subset(range(200, 240))
 
 
+@pytest.fixture(params=["tiny-bert", "tiny-cnn"])
+def modality_case(request):
+    """(backbone, train, val, test, train config) for text on the tiny BERT or images on the tiny CNN."""
+    if request.param == "tiny-bert":
+        data = split(request.getfixturevalue("reviews"))
+        return get_backbone(request.getfixturevalue("tiny_bert")), *data, TrainConfig(epochs=2, lr=3e-3, batch_size=16, max_length=32)
+    data = split(request.getfixturevalue("shapes"), "image", "shape")
+    cfg = TrainConfig(epochs=2, lr=3e-3, batch_size=16, image_augment=True)  # augmentation on: the image path runs it
+    return get_backbone(request.getfixturevalue("tiny_cnn")), *data, cfg
+
+
 @pytest.mark.parametrize("name", STRATEGIES.names())
-def test_strategy_contract(name, tiny_bert, reviews, tmp_path):
-    train, val, test = split(reviews)
-    cfg = TrainConfig(epochs=2, lr=3e-3, batch_size=16, max_length=32)
+def test_strategy_contract(name, modality_case, tmp_path):
+    backbone, train, val, test, cfg = modality_case
     seed_everything(0)
     strategy = make_strategy(name, PARAMS.get(name, {}))
-    ctx = FitContext(train=cfg, seed=0, backbone=get_backbone(tiny_bert), trainer=Trainer(cfg, seed=0, progress=False))
+    ctx = FitContext(train=cfg, seed=0, backbone=backbone, trainer=Trainer(cfg, seed=0, progress=False))
+    if train.modality not in strategy.modalities:
+        with pytest.raises(ConfigError, match=f"works on .* but the data are {train.modality}s"):
+            strategy.fit(train, val, ctx)
+        return
     out = strategy.fit(train, val, ctx)
 
     proba = out.predictor.predict_proba(test.inputs)
-    assert proba.shape == (len(test), 2)
+    assert proba.shape == (len(test), train.n_classes)
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-5)
     assert 0 < out.trainable_params <= out.total_params
 

@@ -152,8 +152,14 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 
 def _sample_inputs(backbone: Backbone, n: int) -> list | None:
+    if backbone.modality == "image":  # fixed random RGB photos at the backbone's own input size
+        import numpy as np
+
+        size = int(getattr(backbone, "image_size", 224))
+        rng = np.random.default_rng(0)
+        return [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(n)]
     if backbone.modality != "text":
-        return None  # only text backbones have a standard input yet
+        return None  # no standard input for this modality yet
     words = _SAMPLE.split()
     return [" ".join(words[i % 7:] + words[: i % 7]) for i in range(n)]  # same length, different order
 
@@ -183,8 +189,9 @@ def measure_latency(backbone: Backbone, repeats: int = 10, threads: int | None =
         b1 = float(np.median([run([x]) for x in inputs[:repeats]])) * 1000
         b32 = float(np.median([run(inputs[s : s + 32]) for s in (0, 32, 16)])) / 32 * 1000
         n_threads = torch.get_num_threads()
-    tokens = int(backbone.lengths(inputs[:1])[0])
+    tokens = int(backbone.lengths(inputs[:1])[0]) if backbone.modality == "text" else None
     return {"latency_ms_b1": round(b1, 3), "latency_ms_b32": round(b32, 3), "input_tokens": tokens,
+            "input": f"{tokens}-token input" if tokens is not None else f"{inputs[0].shape[0]}x{inputs[0].shape[1]} px image",
             "torch_threads": n_threads, "machine": machine_id(),
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
 

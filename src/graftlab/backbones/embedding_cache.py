@@ -35,14 +35,17 @@ def _inputs_digest(inputs: Sequence) -> str:
         if isinstance(x, str):
             h.update(x.encode("utf-8"))
         else:
-            h.update(np.ascontiguousarray(np.asarray(x)).tobytes())
+            arr = np.ascontiguousarray(np.asarray(x))
+            h.update(str(arr.shape).encode())  # same bytes, other shape: another image
+            h.update(arr.tobytes())
         h.update(b"\x00")
     return h.hexdigest()
 
 
 def embedding_key(backbone: Backbone, inputs: Sequence, max_length: int | None, kind: str = "pooled") -> str:
     weights = backbone.card.weights_sha256 or backbone.card.name
-    raw = f"{kind}|{weights}|{max_length}|{_inputs_digest(inputs)}"
+    tag = getattr(backbone, "cache_tag", "")  # image backbones: input size and normalisation
+    raw = f"{kind}|{weights}|{max_length}|{_inputs_digest(inputs)}" + (f"|{tag}" if tag else "")
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

@@ -114,10 +114,12 @@ class HFTextBackbone(Backbone):
         return int(self.config.hidden_size)
 
     def lengths(self, inputs: Sequence[str]) -> np.ndarray:
+        _require_text(self.name, inputs)
         enc = self.tokenizer(list(inputs), add_special_tokens=True, truncation=False)["input_ids"]
         return np.array([len(ids) for ids in enc], dtype=np.int64)
 
     def encode(self, inputs: Sequence[str], labels: np.ndarray | None = None, max_length: int | None = None) -> TokenSet:
+        _require_text(self.name, inputs)
         max_length = min(max_length or self.max_length, self.max_length)
         tok = self.tokenizer
         ids = tok(list(inputs), truncation=True, max_length=max_length)["input_ids"]
@@ -237,6 +239,15 @@ class TokenSet(EncodedSet):
     def collate_items(self, items: list[list[int]]) -> dict[str, torch.Tensor]:
         """Pad token lists that are not (or no longer) those of this set, e.g. augmented copies."""
         return pad_batch(items, self.pad_id)
+
+
+def _require_text(name: str, inputs: Sequence) -> None:
+    first = next((x for x in inputs if not isinstance(x, str)), None)
+    if first is not None:
+        raise ConfigError(
+            f"The text backbone {name!r} got {type(first).__name__} inputs (images?); it takes text. For image data "
+            "choose an image backbone in 'backbones', e.g. efficientnet-lite0 (see `graft models list`)."
+        )
 
 
 def pad_batch(items: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:

@@ -96,7 +96,7 @@ def show_model(name: Annotated[str, typer.Argument(help="A registered backbone n
     ]
     if lat:
         when = (f"{lat.get('measured_at')} on {lat.get('machine')}, {lat.get('torch_threads')} torch threads, "
-                f"{lat.get('input_tokens')}-token input")
+                f"{lat.get('input') or str(lat.get('input_tokens')) + '-token input'}")
         fields.append(("measured", when))
     table = Table(show_header=False, title=f"Backbone {row['name']}", title_justify="left")
     table.add_column("field", style="bold", no_wrap=True)

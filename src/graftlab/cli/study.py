@@ -30,12 +30,13 @@ def render_prepared(prepared: Any, console: Console) -> None:
     table.add_column("split", no_wrap=True)
     table.add_column("rows", justify="right")
     table.add_column("class counts", overflow="fold")
-    table.add_column("chars min/med/p95/max", justify="right")
-    table.add_column("words min/med/p95/max", justify="right")
+    units = ("height", "width") if "height" in next(iter(summary["length"].values()), {}) else ("chars", "words")
+    for unit in units:  # images: pixels; text: characters and words
+        table.add_column(f"{unit} min/med/p95/max" + (" px" if unit in ("height", "width") else ""), justify="right")
     for name, n in summary["rows"].items():
         counts = ", ".join(f"{label}: {c}" for label, c in summary["class_counts"][name].items())
         length = summary["length"][name]
-        table.add_row(name, str(n), Text(counts), _stats(length["chars"]), _stats(length["words"]))
+        table.add_row(name, str(n), Text(counts), _stats(length[units[0]]), _stats(length[units[1]]))
     console.print(table)
     for key, src in summary["sources"].items():
         console.print(Text(f"{key}: {src['name']} ({src['rows']} rows, ids from {src['first_id']})"))

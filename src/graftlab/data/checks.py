@@ -11,6 +11,7 @@ Row checks (:func:`run_row_checks`) run on all rows before the split; class chec
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -89,8 +90,17 @@ class DataChecksFailed(DataCheckError):
         super().__init__("\n".join(lines))
 
 
+def _array_key(x: np.ndarray) -> str:
+    # images compare by content: shape and a hash of the pixels (str() of an array elides its middle)
+    return f"ndarray:{list(x.shape)}:{hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()}"
+
+
 def normalise_texts(texts: Iterable[Any]) -> pd.Series:
-    """Lowercase (casefold), NFKC, punctuation removed, whitespace collapsed and stripped."""
+    """Lowercase (casefold), NFKC, punctuation removed, whitespace collapsed and stripped.
+
+    Arrays (images) are keyed by their exact content instead, so identical images compare equal.
+    """
+    texts = [_array_key(t) if isinstance(t, np.ndarray) else t for t in texts]
     s = pd.Series([t if isinstance(t, str) else str(t) for t in texts], dtype=object).astype(str)
     s = s.str.normalize("NFKC").str.casefold()
     s = s.str.replace(r"[^\w\s]|_", "", regex=True).str.replace(r"\s+", " ", regex=True)
@@ -214,7 +224,8 @@ def _leak_ids(splits: Mapping[str, LabeledData], normalised: bool) -> np.ndarray
         texts = list(splits[name].inputs)
         if normalised:
             return normalise_texts(texts)
-        return pd.Series([x if isinstance(x, str) and x.strip() else "" for x in texts], dtype=object)
+        return pd.Series([_array_key(x) if isinstance(x, np.ndarray) else x if isinstance(x, str) and x.strip() else ""
+                          for x in texts], dtype=object)
 
     train, val, test = keys("train"), keys("val"), keys("test")
     train_set = set(train[train != ""])

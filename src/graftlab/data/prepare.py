@@ -142,6 +142,9 @@ def load_data(
 
 
 def _length_stats(texts: list[Any]) -> dict[str, dict[str, float]]:
+    if texts and isinstance(texts[0], np.ndarray):  # images: height and width in pixels
+        return {unit: _stats(np.array([x.shape[axis] for x in texts], dtype=float))
+                for unit, axis in (("height", 0), ("width", 1))}
     s = pd.Series([x if isinstance(x, str) else str(x) for x in texts], dtype=object).astype(str)
     out = {}
     for unit, values in (("chars", s.str.len()), ("words", s.str.split().str.len())):
@@ -152,6 +155,10 @@ def _length_stats(texts: list[Any]) -> dict[str, dict[str, float]]:
         out[unit] = {"min": int(v.min()), "median": float(np.median(v)), "p95": float(np.percentile(v, 95)),
                      "max": int(v.max())}
     return out
+
+
+def _stats(v: np.ndarray) -> dict[str, float]:
+    return {"min": int(v.min()), "median": float(np.median(v)), "p95": float(np.percentile(v, 95)), "max": int(v.max())}
 
 
 def summarise(
@@ -210,6 +217,8 @@ def prepare_data(
     source = subsample(source, cfg.subsample)
     if test is not None:
         test = subsample(test, cfg.test_subsample)
+    if cfg.modality == "image":  # images are resized by the backbone: no input is too long
+        length_fn = max_length = None
     results, drop = run_row_checks(_concat(source, test), cfg.checks, length_fn=length_fn, max_length=max_length)
     source, test = _without(source, drop), _without(test, drop)
     results += run_class_checks(source, cfg.checks)

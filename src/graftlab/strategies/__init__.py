@@ -1,6 +1,8 @@
 """Adaptation strategies. Each is one module that registers itself; importing this package registers all."""
 
-from . import finetune, linear_probe, majority, tfidf_logreg  # noqa: F401  (registration)
+from . import finetune, gradual_unfreeze, linear_probe, majority, peft_adapters, tfidf_logreg  # noqa: F401  (registration)
+from . import contrastive  # noqa: F401  (registration)
+from . import pixel_logreg  # noqa: F401  (registration)
 from .base import (
     PREDICTORS,
     STRATEGIES,

@@ -83,6 +83,8 @@ class Strategy(ABC):
     #: 'baseline' strategies are the yardsticks; 'transfer' ones use the pretrained backbone
     kind: ClassVar[str] = "transfer"
     uses_backbone: ClassVar[bool] = True
+    #: the input modalities the strategy works on; neural strategies follow their backbone
+    modalities: ClassVar[tuple[str, ...]] = ("text", "image")
 
     def __init__(self, **params: Any) -> None:
         try:
@@ -92,6 +94,22 @@ class Strategy(ABC):
 
     @abstractmethod
     def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome: ...
+
+    def check_data(self, data: LabeledData, backbone: Any = None) -> None:
+        """Raise ConfigError when the strategy (or its backbone) cannot take this data's modality."""
+        modality = data.modality
+        if modality not in self.modalities:
+            alternative = {"text": "tfidf_logreg", "image": "pixel_logreg"}.get(modality)
+            raise ConfigError(
+                f"The strategy '{self.name}' works on {' or '.join(self.modalities)} inputs, but the data are {modality}s. "
+                f"Remove it from 'strategies'" + (f" (the no-pretraining baseline for {modality}s is {alternative})." if alternative else ".")
+            )
+        bb_modality = getattr(backbone, "modality", None) if self.uses_backbone else None
+        if bb_modality is not None and bb_modality != modality:
+            raise ConfigError(
+                f"The backbone {getattr(backbone, 'name', '?')!r} takes {bb_modality} inputs, but the data are {modality}s. "
+                f"Choose a {modality} backbone in 'backbones' (see `graft models list`)."
+            )
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.model_dump().items())

@@ -10,15 +10,23 @@ from pydantic import Field
 
 from ..core.errors import ConfigError
 from ..data.dataset import LabeledData
-from .base import STRATEGIES, FitContext, FitOutcome, Strategy, StrategyParams
-from .neural import EncoderClassifier, NeuralPredictor, count_params, freeze_all_but_top, param_groups
+from .base import STRATEGIES, FitContext, FitOutcome, Strategy
+from .neural import (
+    EncoderClassifier,
+    NeuralPredictor,
+    count_params,
+    freeze_all_but_top,
+    param_groups,
+    training_sets,
+)
+from .overrides import TrainOverrides, enabled_knobs, train_config_for, trainer_for
 
 __all__ = ["Finetune", "Full", "Scratch", "FinetuneParams", "train_classifier"]
 
 Rate = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
-class FullParams(StrategyParams):
+class FullParams(TrainOverrides):
     lr: Rate | None = Field(default=None, description="overrides train.lr")
     epochs: Annotated[int, Field(ge=1, le=1000)] | None = None
     layer_lr_decay: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
@@ -42,8 +50,13 @@ def train_classifier(
     params: FullParams,
     name: str,
 ) -> FitOutcome:
-    """Build an EncoderClassifier, freeze as asked, train it with the injected trainer."""
-    bb, cfg = ctx.backbone, ctx.train
+    """Build an EncoderClassifier, freeze as asked, train it with the injected trainer.
+
+    The frozen prefix (blocks below the lowest trainable one) is computed once and cached when the
+    training settings allow it (see :func:`~graftlab.strategies.neural.training_sets`).
+    """
+    bb = ctx.backbone
+    cfg = train_config_for(ctx.train, params)
     n_blocks = bb.card.num_layers
     if trainable_layers and trainable_layers > n_blocks:
         raise ConfigError(
@@ -55,12 +68,12 @@ def train_classifier(
     freeze_all_but_top(model, trainable_layers)
     lr = params.lr or cfg.lr
     groups = param_groups(model, lr, cfg.weight_decay, cfg.head_lr or lr, params.layer_lr_decay)
-    train_set = bb.encode(train.inputs, train.labels, max_length=cfg.max_length)
-    val_set = bb.encode(val.inputs, val.labels, max_length=cfg.max_length)
-    result = ctx.trainer.fit(model, groups, train_set, val_set, name=name, epochs=params.epochs)
+    train_set, val_set, cache_info = training_sets(model, train, val, cfg)
+    result = trainer_for(ctx, cfg).fit(model, groups, train_set, val_set, name=name, epochs=params.epochs)
     trainable, total = count_params(model)
     info: dict[str, Any] = {"best_step": result.best_step, "stopped_early": result.stopped_early,
-                            "stop_reason": result.stop_reason, "lr": lr, "layer_lr_decay": params.layer_lr_decay}
+                            "stop_reason": result.stop_reason, "lr": lr, "layer_lr_decay": params.layer_lr_decay,
+                            "loss": cfg.loss.model_dump(), "knobs": enabled_knobs(cfg, params), **cache_info}
     pred = NeuralPredictor(model, train.label_names, cfg.max_length, cfg.dropout)
     return FitOutcome(pred, history=result.history, trainable_params=trainable, total_params=total, info=info)
 

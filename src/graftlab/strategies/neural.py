@@ -18,8 +18,11 @@ __all__ = [
     "EncoderClassifier",
     "NeuralPredictor",
     "freeze_all_but_top",
+    "set_trainable_groups",
     "param_groups",
     "count_params",
+    "frozen_boundary",
+    "training_sets",
 ]
 
 
@@ -36,6 +39,8 @@ class EncoderClassifier(nn.Module):
         self.frozen: list[nn.Module] = []
 
     def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if "hidden_states" in batch:  # cached frozen prefix: only the blocks above it run
+            return self.backbone.pooled_from(self.encoder, batch)  # (batch, hidden)
         return self.backbone.pooled(self.encoder, batch)  # (batch, hidden)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -65,13 +70,19 @@ def freeze_all_but_top(model: EncoderClassifier, trainable_layers: int | None) -
     Returns the trainable groups, bottom to top.
     """
     groups = [g for g in model.layer_groups() if g.name != "pooler"]
-    for p in model.encoder.parameters():
-        p.requires_grad_(False)
     if trainable_layers is None:
         chosen = groups
     else:
         blocks = [g for g in groups if g.name.startswith("block")]
         chosen = blocks[len(blocks) - trainable_layers :] if trainable_layers > 0 else []
+    return set_trainable_groups(model, chosen)
+
+
+def set_trainable_groups(model: EncoderClassifier, chosen: list[LayerGroup]) -> list[LayerGroup]:
+    """Train exactly the ``chosen`` encoder groups (and the head); every other group is frozen and kept
+    in eval mode. Returns ``chosen``."""
+    for p in model.encoder.parameters():
+        p.requires_grad_(False)
     for g in chosen:
         for p in g.parameters():
             p.requires_grad_(True)
@@ -81,7 +92,49 @@ def freeze_all_but_top(model: EncoderClassifier, trainable_layers: int | None) -
 
 
 def _no_decay(name: str) -> bool:
-    return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name or ".norm" in name
+    # IA3 vectors scale activations around 1: decaying them towards 0 would switch the layer off
+    return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name or ".norm" in name or ".ia3_" in name
+
+
+def frozen_boundary(model: EncoderClassifier) -> int:
+    """Index of the lowest block with a trainable parameter (number of blocks if none trains; 0 when
+    the embeddings train): everything below it is a frozen prefix that can be computed once."""
+    groups = [g for g in model.layer_groups() if g.name != "pooler"]
+    blocks = [g for g in groups if g.name.startswith("block")]
+    if any(p.requires_grad for g in groups if not g.name.startswith("block") for p in g.parameters()):
+        return 0
+    for i, g in enumerate(blocks):
+        if any(p.requires_grad for p in g.parameters()):
+            return i
+    return len(blocks)
+
+
+def training_sets(model: EncoderClassifier, train, val, cfg) -> tuple[Any, Any, dict[str, Any]]:
+    """Encoded train and val sets for ``model``: hidden states at the freeze boundary when the prefix
+    cache applies (``cfg.cache_frozen``, no augmentation, at least one frozen block, a supported encoder),
+    token ids otherwise. Returns (train set, val set, info about the cache for the outcome)."""
+    from ..backbones.prefix_cache import STATS, cached_prefix, supports_prefix
+
+    bb = model.backbone
+    train_set = bb.encode(train.inputs, train.labels, max_length=cfg.max_length)
+    val_set = bb.encode(val.inputs, val.labels, max_length=cfg.max_length)
+    boundary = frozen_boundary(model)
+    reason = None
+    if not cfg.cache_frozen:
+        reason = "cache_frozen is off"
+    elif cfg.augmenting:
+        reason = "augmentation changes the inputs every epoch"
+    elif boundary < 1:
+        reason = "no frozen block"
+    elif not supports_prefix(bb, model.encoder):
+        reason = f"{type(model.encoder).__name__} is not supported by the prefix cache"
+    if reason is not None:
+        return train_set, val_set, {"prefix_cache": {"used": False, "reason": reason}}
+    seconds = STATS["seconds"]
+    train_set = cached_prefix(bb, model.encoder, train_set, boundary, cfg.max_length, cfg.eval_batch_size)
+    val_set = cached_prefix(bb, model.encoder, val_set, boundary, cfg.max_length, cfg.eval_batch_size)
+    info = {"used": True, "start_block": boundary, "compute_seconds": round(STATS["seconds"] - seconds, 3)}
+    return train_set, val_set, {"prefix_cache": info}
 
 
 def param_groups(

@@ -82,9 +82,11 @@ class TfidfLogreg(Strategy):
     name = "tfidf_logreg"
     kind = "baseline"
     uses_backbone = False
+    modalities = ("text",)
     Params = TfidfParams
 
     def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome:
+        self.check_data(train)
         p = self.params
         vec = TfidfVectorizer(ngram_range=(1, p.ngram_max), max_features=p.max_features, min_df=p.min_df, sublinear_tf=True)
         x_train = vec.fit_transform([str(t) for t in train.inputs])

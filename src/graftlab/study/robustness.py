@@ -1,7 +1,8 @@
 """Robustness: the winner on perturbed copies of the test inputs, and the metric drop for each.
 
 Text perturbations are seeded and simple on purpose: they mimic what production text does to a model
-(typos, SHOUTING or lowercase, truncation, messy whitespace).
+(typos, SHOUTING or lowercase, truncation, messy whitespace). Image perturbations do the same for
+cameras and scanners: sensor noise, blur, and under- or over-exposure (uint8 arrays in, uint8 out).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..evaluation import HEADLINE_METRICS, softmax
 
-__all__ = ["TEXT_PERTURBATIONS", "robustness_report"]
+__all__ = ["TEXT_PERTURBATIONS", "IMAGE_PERTURBATIONS", "robustness_report"]
 
 
 def _typos(text: str, rng: random.Random, rate: float = 0.1) -> str:
@@ -53,20 +54,61 @@ TEXT_PERTURBATIONS: dict[str, Callable[[str, random.Random], str]] = {
 }
 
 
+def _noise(img: np.ndarray, rng: random.Random, sigma: float = 20.0) -> np.ndarray:
+    """Gaussian pixel noise (sigma in 0..255 units), seeded per image."""
+    g = np.random.default_rng(rng.randrange(2**32))
+    return np.clip(img.astype(np.float32) + g.normal(0.0, sigma, img.shape), 0, 255).astype(np.uint8)
+
+
+def _blur(img: np.ndarray, rng: random.Random) -> np.ndarray:
+    """A 3x3 box blur (edges repeated), over both spatial axes."""
+    x = np.pad(img.astype(np.float32), [(1, 1), (1, 1)] + [(0, 0)] * (img.ndim - 2), mode="edge")
+    h, w = img.shape[:2]
+    out = sum(x[i : i + h, j : j + w] for i in range(3) for j in range(3)) / 9.0
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _scale(factor: float) -> Callable[[np.ndarray, random.Random], np.ndarray]:
+    def brightness(img: np.ndarray, rng: random.Random) -> np.ndarray:
+        return np.clip(img.astype(np.float32) * factor, 0, 255).astype(np.uint8)
+
+    return brightness
+
+
+IMAGE_PERTURBATIONS: dict[str, Callable[[np.ndarray, random.Random], np.ndarray]] = {
+    "gaussian noise (sigma 20/255)": _noise,
+    "blur (3x3 box)": _blur,
+    "darker (x0.6)": _scale(0.6),
+    "brighter (x1.4)": _scale(1.4),
+}
+
+
 def robustness_report(predictor: Any, inputs: Sequence, labels: np.ndarray, metric: str, temperature: float,
                       clean_logits: np.ndarray, seed: int = 0, batch_size: int = 64) -> list[dict[str, Any]]:
-    """Metric on clean and perturbed test inputs (text only); ``drop`` > 0 means worse."""
-    if not inputs or not isinstance(inputs[0], str):
+    """Metric on clean and perturbed test inputs (text or images); ``drop`` > 0 means worse."""
+    if not inputs:
+        return []
+    if isinstance(inputs[0], str):
+        perturbations: dict[str, Callable[[Any, random.Random], Any]] = dict(TEXT_PERTURBATIONS)
+    elif isinstance(inputs[0], np.ndarray):
+        perturbations = dict(IMAGE_PERTURBATIONS)
+    else:
         return []
     fn = HEADLINE_METRICS[metric]
     clean = float(fn.fn(labels, softmax(clean_logits, temperature)))
     out = []
-    for name, perturb in TEXT_PERTURBATIONS.items():
+    for name, perturb in perturbations.items():
         rng = random.Random(seed)
         changed = [perturb(t, rng) for t in inputs]
         proba = softmax(predictor.predict_logits(changed, batch_size), temperature)
         value = float(fn.fn(labels, proba))
         drop = clean - value if fn.higher_is_better else value - clean
         out.append({"perturbation": name, "metric": metric, "clean": clean, "perturbed": value, "drop": drop,
-                    "changed_share": float(np.mean([a != b for a, b in zip(inputs, changed, strict=True)]))})
+                    "changed_share": float(np.mean([_differs(a, b) for a, b in zip(inputs, changed, strict=True)]))})
     return out
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray):
+        return a.shape != b.shape or bool(np.any(a != b))
+    return a != b

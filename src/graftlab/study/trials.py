@@ -105,6 +105,7 @@ def run_trial(
 
     ctx = FitContext(train=cfg.train, seed=key.seed, backbone=backbone if strategy.uses_backbone else None,
                      trainer=trainer_factory(), work_dir=folder, trainer_factory=trainer_factory)
+    strategy.check_data(train, ctx.backbone)  # a text-only strategy on images fails here, with what to do
     t0 = time.perf_counter()
     outcome = strategy.fit(train, val, ctx)
     fit_s = time.perf_counter() - t0

@@ -20,9 +20,14 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
 from ..core.config import TrainConfig
+from ..core.errors import ConfigError
+from .augment import augment_batch
+from .image_augment import augment_images
 from .batching import bucketed_batches
 from .callbacks import Callback, EarlyStopping, ProgressBar, TimeBudget
 from .checkpoint import load_checkpoint, save_checkpoint
+from .losses import make_loss
+from .sampler import balanced_batches
 from .seed import use_all_cores
 
 __all__ = ["Trainer", "TrainResult", "predict_logits"]
@@ -63,7 +68,7 @@ class Trainer:
         seed: seeds the batch order (dropout is seeded by the caller before building the model).
         work_dir: where checkpoints go; a checkpoint found there is resumed from.
         progress: show a progress bar.
-        loss_fn: ``(logits, labels) -> loss``; cross-entropy by default.
+        loss_fn: ``(logits, labels) -> loss``; by default built from ``cfg.loss`` and the training labels.
         callbacks: extra callbacks after the built-in ones.
     """
 
@@ -72,8 +77,13 @@ class Trainer:
         self.cfg, self.seed = cfg, seed
         self.work_dir = Path(work_dir) if work_dir else None
         self.show_progress = progress
-        self.loss_fn = loss_fn or (lambda logits, y: F.cross_entropy(logits, y))
+        self.user_loss_fn = loss_fn
+        self.loss_fn: LossFn | None = loss_fn
         self.extra_callbacks = callbacks or []
+
+    def with_config(self, cfg: TrainConfig, work_dir: str | Path | None = None) -> Trainer:
+        """A trainer like this one with other settings (a strategy's own loss, augmentation, sampler)."""
+        return Trainer(cfg, self.seed, work_dir or self.work_dir, self.show_progress, self.user_loss_fn, self.extra_callbacks)
 
     # -- state helpers used by callbacks -----------------------------------------------------------
     def elapsed(self) -> float:
@@ -91,6 +101,20 @@ class Trainer:
         cfg = self.cfg
         self.model, self.train_set, self.val_set = model, train, val
         self.epochs = epochs or cfg.epochs
+        self.loss_fn = self.user_loss_fn or make_loss(cfg.loss, train.labels)
+        self.augment = cfg.augment if cfg.augmenting else None
+        if self.augment is not None and not callable(getattr(train, "collate_items", None)):
+            raise ConfigError(
+                "The 'augment' setting needs token inputs from a text backbone, but the training set holds "
+                f"{type(train).__name__} items (cached hidden states or images). Set 'augment: false' for this strategy"
+                " (images are augmented by 'image_augment')."
+            )
+        self.image_augment = cfg.image_augment if cfg.augmenting_images else None
+        if self.image_augment is not None and not callable(getattr(train, "pixels", None)):
+            raise ConfigError(
+                "The 'image_augment' setting needs images from an image backbone, but the training set holds "
+                f"{type(train).__name__} items. Set 'image_augment: false' (text is augmented by 'augment')."
+            )
         self.steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
         self.total_steps = self.epochs * self.steps_per_epoch
         self.optimizer = torch.optim.AdamW(param_groups)
@@ -131,7 +155,7 @@ class Trainer:
     def run_epoch(self) -> None:
         cfg = self.cfg
         if self.batch_order is None:
-            self.batch_order = bucketed_batches(self.train_set.lengths, cfg.batch_size, self.rng)
+            self.batch_order = self.make_batches()
         self.model.train()
         while self.batch_pos < len(self.batch_order) and not self.should_stop:
             loss = self.train_step(self.batch_order[self.batch_pos])
@@ -151,8 +175,25 @@ class Trainer:
             if self.work_dir and not self.should_stop and self.epoch < self.epochs:
                 save_checkpoint(self, self.work_dir / "checkpoint")
 
+    def make_batches(self) -> list[list[int]]:
+        """One epoch of batch indices: class-balanced draws when configured, else every example once."""
+        data = self.train_set
+        if self.cfg.balanced_sampler:
+            return balanced_batches(data.labels, data.lengths, self.cfg.batch_size, self.rng)
+        return bucketed_batches(data.lengths, self.cfg.batch_size, self.rng)
+
+    def collate_train(self, index: list[int]) -> dict[str, torch.Tensor]:
+        """A training batch, augmented when configured (validation batches never go through here)."""
+        data = self.train_set
+        if self.image_augment is not None:  # resized pixels in [0, 1] -> augmented -> normalised
+            return data.to_batch(augment_images(data.pixels(index), self.rng, self.image_augment))
+        if self.augment is None:
+            return data.collate(index)
+        items = augment_batch([data.items[i] for i in index], self.rng, self.augment, data.special_ids, data.mask_id)
+        return data.collate_items(items)
+
     def train_step(self, index: list[int]) -> float:
-        batch = self.train_set.collate(index)
+        batch = self.collate_train(index)
         labels = torch.as_tensor(self.train_set.labels[index], dtype=torch.long)
         loss = self.compute_loss(self.model(batch), labels)
         loss.backward()

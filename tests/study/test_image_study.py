@@ -1,0 +1,60 @@
+"""The whole protocol on images: a study on the tiny CNN with the pixel baseline, probe and fine-tuning,
+paired comparisons, brightness slices, image robustness, the report; a text-only strategy is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from graftlab.core.config import StudyConfig
+from graftlab.core.errors import ConfigError
+from graftlab.study import Study
+from graftlab.testing import make_tiny_cnn, synthetic_images
+
+
+def _config(cnn: str, strategies: list, tmp_path) -> StudyConfig:
+    return StudyConfig.from_dict({
+        "name": "shapes",
+        "data": {"image": "image", "label": "shape", "slices": ["brightness_quartile"],
+                 "split": {"train": 0.6, "val": 0.2, "test": 0.2}},
+        "backbones": [cnn],
+        "strategies": strategies,
+        "train": {"epochs": 2, "lr": 3e-3, "batch_size": 16, "image_augment": True},
+        "eval": {"seeds": 2, "bootstrap": 200, "fractions": [10], "latency": False},
+        "tracking": {"enabled": False},
+        "output_dir": str(tmp_path / "runs"),
+    })
+
+
+def test_image_study_runs_the_protocol_end_to_end(tmp_path):
+    cnn = str(make_tiny_cnn(tmp_path / "cnn"))
+    cfg = _config(cnn, ["majority", "pixel_logreg", "linear_probe", {"finetune": {"trainable_layers": 1}}], tmp_path)
+    result = Study(cfg, frame=synthetic_images(180), progress=False).run()
+    r = result.results
+    assert set(r["strategies"]) == {"majority", "pixel_logreg", "linear_probe", "finetune[trainable_layers=1]"}
+    assert r["backbone"]["modality"] == "image"
+    assert any(c["b"] == "pixel_logreg" or c["a"] == "pixel_logreg" for c in r["comparisons"])
+    assert {row["perturbation"] for row in r["robustness"]} >= {"blur (3x3 box)", "darker (x0.6)"}
+    assert any("Q1 (darkest)" in str(s) for s in r["slices"])
+    assert "learning_curve" in r
+    assert (result.run_dir / "report.html").is_file() and (result.run_dir / "model").is_dir()
+
+
+def test_text_only_strategy_on_images_is_refused_clearly(tmp_path):
+    cnn = str(make_tiny_cnn(tmp_path / "cnn"))
+    cfg = _config(cnn, ["majority", "tfidf_logreg"], tmp_path)
+    with pytest.raises(ConfigError, match="'tfidf_logreg' works on text inputs, but the data are images.*pixel_logreg"):
+        Study(cfg, frame=synthetic_images(90), progress=False).prepare()  # refused before any training (and by graft validate)
+    with pytest.raises(ConfigError, match="'tfidf_logreg' works on text inputs"):
+        Study(cfg, frame=synthetic_images(90), progress=False).run()
+    assert not (tmp_path / "runs").exists()  # refused before a run folder or any training
+
+
+def test_estimator_fits_images(tmp_path):
+    import numpy as np
+
+    from graftlab import GraftClassifier
+
+    df = synthetic_images(90)
+    X, y = np.stack([np.asarray(x if x.ndim == 2 else x.mean(2), np.uint8) for x in df.image]), df["shape"].to_numpy()
+    clf = GraftClassifier(backbone=str(make_tiny_cnn(tmp_path / "cnn")), strategy="linear_probe").fit(X[:60], y[:60])
+    assert clf.predict_proba(X[60:]).shape == (30, 3) and set(clf.predict(X[60:])) <= set(y)
