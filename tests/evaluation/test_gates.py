@@ -102,3 +102,8 @@ def test_beats_with_real_paired_bootstrap_results():
     # every resampled difference is > 0: p is the bootstrap's floor 2 / (n_boot + 1), never 0
     assert comparisons["weak"]["p_value"] == pytest.approx(2 / 501)
     assert "p = 0.004" in results[0]["evidence"]
+
+
+def test_beats_gate_fails_when_the_named_baseline_is_itself_the_winner():
+    (res,) = evaluate_gates(["beats: tfidf_logreg"], {"accuracy": 0.7}, {}, winner="tfidf_logreg")
+    assert not res["passed"] and "is itself the chosen model" in res["evidence"]

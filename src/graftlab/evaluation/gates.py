@@ -116,7 +116,10 @@ def _metric_gate(gate: Gate, summary: Mapping[str, object], confidence: float) -
     return {"gate": gate.text, "passed": passed, "evidence": evidence}
 
 
-def _beats_gate(gate: Gate, comparisons: Mapping[str, Mapping[str, object]], confidence: float) -> dict:
+def _beats_gate(gate: Gate, comparisons: Mapping[str, Mapping[str, object]], confidence: float, winner: str | None) -> dict:
+    if gate.strategy == winner:
+        return _failed(gate, f"{gate.strategy} is itself the chosen model: no strategy was chosen over it, so the gate "
+                             "cannot pass.")
     cmp = comparisons.get(gate.strategy)
     if cmp is None:
         return _failed(
@@ -137,6 +140,7 @@ def evaluate_gates(
     winner_summary: Mapping[str, object],
     comparisons: Mapping[str, Mapping[str, object]] | None = None,
     confidence: float = 0.95,
+    winner: str | None = None,
 ) -> list[dict]:
     """Check each gate against the winner's numbers.
 
@@ -147,6 +151,7 @@ def evaluate_gates(
         comparisons: strategy -> :func:`paired_bootstrap` result of (winner vs strategy):
             ``{"diff", "ci_low", "ci_high", "p_value"}`` and optionally ``"metric"``.
         confidence: the level the CIs were computed at, used only in the wording.
+        winner: the chosen strategy's name; ``beats: <winner>`` fails (a baseline that wins beats nothing).
 
     Returns:
         ``[{"gate": str, "passed": bool, "evidence": str}]`` in gate order.
@@ -159,7 +164,7 @@ def evaluate_gates(
     for g in gates:
         gate = parse_gate(g)
         if gate.kind == "beats":
-            results.append(_beats_gate(gate, comparisons, confidence))
+            results.append(_beats_gate(gate, comparisons, confidence, winner))
         else:
             results.append(_metric_gate(gate, winner_summary, confidence))
     return results

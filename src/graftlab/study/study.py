@@ -3,6 +3,7 @@ the winner packaged, report and decision record. ``graft study`` and ``Study.fro
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -16,17 +17,19 @@ import pandas as pd
 from .. import __version__
 from ..backbones import get_backbone
 from ..core.artifacts import load_json, save_json
-from ..core.config import StudyConfig, load_config
+from ..core.config import StrategySpec, StudyConfig, load_config
 from ..core.errors import ConfigError, GraftError
 from ..data.prepare import PreparedData, prepare_data
 from ..evaluation import HEADLINE_METRICS, softmax
 from ..packaging import export_model
 from ..selection import check_license, run_bakeoff
 from ..strategies import Strategy, load_predictor, make_strategy
+from ..strategies.overrides import KNOBS, TrainOverrides, ablation_variants, train_config_for
 from .curves import cost_report, learning_curve, size_label, subsample_train
 from .robustness import robustness_report
 from .aggregate import compare, gates_for, select_winner, slices_for, summarise_strategy, transfer_gain
 from .environment import environment
+from .fewshot import as_study_selection, combine, make_ctx_factory, recommend, select_by_kfold, selection_plan
 from .trials import TrialKey, TrialRecord, load_trial, run_trial
 
 __all__ = ["Study", "StudyResult"]
@@ -97,7 +100,7 @@ class Study:
         if needs_backbone:  # before any compute: a backbone whose license the config refuses never loads
             check_license(self.config, self.config.backbones, require_all=len(self.config.backbones) == 1)
         bb = self.backbone if needs_backbone else None
-        return prepare_data(
+        prepared = prepare_data(
             self.config.data,
             length_fn=bb.lengths if bb is not None else None,
             max_length=self.config.train.max_length if bb is not None else None,
@@ -105,6 +108,9 @@ class Study:
             test_frame=self.test_frame,
             split_file=split_file,
         )
+        for _, strategy in strategies.values():  # a text-only strategy on images is refused before any compute
+            strategy.check_data(prepared.train, bb)
+        return prepared
 
     # -- the run -------------------------------------------------------------------------------------
     def run(self, resume: str | Path | None = None, prepared: PreparedData | None = None) -> StudyResult:
@@ -117,13 +123,14 @@ class Study:
                 raise ConfigError(f"{run_dir} is not a graftlab run folder (no config.yaml); pass runs/<study>/<run-id>.")
             prepared = self.prepare(split_file=run_dir / "split.json")
         else:
+            prepared = prepared or self.prepare()  # user errors surface before a run folder exists
             run_id = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
             run_dir = Path(cfg.output_dir) / cfg.name / run_id
             run_dir.mkdir(parents=True, exist_ok=False)
             (run_dir / "config.yaml").write_text(cfg.to_yaml())
-            prepared = prepared or self.prepare()
             prepared.save_split(run_dir / "split.json")
         train, val, test = prepared.train, prepared.val, prepared.test
+        defaults = self._defaults_for_size(prepared)
         strategies = self.strategies()
         needs_backbone = any(s.uses_backbone for _, s in strategies.values())
         bakeoff = None
@@ -149,7 +156,16 @@ class Study:
         if curve_trials:
             timings["learning_curve"] = round(sum(t.result["fit_seconds"] for by in curve_trials.values() for recs in by.values() for t in recs), 3)
 
+        ablation = self._ablation_trials(strategies, trials, prepared, bb, run_dir)
+        if ablation:
+            timings["ablation"] = round(sum(t.result["fit_seconds"] for recs in ablation.values() for t in recs), 3)
+
         results = self._evidence(trials, prepared, bb, run_dir)
+        if defaults is not None:
+            results["strategy_defaults"] = defaults
+            results["selection"]["why"] = f"{defaults['why']} {results['selection']['why']}"
+        if ablation:
+            results["ablation"] = self._ablation_rows(trials, ablation, prepared)
         if bakeoff is not None:
             results["bakeoff"] = bakeoff
             timings["bakeoff"] = bakeoff["seconds"]
@@ -190,6 +206,90 @@ class Study:
                     by_size.setdefault(label, {}).setdefault(name, []).append(rec)
         return by_size, n_train
 
+    def _defaults_for_size(self, prepared: PreparedData) -> dict[str, Any] | None:
+        """A config without ``strategies`` gets the measured defaults for its data size (``fewshot.recommend``:
+        the contrastive strategy below 50 examples per class), with the majority and TF-IDF baselines always."""
+        if "strategies" in self.config.model_fields_set or getattr(self.backbone.card, "modality", "text") != "text":
+            return None
+        rec = recommend(max(1, int(prepared.train.class_counts().min())))
+        specs = [StrategySpec(name=n) for n in ("majority", "tfidf_logreg") if n not in {s["name"] for s in rec["strategies"]}]
+        specs += [StrategySpec(name=s["name"], params=s["params"], label=s["name"] if s["params"] else None) for s in rec["strategies"]]
+        self._strategies = {spec.display_name: (spec, make_strategy(spec.name, spec.params)) for spec in specs}
+        return {"regime": rec["regime"], "strategies": [spec.display_name for spec in specs], "evidence": rec["evidence"],
+                "why": "The config lists no strategies, so the study ran the measured defaults for its data size "
+                       f"({rec['regime']}; evidence: {rec['evidence']}) with the majority and TF-IDF baselines."}
+
+    def _recipe(self, strategy: Strategy) -> tuple[str, str]:
+        """What a training strategy effectively runs: its own parameters and its resolved training settings
+        (focal-only loss settings do not matter to cross-entropy)."""
+        cfg = train_config_for(self.config.train, strategy.params)
+        if cfg.loss.kind == "ce":
+            cfg = cfg.model_copy(update={"loss": cfg.loss.model_copy(update={"gamma": 2.0, "alpha": None})})
+        own = strategy.params.model_dump(mode="json", exclude=set(TrainOverrides.model_fields))
+        return strategy.name, json.dumps([own, cfg.model_dump(mode="json")], sort_keys=True)
+
+    def _ablation_trials(self, strategies, trials: dict[str, list[TrialRecord]], prepared: PreparedData, bb,
+                         run_dir: Path) -> dict[tuple[str, str], list[TrialRecord]]:
+        """Each strategy with each enabled knob turned back to its default, on the same seeds (``eval.ablation``).
+        A variant that another configured strategy already runs (finetune-2-focal without focal = finetune-2)
+        reuses that strategy's trials."""
+        cfg = self.config
+        out: dict[tuple[str, str], list[TrialRecord]] = {}
+        if not cfg.eval.ablation:
+            return out
+        recipes = {self._recipe(s): n for n, (_, s) in strategies.items() if isinstance(s.params, TrainOverrides)}
+        for name, (spec, strategy) in strategies.items():
+            if not isinstance(strategy.params, TrainOverrides):  # no training knobs (baselines, probe, contrastive)
+                continue
+            for knob, params in ablation_variants(spec.name, spec.params, cfg.train).items():
+                variant = StrategySpec(name=spec.name, params=params, label=f"{name} without {knob}")
+                vstrategy = make_strategy(spec.name, params)
+                same = recipes.get(self._recipe(vstrategy))
+                if same is not None and [t.key.seed for t in trials[same]] == self._seeds(strategy):
+                    out[(name, knob)] = trials[same]
+                    continue
+                for seed in self._seeds(strategy):
+                    key = TrialKey(variant.display_name, seed, size="ablation")
+                    rec = load_trial(key, run_dir) or run_trial(key, variant, vstrategy, prepared.train, prepared.val, prepared.test,
+                                                                 cfg, bb, run_dir, keep_model=False, measure=False, progress=self.progress)
+                    out.setdefault((name, knob), []).append(rec)
+        return out
+
+    def _ablation_rows(self, trials: dict[str, list[TrialRecord]], ablation: dict[tuple[str, str], list[TrialRecord]],
+                       prepared: PreparedData) -> list[dict[str, Any]]:
+        """Paired difference (strategy as configured − the same without one knob): what each knob adds."""
+        rows = []
+        for (name, knob), recs in ablation.items():
+            res = compare(trials[name], recs, prepared.test, self.config)
+            rows.append({"strategy": name, "knob": knob, "without": KNOBS[knob], "variant": recs[0].key.strategy,
+                         "metric": self.config.eval.metric, **{k: res[k] for k in ("diff", "ci_low", "ci_high", "p_value")},
+                         "accuracy": {k: res["accuracy"][k] for k in ("diff", "ci_low", "ci_high", "p_value")}})
+        return rows
+
+    def _select(self, summaries: dict[str, dict[str, Any]], prepared: PreparedData, bb, run_dir: Path) -> tuple[str, str | None, dict[str, Any]]:
+        """The winner: by the validation split, or by repeated stratified k-fold on train+val when the training
+        split is too small for its validation split to rank strategies (``eval.selection``; docs/fewshot.md)."""
+        cfg = self.config
+        plan = selection_plan(prepared.train, prepared.val)
+        mode = cfg.eval.selection
+        if mode == "validation" or (mode == "auto" and not plan["use_kfold"]):
+            winner, runner_up, selection = select_winner(summaries, cfg.eval.metric)
+            reason = "The config asks for validation-split selection (eval.selection: validation)." if mode == "validation" else plan["why"]
+            selection["why"] = f"{reason} {selection['why']}"
+            return winner, runner_up, selection
+        if mode == "kfold" and not plan["use_kfold"]:
+            plan = {**plan, "why": "The config asks for k-fold selection (eval.selection: kfold)."}
+        saved = run_dir / "selection.json"  # k-fold fits are not trials: a resumed run reuses the result
+        if saved.is_file():
+            kfold = load_json(saved)
+        else:
+            candidates = [(name, s) for name, (_, s) in self.strategies().items() if name in summaries]
+            preferred = next((n for n, s in candidates if s.name == recommend(max(1, plan["n_per_class"]))["preferred"]), None)
+            kfold = select_by_kfold(candidates, combine(prepared.train, prepared.val), make_ctx_factory(cfg.train, bb),
+                                    metric=cfg.eval.metric, seed=cfg.seed, preferred=preferred)
+            save_json(kfold, saved)
+        return as_study_selection(kfold, plan)
+
     def _seeds(self, strategy: Strategy) -> list[int]:
         """Seeds to run: every configured seed, except for deterministic baselines (one seed tells all)."""
         n = 1 if strategy.name in ("majority",) else self.config.eval.seeds
@@ -199,7 +299,7 @@ class Study:
         cfg = self.config
         val, test = prepared.val, prepared.test
         summaries = {name: summarise_strategy(name, recs, val, test, cfg) for name, recs in trials.items()}
-        winner, runner_up, selection = select_winner(summaries, cfg.eval.metric)
+        winner, runner_up, selection = self._select(summaries, prepared, bb, run_dir)
         comparisons = [{"a": winner, "b": other, **compare(trials[winner], trials[other], test, cfg)}
                        for other in summaries if other != winner]
         transfer = [s for s in summaries if summaries[s]["kind"] == "transfer"]
@@ -207,7 +307,7 @@ class Study:
         gain = transfer_gain(best_transfer, trials, test, cfg, summaries)
         w = summaries[winner]
         shipped = next(t for t in trials[winner] if t.key.seed == w["shipped_seed"])
-        gates = gates_for(cfg, w, {c["b"]: c for c in comparisons})
+        gates = gates_for(cfg, w, {c["b"]: c for c in comparisons}, winner)
         gates_passed = all(g["passed"] for g in gates)
         return {
             "study": cfg.name,
@@ -294,23 +394,24 @@ class Study:
         """Reference profile for drift monitoring, from the validation split the model never trained on."""
         val = prepared.val
         proba = softmax(shipped.val_logits, w["calibration"]["temperature"])
-        texts = [str(x) for x in val.inputs]
-        lengths = np.array([len(t.split()) for t in texts])
+        images = val.modality == "image"
+        texts = [] if images else [str(x) for x in val.inputs]  # images have no words: their embeddings profile them
+        lengths = np.array([len(t.split()) for t in texts] or [0])
         ref: dict[str, Any] = {
             "n": len(val),
             "label_names": prepared.label_names,
             "confidences": proba.max(1).round(6).tolist(),
             "predicted_distribution": np.bincount(proba.argmax(1), minlength=len(prepared.label_names)).tolist(),
             "true_distribution": val.class_counts().tolist(),
-            "input_words": {"mean": float(lengths.mean()), "std": float(lengths.std()),
-                            "quantiles": np.quantile(lengths, [0, 0.25, 0.5, 0.75, 1]).tolist()},
-            "empty_rate": float(np.mean([not t.strip() for t in texts])),
+            "input_words": None if images else {"mean": float(lengths.mean()), "std": float(lengths.std()),
+                                                "quantiles": np.quantile(lengths, [0, 0.25, 0.5, 0.75, 1]).tolist()},
+            "empty_rate": float(np.mean([not t.strip() for t in texts])) if texts else 0.0,
             "val_metrics": w["val"],
             # a sample of validation texts: serving checks a quantized model's agreement on them at load
             "texts": texts[:256],
         }
         if bb is not None:
-            sample = texts[:256]
+            sample = list(val.inputs)[:256] if images else texts[:256]
             ref["embeddings"] = np.round(bb.embed(sample, max_length=self.config.train.max_length), 5).tolist()
             ref["embedding_backbone"] = bb.card.name
         return ref

@@ -1,0 +1,244 @@
+"""The few-shot regime: when to distrust the validation split, how to select instead, and defaults by data size.
+
+With fewer than about 50 training examples per class a validation split holds a handful of examples: its
+accuracy moves in steps of 10-25 points, so "highest validation score" picks at random. :func:`select_by_kfold`
+instead scores every candidate by repeated stratified k-fold on train+val — each fold runs the candidate's
+whole procedure (its own inner train/val split, as in the study) and scores it on the held-out fold.
+:func:`recommend` gives the strategies and settings to run for a given number of examples per class; the
+table comes from ``bench/fewshot.py`` (figures and how they were read: ``docs/fewshot.md``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import RepeatedStratifiedKFold
+
+from ..core.config import TrainConfig
+from ..core.errors import ConfigError, GraftError
+from ..data.dataset import LabeledData
+from ..evaluation import get_metric, softmax
+from ..strategies import FitContext, Strategy
+from ..training import Trainer, seed_everything
+
+__all__ = [
+    "DEFAULTS",
+    "TINY_PER_CLASS",
+    "as_study_selection",
+    "combine",
+    "inner_split",
+    "make_ctx_factory",
+    "recommend",
+    "select_by_kfold",
+    "selection_plan",
+]
+
+#: below this many training examples in the smallest class, selection uses k-fold on train+val
+TINY_PER_CLASS = 50
+
+#: measured defaults by examples per class (upper bound exclusive), from bench/fewshot.py (docs/fewshot.md)
+_CONTRASTIVE = {"name": "contrastive", "params": {"loss": "supcon", "lr": 2e-5, "epochs": 1, "pairs_per_example": 20}}
+_PROBE = {"name": "linear_probe", "params": {}}
+
+DEFAULTS: list[dict[str, Any]] = [
+    {
+        "max_per_class": TINY_PER_CLASS,
+        "regime": f"few-shot (< {TINY_PER_CLASS} per class)",
+        # contrastive preferred: +0.06 / +0.12 over the probe at 16 / 32 per class, level with it at 8 (where
+        # k-fold fits both anyway, so preferring the probe would save one fit and cost accuracy on the confirmation run)
+        "strategies": [_CONTRASTIVE, _PROBE],
+        "train": {"lr": 5e-5, "epochs": 10},
+        "evidence": "docs/fewshot.md#measurements (8, 16 and 32 per class)",
+    },
+    {
+        "max_per_class": None,
+        "regime": f"small data (>= {TINY_PER_CLASS} per class)",
+        "strategies": [
+            {"name": "majority", "params": {}},
+            {"name": "tfidf_logreg", "params": {}},
+            {"name": "linear_probe", "params": {}},
+            {"name": "finetune", "params": {"trainable_layers": 2}},
+            {"name": "full", "params": {}},
+        ],
+        "train": {"lr": 5e-5, "epochs": 4},
+        "evidence": "ASSETS.md (1,000 training reviews: full fine-tuning 0.82-0.84 vs probe 0.74)",
+    },
+]
+
+
+def recommend(n_per_class: int) -> dict[str, Any]:
+    """Strategies and settings to run for ``n_per_class`` training examples in the smallest class.
+
+    Returns:
+        ``{"regime", "strategies": [{"name", "params"}], "train": {"lr", "epochs"}, "selection":
+        "repeated stratified k-fold" | "validation split", "preferred": the first strategy (for
+        ``select_by_kfold(preferred=...)``), "evidence"}``.
+
+    Raises:
+        ConfigError: for a count below 1.
+    """
+    if not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
+        raise ConfigError(f"The 'n_per_class' argument of recommend must be an integer >= 1. Got {n_per_class!r} instead.")
+    row = next(r for r in DEFAULTS if r["max_per_class"] is None or n_per_class < r["max_per_class"])
+    strategies = [{"name": s["name"], "params": dict(s["params"])} for s in row["strategies"]]
+    return {
+        "regime": row["regime"],
+        "strategies": strategies,
+        "train": dict(row["train"]),
+        "selection": "repeated stratified k-fold" if n_per_class < TINY_PER_CLASS else "validation split",
+        "preferred": strategies[0]["name"],  # pass to select_by_kfold(preferred=...)
+        "evidence": row["evidence"],
+    }
+
+
+def selection_plan(train: LabeledData, val: LabeledData, threshold: int = TINY_PER_CLASS) -> dict[str, Any]:
+    """Whether the study should select by k-fold (tiny training split) or by its validation split, and why."""
+    counts = train.class_counts()
+    smallest = int(counts.min()) if len(counts) else 0
+    val_smallest = int(val.class_counts().min()) if len(val) else 0
+    if smallest < threshold:
+        why = (f"The training split has {smallest} examples in its smallest class (fewer than {threshold}), so its "
+               f"validation split ({val_smallest} in the smallest class) is too small to rank strategies reliably; "
+               "they are ranked by repeated stratified k-fold on train+val instead.")
+        return {"use_kfold": True, "n_per_class": smallest, "selection_method": "repeated stratified k-fold", "why": why}
+    why = f"The training split has {smallest} examples in its smallest class (at least {threshold}): the validation split ranks the strategies."
+    return {"use_kfold": False, "n_per_class": smallest, "selection_method": "validation split", "why": why}
+
+
+def combine(a: LabeledData, b: LabeledData) -> LabeledData:
+    """Rows of ``a`` then ``b`` (same label map) as one :class:`LabeledData`."""
+    if list(a.label_names) != list(b.label_names):
+        raise ConfigError("combine needs two splits of one task (the same label names).")
+    inputs = list(a.inputs) + list(b.inputs) if not isinstance(a.inputs, np.ndarray) else np.concatenate([a.inputs, b.inputs])
+    meta = pd.concat([a.meta, b.meta], ignore_index=True) if len(a.meta.columns) and len(b.meta.columns) else pd.DataFrame()
+    return LabeledData(inputs, np.concatenate([a.labels, b.labels]), list(a.label_names), np.concatenate([a.ids, b.ids]), meta)
+
+
+def inner_split(data: LabeledData, val_fraction: float, seed: int) -> tuple[LabeledData, LabeledData]:
+    """Stratified (train, val): each class with at least two rows puts round(count * fraction) of them (>= 1) in val."""
+    rng = np.random.default_rng(seed)
+    train_idx, val_idx = [], []
+    for c in range(data.n_classes):
+        rows = rng.permutation(np.flatnonzero(data.labels == c))
+        k = max(1, round(len(rows) * val_fraction)) if len(rows) >= 2 else 0
+        val_idx.extend(rows[:k])
+        train_idx.extend(rows[k:])
+    return data.subset(np.sort(train_idx)), data.subset(np.sort(val_idx))
+
+
+def make_ctx_factory(train_cfg: TrainConfig, backbone: Any) -> Callable[[int], FitContext]:
+    """FitContexts as a study trial builds them (no work folder: fold models are thrown away)."""
+
+    study_cfg = train_cfg
+
+    def factory(seed: int) -> FitContext:
+        def trainer_factory(work_dir=None, train_cfg=None) -> Trainer:  # the signature trials.run_trial gives
+            return Trainer(train_cfg or study_cfg, seed=seed, work_dir=work_dir, progress=False)
+
+        return FitContext(train=study_cfg, seed=seed, backbone=backbone, trainer=trainer_factory(),
+                          trainer_factory=trainer_factory)
+
+    return factory
+
+
+def _fit_fold(strategy: Strategy, fold_train: LabeledData, held: LabeledData, ctx: FitContext, val_fraction: float) -> np.ndarray:
+    inner_train, inner_val = inner_split(fold_train, val_fraction, ctx.seed)
+    seed_everything(ctx.seed)
+    outcome = strategy.fit(inner_train, inner_val, ctx)
+    return softmax(outcome.predictor.predict_logits(list(held.inputs)))
+
+
+def select_by_kfold(
+    candidates: Sequence[tuple[str, Strategy]],
+    data: LabeledData,
+    ctx_factory: Callable[[int], FitContext],
+    metric: str = "macro_f1",
+    n_splits: int = 3,
+    n_repeats: int = 2,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    preferred: str | None = None,
+) -> dict[str, Any]:
+    """Rank candidate strategies by repeated stratified k-fold on ``data`` (train+val).
+
+    Args:
+        candidates: (display name, strategy); ties in mean score go to the earlier one.
+        data: every labeled example the study may train on (train+val; never test).
+        ctx_factory: seed -> FitContext (see :func:`make_ctx_factory`).
+        metric: a headline metric name (``graftlab.evaluation.HEADLINE_METRICS``).
+        n_splits, n_repeats: folds, and how many times the fold assignment is redrawn (lowered to the smallest
+            class count when a class is too small for ``n_splits`` folds).
+        seed: fold assignment and the fits' seed (repeat r fits with ``seed + r``).
+        val_fraction: each fold's training part is split again into train/val for the strategy's own choices.
+        preferred: a candidate kept unless the best one beats it by more than one standard error of their
+            paired fold differences (fewer switches on noise; :func:`recommend` says which); None: the best mean wins.
+
+    Returns:
+        ``{"selection_method", "why", "metric", "n_splits", "n_repeats", "scores": {name: {"mean", "std",
+        "folds", "fit_seconds"} or {"error"}}, "ranking", "winner"}``.
+
+    Raises:
+        ConfigError: for no candidates, an unknown ``preferred`` or a class with fewer than two examples.
+    """
+    if not candidates:
+        raise ConfigError("select_by_kfold needs at least one candidate strategy; got none.")
+    names = [n for n, _ in candidates]
+    if preferred is not None and preferred not in names:
+        raise ConfigError(f"The 'preferred' argument of select_by_kfold must be one of the candidates {names} or None. "
+                          f"Got {preferred!r} instead.")
+    m = get_metric(metric)
+    sign = 1.0 if m.higher_is_better else -1.0
+    smallest = int(data.class_counts().min())
+    if smallest < 2:
+        raise ConfigError(f"k-fold selection needs at least two examples of every class; the smallest class has {smallest}. "
+                          "Add examples or drop the class.")
+    folds = min(n_splits, smallest)
+    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=n_repeats, random_state=seed)
+    splits = list(splitter.split(np.zeros(len(data)), data.labels))
+    scores: dict[str, dict[str, Any]] = {}
+    for name, strategy in candidates:
+        values, t0 = [], time.perf_counter()
+        try:
+            for i, (tr, held) in enumerate(splits):
+                proba = _fit_fold(strategy, data.subset(tr), data.subset(held), ctx_factory(seed + i // folds), val_fraction)
+                values.append(float(m.fn(data.labels[held], proba)))
+        except GraftError as err:  # a candidate that cannot run on a fold is reported, not fatal
+            scores[name] = {"error": str(err)}
+            continue
+        arr = np.asarray(values)
+        scores[name] = {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
+                        "folds": values, "fit_seconds": round(time.perf_counter() - t0, 3)}
+    ok = [n for n, _ in candidates if "mean" in scores[n]]
+    if not ok:
+        raise ConfigError("No candidate strategy could be fitted on the k-fold splits: "
+                          + "; ".join(f"{n}: {s['error']}" for n, s in scores.items()))
+    ranking = sorted(ok, key=lambda n: -sign * scores[n]["mean"])  # stable: ties keep the preferred order
+    winner, note = ranking[0], ""
+    if preferred is not None and preferred in ok and winner != preferred:
+        diff = sign * (np.asarray(scores[winner]["folds"]) - np.asarray(scores[preferred]["folds"]))
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        if diff.mean() <= se:
+            note = (f" {winner} scored {diff.mean():.3f} above the preferred {preferred}, within one standard error "
+                    f"({se:.3f}) of their paired fold differences, so {preferred} was kept.")
+            winner = preferred
+    listing = ", ".join(f"{n} {scores[n]['mean']:.3f} ± {scores[n]['std']:.3f}" for n in ranking)
+    why = (f"{folds}-fold stratified cross-validation repeated {n_repeats} times on train+val ({len(data)} examples, "
+           f"{smallest} in the smallest class), {m.name} (mean ± sd over {len(splits)} folds): {listing}.{note}")
+    return {"selection_method": "repeated stratified k-fold", "why": why, "metric": m.name, "n_splits": folds,
+            "n_repeats": n_repeats, "scores": scores, "ranking": ranking, "winner": winner, "preferred": preferred}
+
+
+def as_study_selection(kfold: dict[str, Any], plan: dict[str, Any] | None = None) -> tuple[str, str | None, dict[str, Any]]:
+    """(winner, runner-up, selection record) in the shape of ``study.aggregate.select_winner`` for results.json."""
+    ranking = [kfold["winner"]] + [n for n in kfold["ranking"] if n != kfold["winner"]]
+    rule = "highest mean k-fold " + kfold["metric"] + " on train+val"
+    if kfold.get("preferred"):
+        rule += f"; the preferred {kfold['preferred']} is kept unless another beats it by more than one standard error"
+    why = ((plan["why"] + " ") if plan else "") + kfold["why"]
+    selection = {"rule": rule, "selection_method": kfold["selection_method"], "ranking": ranking, "why": why,
+                 "kfold": {k: kfold[k] for k in ("metric", "n_splits", "n_repeats", "scores")}}
+    return ranking[0], (ranking[1] if len(ranking) > 1 else None), selection

@@ -1,0 +1,95 @@
+"""The study's ablation of enabled knobs and its choice between validation-split and k-fold selection."""
+
+import json
+
+import pytest
+
+from graftlab.core.config import StudyConfig
+from graftlab.study import Study
+from graftlab.testing import synthetic_reviews
+
+
+def config(tiny_bert, tmp_path, n_rows, **over):
+    synthetic_reviews(n_rows, seed=0).to_csv(tmp_path / "reviews.csv", index=False)
+    cfg = {
+        "name": "tiny",
+        "data": {"source": {"kind": "csv", "path": str(tmp_path / "reviews.csv")}, "text": "review", "label": "score"},
+        "backbones": [tiny_bert],
+        "train": {"epochs": 1, "lr": 3e-3, "batch_size": 16, "max_length": 32},
+        "eval": {"seeds": 2, "bootstrap": 200, "robustness": False, "explain": "off"},
+        "tracking": {"enabled": False},
+        "output_dir": str(tmp_path / "runs"),
+    }
+    for k, v in over.items():
+        cfg[k] = {**cfg.get(k, {}), **v} if isinstance(v, dict) else v
+    return StudyConfig.from_dict(cfg)
+
+
+def test_each_enabled_knob_is_ablated_with_a_paired_ci(tiny_bert, tmp_path):
+    focal = {"finetune": {"trainable_layers": 1, "loss": {"kind": "focal", "gamma": 2.0}, "label": "finetune-focal"}}
+    cfg = config(tiny_bert, tmp_path, 240, strategies=["majority", focal])
+    res = Study(cfg, progress=False).run()
+    rows = res.results["ablation"]
+    assert [(r["strategy"], r["knob"]) for r in rows] == [("finetune-focal", "focal")]
+    row = rows[0]
+    assert row["ci_low"] <= row["diff"] <= row["ci_high"] and 0.0 <= row["p_value"] <= 1.0
+    assert row["without"] == "cross-entropy instead of focal loss"
+    # the variant ran the same seeds with plain cross-entropy, in its own trial folders, and differs from the original
+    variant = res.run_dir / "trials" / "finetune-focal_without_focal" / "size-ablation"
+    assert sorted(p.name for p in variant.iterdir()) == ["seed-0", "seed-1"]
+    assert json.loads((variant / "seed-0" / "result.json").read_text())["params"]["loss"]["kind"] == "ce"
+    assert row["diff"] != 0.0
+    html = (res.run_dir / "report.html").read_text()
+    assert 'id="ablation"' in html and "finetune-focal" in html
+
+
+def test_ablation_can_be_turned_off_and_plain_strategies_have_nothing_to_ablate(tiny_bert, tmp_path):
+    focal = {"finetune": {"trainable_layers": 1, "loss": {"kind": "focal"}}}
+    off = Study(config(tiny_bert, tmp_path, 240, strategies=[focal], eval={"ablation": False, "seeds": 1}), progress=False).run()
+    assert "ablation" not in off.results and not any("without" in p.name for p in (off.run_dir / "trials").iterdir())
+    plain = Study(config(tiny_bert, tmp_path, 240, strategies=["linear_probe"], eval={"seeds": 1}), progress=False).run()
+    assert "ablation" not in plain.results
+
+
+def test_tiny_training_split_selects_by_kfold_and_says_why(tiny_bert, tmp_path):
+    cfg = config(tiny_bert, tmp_path, 60, strategies=["majority", "tfidf_logreg"], eval={"seeds": 1})
+    res = Study(cfg, progress=False).run()
+    sel = res.results["selection"]
+    assert sel["selection_method"] == "repeated stratified k-fold"
+    assert "fewer than 50" in sel["why"] and "cross-validation" in sel["why"]
+    assert set(sel["kfold"]["scores"]) == {"majority", "tfidf_logreg"}
+    assert res.winner == sel["ranking"][0]
+    assert (res.run_dir / "selection.json").is_file()
+    decision = (res.run_dir / "decision.md").read_text()
+    assert "k-fold" in decision
+
+
+@pytest.mark.parametrize("mode", ["validation", "kfold"])
+def test_selection_mode_can_be_forced(tiny_bert, tmp_path, mode):
+    rows = 60 if mode == "validation" else 240
+    cfg = config(tiny_bert, tmp_path, rows, strategies=["majority", "tfidf_logreg"], eval={"seeds": 1, "selection": mode})
+    sel = Study(cfg, progress=False).run().results["selection"]
+    expected = {"validation": "validation split", "kfold": "repeated stratified k-fold"}[mode]
+    assert sel["selection_method"] == expected and f"eval.selection: {mode}" in sel["why"]
+
+
+def test_without_strategies_a_tiny_study_runs_the_few_shot_defaults(tiny_bert, tmp_path):
+    cfg = config(tiny_bert, tmp_path, 60, eval={"seeds": 1})
+
+    res = Study(cfg, progress=False).run()
+    assert list(res.results["strategies"]) == ["majority", "tfidf_logreg", "contrastive", "linear_probe"]
+    assert res.results["strategy_defaults"]["regime"].startswith("few-shot")
+    assert res.results["selection"]["selection_method"] == "repeated stratified k-fold"
+    assert "lists no strategies" in res.results["selection"]["why"]
+    # a config that names its strategies keeps them
+    named = Study(config(tiny_bert, tmp_path, 60, strategies=["majority", "linear_probe"], eval={"seeds": 1}), progress=False).run()
+    assert list(named.results["strategies"]) == ["majority", "linear_probe"] and "strategy_defaults" not in named.results
+
+
+def test_an_ablation_variant_that_is_already_configured_reuses_its_trials(tiny_bert, tmp_path):
+    focal = {"finetune": {"trainable_layers": 1, "loss": {"kind": "focal", "gamma": 3.0}, "label": "ft-focal"}}
+    plain = {"finetune": {"trainable_layers": 1, "label": "ft"}}
+    res = Study(config(tiny_bert, tmp_path, 240, strategies=[plain, focal], eval={"seeds": 1}), progress=False).run()
+    (row,) = res.results["ablation"]
+    assert (row["strategy"], row["knob"], row["variant"]) == ("ft-focal", "focal", "ft")
+    assert not any("without" in p.name for p in (res.run_dir / "trials").iterdir())
