@@ -34,8 +34,9 @@ fashion-mnist:
 	  (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
 	  || echo "dataset-fashion-mnist not installed: the Fashion-MNIST example and tests will be skipped"; }
 
+# exit code 1 means the study ran and a declared gate failed (the report says which): the demo still succeeded
 demo: install
-	$(BIN)/graft study examples/fine_foods.yaml
+	$(BIN)/graft study examples/fine_foods.yaml || { rc=$$?; [ $$rc -eq 1 ] && echo "make demo: the study ran; a gate failed (see report.html)"; [ $$rc -eq 1 ]; }
 
 demo-images: install fashion-mnist
 	$(BIN)/graft study examples/fashion_mnist.yaml
