@@ -6,6 +6,7 @@ import math
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -28,8 +29,8 @@ UriOption = Annotated[
 
 def _aliases(v: dict[str, Any]) -> Text:
     text = Text()
-    for a in v["aliases"]:
-        text.append(f"@{a} ", style="bold green" if a == "champion" else "bold yellow")
+    for i, a in enumerate(v["aliases"]):  # one per line: the column stays narrow enough for an 80-column terminal
+        text.append(("\n" if i else "") + f"@{a}", style="bold green" if a == "champion" else "bold yellow")
     return text
 
 
@@ -38,7 +39,10 @@ def _gates(value: str | None) -> Text:
 
 
 def _when(iso: str | None) -> str:
-    return (iso or "-").replace("T", " ").replace("+00:00", " UTC")
+    """``2026-12-01T15:25:13.123+00:00`` -> ``2026-12-01 15:25Z`` (to the minute: enough to tell versions apart)."""
+    if not iso:
+        return "-"
+    return iso[:16].replace("T", " ") + ("Z" if iso.endswith("+00:00") else "")
 
 
 def _num(x: Any) -> str:
@@ -55,13 +59,16 @@ def list_(tracking_uri: UriOption = None) -> None:
     if not models:
         console.print(Text(f"No registered models at {resolve_tracking_uri(tracking_uri)} yet. Run a study first."))
         return
-    table = Table(title=f"Registered models ({resolve_tracking_uri(tracking_uri)})", title_justify="left")
-    for col in ("model", "version", "aliases", "gates", "strategy", "data", "created"):
-        table.add_column(col, justify="right" if col == "version" else "left", no_wrap=col != "model")
+    table = Table(title=f"Registered models ({resolve_tracking_uri(tracking_uri)})", title_justify="left",
+                  box=box.SIMPLE_HEAD, collapse_padding=True)
+    name_width = min(32, max(len(m["name"]) for m in models))  # the name is what a reader looks for: never squeezed away
+    for col in ("model", "version", "aliases", "gates", "strategy", "created"):  # data fingerprint: graft registry show
+        table.add_column(col, justify="right" if col == "version" else "left", no_wrap=True,
+                         min_width=name_width if col == "model" else None)
     for m in models:
         for v in reversed(m["versions"]):
             table.add_row(m["name"], str(v["version"]), _aliases(v), _gates(v["gates"]), v["strategy"] or "-",
-                          (v["data_fingerprint"] or "-")[:12], _when(v["created"]))
+                          _when(v["created"]))
     console.print(table)
 
 
