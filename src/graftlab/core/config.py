@@ -225,7 +225,18 @@ class LossConfig(Strict):
         return {"kind": v} if isinstance(v, str) else v
 
 
-class AugmentConfig(Strict):
+class _Switchable(Strict):
+    """Settings with a probability ``p`` that also accept ``true`` (the defaults) or ``false`` (``p: 0``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _switch(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            return {} if v else {"p": 0.0}
+        return v
+
+
+class AugmentConfig(_Switchable):
     """Token-level text augmentation of training batches (never validation or test).
 
     Each training example is augmented with probability ``p``; an augmented example loses each
@@ -239,19 +250,12 @@ class AugmentConfig(Strict):
     swap: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
     mask: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
 
-    @model_validator(mode="before")
-    @classmethod
-    def _switch(cls, v: Any) -> Any:
-        if isinstance(v, bool):
-            return {} if v else {"p": 0.0}
-        return v
-
     @property
     def active(self) -> bool:
         return self.p > 0 and (self.deletion > 0 or self.swap > 0 or self.mask > 0)
 
 
-class ImageAugmentConfig(Strict):
+class ImageAugmentConfig(_Switchable):
     """Image augmentation of training batches (never validation or test), applied after resizing.
 
     Each training image is augmented with probability ``p``: a horizontal flip with probability
@@ -267,13 +271,6 @@ class ImageAugmentConfig(Strict):
     brightness: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
     contrast: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
     saturation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
-
-    @model_validator(mode="before")
-    @classmethod
-    def _switch(cls, v: Any) -> Any:
-        if isinstance(v, bool):
-            return {} if v else {"p": 0.0}
-        return v
 
     @property
     def active(self) -> bool:
