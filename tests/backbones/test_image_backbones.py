@@ -80,7 +80,54 @@ def test_finetune_on_images_trains_only_the_top_groups(tiny_cnn):
     head = data.n_classes * (tiny_cnn.hidden_size + 1)
     top = sum(p.numel() for p in tiny_cnn.layer_groups(tiny_cnn.load_encoder())[-1].parameters())
     assert out.trainable_params == head + top
-    assert out.info["prefix_cache"]["used"] is False
+    assert out.info["prefix_cache"]["used"] is True and out.info["prefix_cache"]["start_block"] == 2
+
+
+def _fit_image_finetune(bb, data, cache: bool, **cfg_kw):
+    from graftlab.training import seed_everything
+
+    cfg = TrainConfig(epochs=2, lr=1e-2, batch_size=8, cache_frozen=cache, **cfg_kw)
+    seed_everything(0)
+    ctx = FitContext(train=cfg, seed=0, backbone=bb, trainer=Trainer(cfg, seed=0, progress=False))
+    return make_strategy("finetune", {"trainable_layers": 2}).fit(data.subset(range(40)), data.subset(range(40, 52)), ctx)
+
+
+def test_image_cut_forward_equals_the_full_forward_at_every_boundary(tiny_cnn):
+    enc = tiny_cnn.load_encoder().eval()
+    batch = tiny_cnn.encode(_data(6).inputs).collate(range(6))
+    with torch.no_grad():
+        full = tiny_cnn.pooled(enc, batch)
+        for start in range(tiny_cnn.card.num_layers + 1):
+            maps = tiny_cnn.prefix_states(enc, batch, start)
+            assert maps.ndim == 4
+            cut = tiny_cnn.pooled_from(enc, {"feature_maps": maps, "start_block": torch.tensor(start)})
+            torch.testing.assert_close(cut, full, atol=1e-5, rtol=1e-5)
+
+
+def test_image_training_with_the_cache_equals_training_without(tiny_cnn):
+    from graftlab.backbones import prefix_cache as pc
+
+    pc.clear_memory()
+    data = _data()
+    plain = _fit_image_finetune(tiny_cnn, data, cache=False)
+    cached = _fit_image_finetune(tiny_cnn, data, cache=True)
+    assert plain.info["prefix_cache"] == {"used": False, "reason": "cache_frozen is off"}
+    assert cached.info["prefix_cache"]["used"] and cached.info["prefix_cache"]["start_block"] == 1
+    test = data.subset(range(52, 60)).inputs
+    a, b = plain.predictor.predict_logits(test), cached.predictor.predict_logits(test)
+    assert np.abs(a - plain.predictor.model.head.bias.detach().numpy()).max() > 1e-3  # the model really ran
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    for ha, hb in zip(plain.history, cached.history, strict=True):
+        assert ha["step"] == hb["step"] and abs(ha["val_loss"] - hb["val_loss"]) < 1e-4
+    key_a = pc.prefix_key(tiny_cnn, tiny_cnn.load_encoder(), tiny_cnn.encode(data.inputs[:40]), 1, None)
+    key_b = pc.prefix_key(tiny_cnn, tiny_cnn.load_encoder(), tiny_cnn.encode(data.inputs[1:41]), 1, None)
+    assert key_a != key_b  # other images, other entry
+    pc.clear_memory()
+
+
+def test_image_augmentation_turns_the_image_cache_off(tiny_cnn):
+    out = _fit_image_finetune(tiny_cnn, _data(), cache=True, image_augment=True)
+    assert out.info["prefix_cache"] == {"used": False, "reason": "augmentation changes the inputs every epoch"}
 
 
 def test_text_backbone_on_images_and_image_backbone_on_text_fail_clearly(tiny_cnn, tmp_path):
@@ -149,6 +196,19 @@ def test_efficientnet_lite0_groups_features_and_frozen_batchnorm():
     model(bb.encode(images).collate(range(6)))  # a training-mode forward pass
     after = [b for m in frozen for n, b in m.named_buffers() if "running" in n]
     assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+    # the cut forward (frozen-prefix cache) equals the full one, in training mode too: the trainable stages
+    # draw their drop-connect masks with the same rates, from the same random stream
+    batch = bb.encode(images).collate(range(6))
+    with torch.no_grad():
+        for start in (1, 4, 6):  # at or below the freeze boundary (6: block6 and block7 train)
+            maps = bb.prefix_states(enc.eval(), batch, start)
+            model.train()
+            torch.manual_seed(3)
+            full = bb.pooled(enc, batch)
+            torch.manual_seed(3)
+            cut = bb.pooled_from(enc, {"feature_maps": maps, "start_block": torch.tensor(start)})
+            torch.testing.assert_close(cut, full, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.integration

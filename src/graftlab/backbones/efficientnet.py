@@ -117,6 +117,34 @@ class EfficientNetLite(ImageBackbone):
         groups.append(LayerGroup(f"block{len(groups) - 1}", [net._conv_head, net._bn1]))
         return groups
 
+    def feature_stages(self, encoder: nn.Module):
+        """The stem, one callable per stage (each block with the drop-connect rate ``extract_features`` gives it,
+        so training from cached maps draws the same random numbers) and the head convolution; mean pooling."""
+        if not isinstance(encoder, EfficientNetEncoder):
+            return None
+        net = encoder.net
+        blocks = list(net._blocks)
+        index = {id(b): i for i, b in enumerate(blocks)}
+
+        def stage(modules: list[nn.Module]):
+            def run(x: torch.Tensor) -> torch.Tensor:
+                for block in modules:
+                    rate = net._global_params.drop_connect_rate
+                    if rate:
+                        rate *= float(index[id(block)]) / len(blocks)
+                    x = block(x, drop_connect_rate=rate)
+                return x
+
+            return run
+
+        def stem(x: torch.Tensor) -> torch.Tensor:
+            return net._swish(net._bn0(net._conv_stem(x)))
+
+        def head(x: torch.Tensor) -> torch.Tensor:
+            return net._swish(net._bn1(net._conv_head(x)))
+
+        return stem, [*(stage(s) for s in _stages(net)), head], lambda x: x.mean(dim=(2, 3))
+
     def adapter_targets(self, encoder: nn.Module, method: str) -> tuple[list[str], list[str]]:
         """LoRA / IA3 targets: the 1x1 expand and project convolutions of every block (plain Conv2d layers)."""
         names = [n for n, m in encoder.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1

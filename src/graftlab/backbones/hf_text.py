@@ -175,6 +175,10 @@ class HFTextBackbone(Backbone):
 
         return create_bidirectional_mask(config=encoder.config, inputs_embeds=hidden, attention_mask=attention_mask)
 
+    def prefix_modules(self, encoder: nn.Module, stop: int) -> list[nn.Module]:
+        """The modules that compute the states entering block ``stop``: the embeddings and the blocks below."""
+        return [encoder.embeddings, *list(find_blocks(encoder))[:stop]]
+
     def prefix_states(self, encoder: nn.Module, batch: dict[str, torch.Tensor], stop: int) -> torch.Tensor:
         """Hidden states entering block ``stop``: embeddings, then blocks ``[0, stop)``. (batch, seq, hidden)."""
         hidden = encoder.embeddings(input_ids=batch["input_ids"])

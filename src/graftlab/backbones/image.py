@@ -8,7 +8,7 @@ to the backbone's square input size, scaled to [0, 1] and normalised with the ca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -115,6 +115,45 @@ class ImageBackbone(Backbone):
             raise ConfigError(f"The image backbone {self.name!r} got a batch without pixel_values; "
                               "it cannot run on token or cached hidden-state inputs.")
         return encoder(batch["pixel_values"])  # (batch, hidden)
+
+    # -- frozen-prefix cache (graftlab.backbones.prefix_cache) ------------------------------------------
+    def feature_stages(self, encoder: nn.Module) -> tuple[Callable, list[Callable], Callable] | None:
+        """``(stem, blocks, pool)`` with ``pool(blocks[-1](...blocks[0](stem(pixels))))`` equal to ``encoder(pixels)``,
+        one callable per ``block*`` layer group; None when the encoder is not one this backbone can cut
+        (a peft-wrapped encoder, say): then the prefix cache stays off."""
+        return None
+
+    def supports_prefix_cache(self, encoder: nn.Module) -> bool:
+        """Whether :meth:`prefix_states` / :meth:`pooled_from` reproduce ``encoder``'s own forward."""
+        return self.feature_stages(encoder) is not None
+
+    def prefix_modules(self, encoder: nn.Module, stop: int) -> list[nn.Module]:
+        """The modules that compute the states entering block group ``stop``: the stem and the groups below."""
+        groups = self.layer_groups(encoder)
+        blocks = [g for g in groups if g.name.startswith("block")]
+        return [m for g in groups if not g.name.startswith("block") for m in g.modules] + [m for g in blocks[:stop] for m in g.modules]
+
+    def prefix_states(self, encoder: nn.Module, batch: dict[str, torch.Tensor], stop: int) -> torch.Tensor:
+        """Feature maps entering block group ``stop``: the stem, then groups ``[0, stop)``. (batch, channels, h, w)."""
+        stem, blocks, _ = self._cut(encoder)
+        x = stem(batch["pixel_values"])
+        for run in blocks[:stop]:
+            x = run(x)
+        return x
+
+    def pooled_from(self, encoder: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Pooled features from cached feature maps: runs block groups ``[start_block, n)`` only. (batch, hidden)."""
+        _, blocks, pool = self._cut(encoder)
+        x = batch["feature_maps"]
+        for run in blocks[int(batch["start_block"]) :]:
+            x = run(x)
+        return pool(x)
+
+    def _cut(self, encoder: nn.Module) -> tuple[Callable, list[Callable], Callable]:
+        stages = self.feature_stages(encoder)
+        if stages is None:
+            raise ConfigError(f"The image backbone {self.name!r} cannot run {type(encoder).__name__} from a frozen prefix.")
+        return stages
 
     def preprocessing(self) -> dict[str, Any]:
         return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),

@@ -3,8 +3,13 @@
 When the bottom of an encoder is frozen (and inputs are not augmented), every epoch, seed and
 validation pass would recompute the same prefix. Instead the states at the freeze boundary are
 computed once in eval mode (no dropout, as the frozen prefix runs while training) and training runs
-only the blocks above. Each example keeps its own length; batches are padded when collated, so
-dynamic padding and the attention mask behave exactly as on the uncached path.
+only the blocks above. Text: each example keeps its own length; batches are padded when collated, so
+dynamic padding and the attention mask behave exactly as on the uncached path. Images: the feature maps
+entering the first trainable stage, one fixed-size tensor per image (frozen BatchNorm layers are in eval
+mode on both paths, so the maps do not depend on the batch).
+
+A backbone opts in with ``supports_prefix_cache(encoder)``, ``prefix_modules(encoder, stop)`` (what the
+key digests), ``prefix_states(encoder, batch, stop)`` and ``pooled_from(encoder, batch)``.
 
 Entries are keyed by the prefix's weights (a digest of the frozen tensors and the backbone's weight
 hash), the token ids of the data, the boundary and the max length. They live in memory (the most recent,
@@ -24,12 +29,12 @@ from torch import nn
 
 from .base import EncodedSet
 from .embedding_cache import cache_dir
-from .hf_text import find_blocks
 
 if TYPE_CHECKING:
     from .base import Backbone
 
-__all__ = ["MEMORY_BYTES", "STATS", "HiddenSet", "cached_prefix", "clear_memory", "prefix_key", "supports_prefix"]
+__all__ = ["MEMORY_BYTES", "STATS", "FeatureMapSet", "HiddenSet", "cached_prefix", "clear_memory", "prefix_key",
+           "supports_prefix"]
 
 _MEMORY: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
 #: in-memory budget: the most recent entries up to this many bytes (the newest is always kept)
@@ -64,6 +69,28 @@ class HiddenSet(EncodedSet):
         return {"hidden_states": states, "attention_mask": mask, "start_block": torch.tensor(self.start_block)}
 
 
+class FeatureMapSet(EncodedSet):
+    """Per-image feature maps at a freeze boundary, (n, channels, h, w); ``collate`` stacks them.
+
+    Args:
+        maps: (n, channels, h, w) feature maps entering block group ``start_block``.
+        labels: (n,) class indices or None.
+        start_block: the first block group to run on these maps.
+    """
+
+    def __init__(self, maps: torch.Tensor, labels: np.ndarray | None, start_block: int) -> None:
+        self.hidden, self.start_block = maps, int(start_block)
+        super().__init__(list(maps), labels, np.ones(len(maps), dtype=np.int64), self._stack)
+
+    def _stack(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"feature_maps": torch.stack(items), "start_block": torch.tensor(self.start_block)}
+
+
+def _as_set(entry: tuple[torch.Tensor, torch.Tensor], labels: np.ndarray | None, stop: int) -> HiddenSet | FeatureMapSet:
+    states, offsets = entry
+    return FeatureMapSet(states, labels, stop) if states.ndim == 4 else HiddenSet(states, offsets, labels, stop)
+
+
 def supports_prefix(backbone: Backbone, encoder: nn.Module) -> bool:
     check = getattr(backbone, "supports_prefix_cache", None)
     return bool(check and check(encoder))
@@ -76,26 +103,35 @@ def _digest_tensors(tensors: list[torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def _digest_tokens(items: list[Any]) -> str:
+def _digest_items(items: list[Any]) -> str:
+    """Token ids (text) or uint8 pixels with their shape (images)."""
     h = hashlib.blake2b(digest_size=16)
     for x in items:
-        h.update(np.asarray(x, dtype=np.int64).tobytes())
+        a = np.asarray(x)
+        if a.dtype == np.uint8:
+            h.update(str(a.shape).encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        else:
+            h.update(np.asarray(x, dtype=np.int64).tobytes())
         h.update(b"|")
     return h.hexdigest()
 
 
 def prefix_key(backbone: Backbone, encoder: nn.Module, data: EncodedSet, stop: int, max_length: int | None) -> str:
-    """Cache key: backbone weights hash + digest of the prefix weights, data fingerprint, boundary, max length."""
-    prefix = [encoder.embeddings, *list(find_blocks(encoder))[:stop]]
-    weights = _digest_tensors([t for m in prefix for t in m.state_dict().values()])
-    raw = f"prefix|{backbone.card.weights_sha256 or backbone.card.name}|{weights}|{stop}|{max_length}|{_digest_tokens(data.items)}"
+    """Cache key: backbone weights hash + digest of the prefix weights, preprocessing, data fingerprint,
+    boundary, max length."""
+    weights = _digest_tensors([t for m in backbone.prefix_modules(encoder, stop) for t in m.state_dict().values()])
+    tag = getattr(backbone, "cache_tag", "")
+    raw = (f"prefix|{backbone.card.weights_sha256 or backbone.card.name}|{weights}|{tag}|{stop}|{max_length}|"
+           f"{_digest_items(data.items)}")
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 @torch.no_grad()
 def compute_prefix(backbone: Backbone, encoder: nn.Module, data: EncodedSet, stop: int,
                    batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """(hidden (total tokens, hidden), offsets (n + 1,)) entering block ``stop``, in eval mode, input order."""
+    """States entering block ``stop``, in eval mode, input order: text (hidden (total tokens, hidden),
+    offsets (n + 1,)); images (feature maps (n, channels, h, w), offsets 0..n)."""
     was_training = encoder.training
     encoder.eval()
     try:
@@ -103,19 +139,21 @@ def compute_prefix(backbone: Backbone, encoder: nn.Module, data: EncodedSet, sto
         per_example: list[torch.Tensor | None] = [None] * len(data)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            states = backbone.prefix_states(encoder, data.collate(idx), stop)  # (batch, seq, hidden)
+            states = backbone.prefix_states(encoder, data.collate(idx), stop)  # (batch, seq, hidden) or (batch, c, h, w)
             for row, i in enumerate(idx):
-                per_example[i] = states[row, : data.lengths[i]].clone()
+                per_example[i] = states[row].clone() if states.ndim == 4 else states[row, : data.lengths[i]].clone()
     finally:
         encoder.train(was_training)
+    if per_example and per_example[0].ndim == 3:  # feature maps: one fixed-size tensor per image
+        return torch.stack(per_example), torch.arange(len(data) + 1, dtype=torch.long)
     lengths = torch.as_tensor(data.lengths, dtype=torch.long)
     offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
     return torch.cat(per_example), offsets
 
 
 def cached_prefix(backbone: Backbone, encoder: nn.Module, data: EncodedSet, stop: int, max_length: int | None,
-                  batch_size: int = 64) -> HiddenSet:
-    """``data`` as hidden states entering block ``stop`` of ``encoder``: from memory, disk, or computed once.
+                  batch_size: int = 64) -> HiddenSet | FeatureMapSet:
+    """``data`` as the states entering block ``stop`` of ``encoder``: from memory, disk, or computed once.
 
     The caller guarantees that the embeddings and blocks below ``stop`` stay frozen while the result is used.
     """
@@ -127,7 +165,7 @@ def cached_prefix(backbone: Backbone, encoder: nn.Module, data: EncodedSet, stop
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
         STATS["memory_hits"] += 1
-        return HiddenSet(*_MEMORY[key], data.labels, stop)
+        return _as_set(_MEMORY[key], data.labels, stop)
     path = cache_dir() / "prefix" / f"{key}.safetensors"
     entry = None
     if path.is_file():
@@ -152,7 +190,7 @@ def cached_prefix(backbone: Backbone, encoder: nn.Module, data: EncodedSet, stop
     _MEMORY[key] = entry
     while len(_MEMORY) > 1 and sum(h.numel() * h.element_size() for h, _ in _MEMORY.values()) > MEMORY_BYTES:
         _MEMORY.popitem(last=False)
-    return HiddenSet(*entry, data.labels, stop)
+    return _as_set(entry, data.labels, stop)
 
 
 def clear_memory() -> None:

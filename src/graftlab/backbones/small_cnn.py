@@ -94,6 +94,11 @@ class SmallCNNBackbone(ImageBackbone):
         groups.append(LayerGroup(f"block{len(encoder.blocks)}", [encoder.head]))
         return groups
 
+    def feature_stages(self, encoder: nn.Module):
+        if not isinstance(encoder, SmallCNN):
+            return None
+        return encoder.stem, [*encoder.blocks, encoder.head], lambda x: x.mean(dim=(2, 3))
+
     def adapter_targets(self, encoder: nn.Module, method: str) -> tuple[list[str], list[str]]:
         """LoRA / IA3 targets: the stage convolutions."""
         names = [n for n, m in encoder.named_modules() if isinstance(m, nn.Conv2d) and n.startswith("blocks.")]

@@ -39,7 +39,7 @@ class EncoderClassifier(nn.Module):
         self.frozen: list[nn.Module] = []
 
     def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        if "hidden_states" in batch:  # cached frozen prefix: only the blocks above it run
+        if "start_block" in batch:  # cached frozen prefix: only the blocks above it run
             return self.backbone.pooled_from(self.encoder, batch)  # (batch, hidden)
         return self.backbone.pooled(self.encoder, batch)  # (batch, hidden)
 
@@ -122,7 +122,7 @@ def training_sets(model: EncoderClassifier, train, val, cfg) -> tuple[Any, Any, 
     reason = None
     if not cfg.cache_frozen:
         reason = "cache_frozen is off"
-    elif cfg.augmenting:
+    elif cfg.augmenting or cfg.augmenting_images:
         reason = "augmentation changes the inputs every epoch"
     elif boundary < 1:
         reason = "no frozen block"
