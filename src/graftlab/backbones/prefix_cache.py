@@ -12,8 +12,8 @@ A backbone opts in with ``supports_prefix_cache(encoder)``, ``prefix_modules(enc
 key digests), ``prefix_states(encoder, batch, stop)`` and ``pooled_from(encoder, batch)``.
 
 Entries are keyed by the prefix's weights (a digest of the frozen tensors and the backbone's weight
-hash), the token ids of the data, the boundary and the max length. They live in memory (the most recent,
-up to :data:`MEMORY_BYTES`) and on disk (safetensors) under ``$GRAFT_CACHE_DIR/prefix`` beside the pooled embeddings.
+hash), the data (token ids, or pixels with their shape), the preprocessing, the boundary and the max
+length. They live in memory (the most recent, up to :data:`MEMORY_BYTES`) and on disk (safetensors) under ``$GRAFT_CACHE_DIR/prefix`` beside the pooled embeddings.
 """
 
 from __future__ import annotations
