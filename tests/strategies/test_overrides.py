@@ -61,6 +61,18 @@ def test_knobs_count_study_wide_settings_and_ablations_turn_one_off_at_a_time():
     assert ablation_variants("gradual_unfreeze", {}, TrainConfig()) == {}
 
 
+def test_image_augmentation_is_a_knob_its_ablation_turns_off():
+    train = TrainConfig(image_augment={"p": 0.5})
+    s = make_strategy("finetune", {"trainable_layers": 2})
+    assert enabled_knobs(train_config_for(train, s.params), s.params) == {"image_augment": train.image_augment.model_dump()}
+    variants = ablation_variants("finetune", {"trainable_layers": 2}, train)
+    assert variants == {"image_augment": {"trainable_layers": 2, "image_augment": False}}
+    off = train_config_for(train, make_strategy("finetune", variants["image_augment"]).params)
+    assert not off.augmenting_images and enabled_knobs(off, s.params) == {}
+    own = make_strategy("full", {"image_augment": True})  # per strategy, on a study without it
+    assert train_config_for(TrainConfig(), own.params).augmenting_images
+
+
 def test_trainer_for_reuses_the_context_trainer_or_builds_one_with_the_new_settings(tmp_path):
     cfg = TrainConfig(epochs=1)
     own = Trainer(cfg, seed=3, progress=False)

@@ -1,6 +1,6 @@
 """Per-strategy training overrides, the "knobs" a strategy has enabled, and the variants that ablate them.
 
-A study can set a loss, augmentation or sampler for one strategy only:
+A study can set a loss, augmentation (text or image) or sampler for one strategy only:
 ``{finetune: {trainable_layers: 2, loss: focal, label: finetune-2-focal}}``. The strategy merges
 these into the study's ``train`` settings (:func:`train_config_for`) and asks for a trainer with them
 (:func:`trainer_for`). :func:`enabled_knobs` says which settings differ from the default recipe and
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..core.config import AugmentConfig, LossConfig, TrainConfig
+from ..core.config import AugmentConfig, ImageAugmentConfig, LossConfig, TrainConfig
 from ..core.errors import ConfigError
 from .base import FitContext, StrategyParams, TrainerLike
 
@@ -24,10 +24,11 @@ KNOBS = {
     "label_smoothing": "no label smoothing",
     "class_weights": "no class weights",
     "augment": "no text augmentation",
+    "image_augment": "no image augmentation",
     "balanced_sampler": "length-bucketed batches instead of class-balanced ones",
     "layer_lr_decay": "the strategy's default layer-wise learning-rate decay",
 }
-_OVERRIDES = ("loss", "augment", "balanced_sampler", "cache_frozen")
+_OVERRIDES = ("loss", "augment", "image_augment", "balanced_sampler", "cache_frozen")
 
 
 class TrainOverrides(StrategyParams):
@@ -35,6 +36,7 @@ class TrainOverrides(StrategyParams):
 
     loss: LossConfig | None = None
     augment: AugmentConfig | None = None
+    image_augment: ImageAugmentConfig | None = None
     balanced_sampler: bool | None = None
     cache_frozen: bool | None = None
 
@@ -73,6 +75,8 @@ def enabled_knobs(cfg: TrainConfig, params: StrategyParams) -> dict[str, Any]:
         knobs["class_weights"] = loss.class_weights
     if cfg.augmenting:
         knobs["augment"] = cfg.augment.model_dump()
+    if cfg.augmenting_images:
+        knobs["image_augment"] = cfg.image_augment.model_dump()
     if cfg.balanced_sampler:
         knobs["balanced_sampler"] = True
     field = type(params).model_fields.get("layer_lr_decay")
@@ -103,8 +107,8 @@ def ablation_variants(strategy: str, params: dict[str, Any], train: TrainConfig)
         if knob in ("focal", "label_smoothing", "class_weights"):
             off = {"focal": {"kind": "ce"}, "label_smoothing": {"label_smoothing": 0.0}, "class_weights": {"class_weights": None}}
             p["loss"] = {**cfg.loss.model_dump(), **off[knob]}
-        elif knob == "augment":
-            p["augment"] = False
+        elif knob in ("augment", "image_augment"):
+            p[knob] = False
         elif knob == "balanced_sampler":
             p["balanced_sampler"] = False
         elif knob == "layer_lr_decay":
