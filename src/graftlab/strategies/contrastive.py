@@ -29,6 +29,7 @@ from pydantic import Field
 from sklearn.preprocessing import StandardScaler
 
 from ..core.errors import ConfigError, DataError
+from ..core.schedules import warmup_linear
 from ..data.dataset import LabeledData
 from .base import STRATEGIES, FitContext, FitOutcome, Strategy, StrategyParams
 from .neural import (
@@ -202,10 +203,6 @@ def encoded_features(model: EncoderClassifier, data: Any, batch_size: int) -> np
     return out
 
 
-def _warmup_linear(warmup: int, total: int):
-    return lambda step: (step + 1) / (warmup + 1) if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
-
-
 @STRATEGIES.register("contrastive")
 class Contrastive(Strategy):
     """Pair-tuned body + logistic head: the few-shot strategy (see the module docstring)."""
@@ -234,7 +231,7 @@ class Contrastive(Strategy):
         optimizer = torch.optim.AdamW(param_groups(model, p.lr, cfg.weight_decay))
         steps_per_epoch = -(-len(pairs) // p.batch_size)
         total = steps_per_epoch * p.epochs
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_linear(int(cfg.warmup_ratio * total), total))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(int(cfg.warmup_ratio * total), total))
         rng = np.random.default_rng(ctx.seed)
         patience = cfg.early_stopping.patience if cfg.early_stopping else None
         history: list[dict[str, Any]] = []

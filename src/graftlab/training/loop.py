@@ -21,6 +21,7 @@ from torch import nn
 
 from ..core.config import TrainConfig
 from ..core.errors import ConfigError
+from ..core.schedules import warmup_linear
 from .augment import augment_batch
 from .image_augment import augment_images
 from .batching import bucketed_batches
@@ -119,7 +120,7 @@ class Trainer:
         self.total_steps = self.epochs * self.steps_per_epoch
         self.optimizer = torch.optim.AdamW(param_groups)
         warmup = int(cfg.warmup_ratio * self.total_steps)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _warmup_linear(warmup, self.total_steps))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_linear(warmup, self.total_steps))
         self.rng = np.random.default_rng(self.seed)
         self.step, self.epoch, self.batch_pos, self.batch_order = 0, 0, 0, None
         self.history: list[dict[str, Any]] = []
@@ -232,15 +233,6 @@ class Trainer:
             cb.on_evaluate(self, record)
         self.model.train()
         return record
-
-
-def _warmup_linear(warmup: int, total: int) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return factor
 
 
 def _remove_checkpoint(path: Path) -> None:
