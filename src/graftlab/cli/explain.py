@@ -1,4 +1,5 @@
-"""``graft explain``: which words made a saved model say what it said, coloured in the terminal."""
+"""``graft explain``: which words (text models) or image patches (image models) made a saved model say what
+it said, coloured in the terminal; for images optionally a heatmap PNG."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rich.text import Text
 from ..core.errors import ArtifactError, DataError
 from .app import app, stdout
 
-__all__ = ["load_any_model", "render_explanation"]
+__all__ = ["load_any_model", "render_explanation", "render_image_explanation"]
 
 _FOR, _AGAINST = (220, 38, 38), (37, 99, 235)  # red: evidence for the target class; blue: against
 
@@ -78,16 +79,7 @@ def render_explanation(e: dict[str, Any], console: Console, n_top: int = 5) -> N
     """Print one :func:`graftlab.explain.explain` result: header, coloured text, strongest words."""
     from ..explain.text import top_words
 
-    method = "integrated gradients" if e["method"] == "ig" else "occlusion"
-    head = Text(f"{e['label']}", style="bold")
-    head.append(f"  p={e['prob']:.3f}", style="bold")
-    detail = f"  ·  explaining {e['target_label']}  ·  {method}"
-    if e.get("n_steps"):
-        detail += f", {e['n_steps']} steps, completeness error {e['completeness_error']:.2g}"
-    head.append(detail + f"  ·  {e['seconds']:.2f} s", style="dim")
-    console.print(head)
-    if e.get("note"):
-        console.print(Text(e["note"], style="yellow"))
+    _header(e, console)
     console.print(_coloured(e, graded=console.color_system in ("256", "truecolor")))
     pos, neg = top_words(e["words"], e["word_attributions"], n_top)
     line = Text("for: ", style="dim")
@@ -98,28 +90,122 @@ def render_explanation(e: dict[str, Any], console: Console, n_top: int = 5) -> N
     console.print()
 
 
+def _patch(p: dict[str, Any]) -> str:
+    top, left, bottom, right = p["bounds"]
+    return f"row {p['row']} col {p['col']} [y {top}:{bottom}, x {left}:{right}] ({p['score']:+.2f})"
+
+
+def _mark(score: float, scale: float) -> str:
+    """Two characters for a cell of a wide grid, readable without colour: ++ / + (for), -- / - (against), · (weak)."""
+    strength = abs(score) / scale if scale > 0 else 0.0
+    sign = "+" if score > 0 else "-"
+    return sign * 2 if strength > 0.5 else sign + " " if strength > 0.15 else "· "
+
+
+def render_image_explanation(e: dict[str, Any], console: Console, name: str = "", n_top: int = 3) -> None:
+    """Print one image explanation: header, the grid of patch attributions coloured by sign, strongest patches."""
+    from ..explain.image import top_patches
+
+    _header(e, console, name)
+    graded = console.color_system in ("256", "truecolor")
+    scores = [s for row in e["grid"] for s in row]
+    scale = max((abs(s) for s in scores), default=0.0)
+    numbers = e["grid_shape"][1] <= 16  # wider grids: two characters a cell, to fit a terminal
+    for row in e["grid"]:
+        line = Text()
+        for s in row:
+            line.append(f"{s:+6.2f}" if numbers else _mark(s, scale), style=_style(s, scale, graded))
+        console.print(line)
+    h, w = e["image_shape"]
+    console.print(Text(f"{e['grid_shape'][0]} x {e['grid_shape'][1]} patches over {h} x {w} pixels, row 0 at the top; "
+                       "attribution = change in the target's log-odds", style="dim"))
+    pos, neg = top_patches(e, n_top)
+    line = Text("for: ", style="dim")
+    line.append("; ".join(_patch(p) for p in pos) or "-", style=Style(color=Color.from_rgb(*_FOR)))
+    console.print(line)
+    line = Text("against: ", style="dim")
+    line.append("; ".join(_patch(p) for p in neg) or "-", style=Style(color=Color.from_rgb(*_AGAINST)))
+    console.print(line)
+    console.print()
+
+
+def _header(e: dict[str, Any], console: Console, name: str = "") -> None:
+    method = "integrated gradients" if e["method"] == "ig" else "occlusion"
+    head = Text(f"{name}  " if name else "", style="bold")
+    head.append(f"{e['label']}", style="bold")
+    head.append(f"  p={e['prob']:.3f}", style="bold")
+    detail = f"  ·  explaining {e['target_label']}  ·  {method}"
+    if e.get("n_steps"):
+        detail += f", {e['n_steps']} steps, completeness error {e['completeness_error']:.2g}"
+    head.append(detail + f"  ·  {e['seconds']:.2f} s", style="dim")
+    console.print(head)
+    if e.get("note"):
+        console.print(Text(e["note"], style="yellow"))
+
+
+def _read_images(paths: list[str]) -> list[Any]:
+    """Decode the --image files (grayscale or RGB uint8 arrays), with a clear error for a missing one."""
+    from ..data.images import decode_images
+
+    out = []
+    for p in paths:
+        if not Path(p).expanduser().is_file():
+            where = "is a folder, not an image file" if Path(p).expanduser().is_dir() else "does not exist"
+            raise DataError(f"The --image file {p} {where}. Pass the path of an image file (PNG, JPEG, BMP, GIF, TIFF, WebP).")
+        try:
+            out.append(decode_images([p])[0])
+        except DataError as err:
+            detail = str(err).split(": ", 2)[-1]  # decode_images names a row of a table: keep Pillow's reason
+            raise DataError(f"The --image file {p} cannot be read as an image: {detail}") from None
+    return out
+
+
 @app.command()
 def explain(
     model: Annotated[str, typer.Argument(help="A packaged model folder (runs/<study>/<run>/model), or NAME@alias from the registry.")],
-    text: Annotated[list[str] | None, typer.Option("--text", help="An input text (repeatable).")] = None,
-    method: Annotated[str, typer.Option("--method", help="ig (integrated gradients) or occlusion (faster, one word at a time).")] = "ig",
+    text: Annotated[list[str] | None, typer.Option("--text", help="An input text (repeatable; text models).")] = None,
+    image: Annotated[list[str] | None, typer.Option("--image", help="An image file (repeatable; image models).")] = None,
+    method: Annotated[str, typer.Option("--method", help="ig (integrated gradients) or occlusion (faster, one word or image patch at a time).")] = "ig",
     target: Annotated[str | None, typer.Option("--target", help="Label to explain (default: the predicted one).")] = None,
     steps: Annotated[int, typer.Option("--steps", help="Integration steps for ig.")] = 32,
+    grid: Annotated[int, typer.Option("--grid", help="Images: cut into GRID x GRID patches (2-32).")] = 8,
+    heatmap: Annotated[Path | None, typer.Option("--heatmap", help="Images: also write each image with its attributions over it to this folder, as <image name>.explain.png.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print each explanation as one JSON line.")] = False,
 ) -> None:
-    """Explain predictions: each word coloured red (evidence for the label) or blue (against), by strength."""
+    """Explain predictions: each word, or each patch of an image, coloured red (evidence for the label) or blue
+    (against), by strength."""
     from ..explain import explain as run_explain
 
-    if not text:
-        raise DataError("Give at least one --text to explain (e.g. graft explain runs/x/model --text 'tasty tea').")
+    if not text and not image:
+        raise DataError("Give at least one --text (text models) or --image (image models) to explain "
+                        "(e.g. graft explain runs/x/model --text 'tasty tea', or --image photo.jpg).")
+    if heatmap is not None and not image:
+        raise DataError("--heatmap draws image explanations: give at least one --image.")
+    if heatmap is not None and heatmap.exists() and not heatmap.is_dir():
+        raise DataError(f"--heatmap {heatmap} is a file; it must be a folder (the heatmaps are written into it).")
+    arrays = _read_images(list(image)) if image else []
     m = load_any_model(model)
     console = stdout()
-    for t in text:
-        e = run_explain(m, t, method=method, target=target, n_steps=steps)
+    for t in text or []:
+        e = run_explain(m, t, method=method, target=target, n_steps=steps, grid=grid)
         if as_json:
             typer.echo(json.dumps(e))
         else:
             render_explanation(e, console)
+    for path, array in zip(image or [], arrays, strict=True):
+        e = run_explain(m, array, method=method, target=target, n_steps=steps, grid=grid)
+        if heatmap is not None:
+            from ..explain.image import save_heatmap
+
+            heatmap.mkdir(parents=True, exist_ok=True)
+            e["heatmap"] = str(heatmap / f"{Path(path).name}.explain.png")
+            save_heatmap(e, array, e["heatmap"])
+        if as_json:
+            typer.echo(json.dumps({"image": path, **e}))
+        else:
+            render_image_explanation(e, console, name=path)
+            if heatmap is not None:
+                console.print(Text(f"heatmap: {e['heatmap']}", style="dim"))
     if not as_json:
         console.print(Text("red: evidence for the label · blue: against · stronger colour = larger effect on its "
                            "log-odds", style="dim"))

@@ -1,12 +1,14 @@
-"""Why the model said what it said: token attributions for one input, the report's examples, and the
-words most associated with each class.
+"""Why the model said what it said: attributions for one input, the report's examples, and the words most
+associated with each class.
 
-* :func:`explain` — one text: layer integrated gradients (neural text models) or occlusion (any text model);
-* :func:`report_examples` — per class, the most confident correct and wrong test examples, explained;
+* :func:`explain` — one input. A text: layer integrated gradients (neural text models) or occlusion of
+  one word at a time (any text model), :mod:`.text`. An image: integrated gradients over the pixels
+  (neural image models) or occlusion of one patch of a grid at a time (any image model), :mod:`.image`;
+* :func:`report_examples` — per class, the most confident correct and wrong test examples (texts), explained;
 * :func:`class_tokens` — per class, the words most associated with the model's predictions.
 
-Only text models can be explained for now; image saliency is to come as a sibling of :mod:`.text`.
-Heavy libraries (torch, captum) are imported when an explanation runs, not when this package is imported.
+Heavy libraries (torch, captum, matplotlib) are imported when an explanation runs, not when this package
+is imported.
 """
 
 from .api import METHODS, explain, report_examples

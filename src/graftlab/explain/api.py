@@ -1,24 +1,28 @@
 """``explain`` (one input) and ``report_examples`` (the report's confident-correct / confident-wrong cases).
 
-Text models only for now. Image saliency (integrated gradients or Grad-CAM on the last convolutional
-block) belongs in an ``image`` module next to :mod:`.text`, chosen in :func:`_explainer` by the
-backbone's ``modality``; until it exists, explaining a non-text model raises a clear error.
+:func:`explain` takes the input the model takes: a text for a text model (token or word attributions,
+:mod:`.text`), an image array for an image model (patch attributions over a grid, :mod:`.image`). The
+modality comes from the model (a packaged model's ``modality``, the backbone's, or the predictor kind).
+``report_examples`` explains texts only (the report shows no image explanations yet).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ..core.errors import ConfigError, DataError
+from . import image as Img
 from . import text as T
 
 __all__ = ["METHODS", "explain", "report_examples"]
 
-#: ig: layer integrated gradients (token models only); occlusion: one word at a time (any text model)
+#: ig: integrated gradients (neural models; others fall back to occlusion with a note);
+#: occlusion: one word (text) or one patch of the image (images) covered at a time, any model
 METHODS = ("ig", "occlusion")
 
 
@@ -52,15 +56,51 @@ def _target_index(target: int | str | None, label_names: Sequence[str]) -> int |
     return index
 
 
-def _explainer(predictor: Any, method: str) -> tuple[Any, str, str | None]:
-    """(function, method actually used, note) for this predictor and the requested method."""
-    modality = getattr(getattr(predictor, "backbone", None), "modality", "text")
-    if modality != "text":
-        raise ConfigError(f"Explanations for {modality} models are not available yet; only text models can be "
-                          "explained (graft explain, POST /v1/explain).")
+def _modality(model: Any, predictor: Any) -> str:
+    """"image" or "text": what the model takes (a packaged model may record it; else the predictor tells)."""
+    recorded = getattr(model, "modality", None)
+    if recorded in ("text", "image"):
+        return str(recorded)
+    return "image" if Img.is_image_predictor(predictor) else "text"
+
+
+def _checked_input(x: Any, modality: str, predictor: Any) -> Any:
+    """``x`` as the model takes it: the text itself, or a uint8 image array."""
+    kind = getattr(predictor, "kind", type(predictor).__name__)
+    if modality == "text":
+        if not isinstance(x, str):
+            raise DataError(f"The 'text' parameter of explain must be a string: this is a text model ({kind}). "
+                            f"Got {type(x).__name__} instead.")
+        return x
+    if isinstance(x, str | bytes):
+        raise DataError(
+            f"The 'text' parameter of explain got a {type(x).__name__}, but this is an image model ({kind}): it takes an "
+            "image, a numpy array of shape (height, width) or (height, width, 3). To explain an image file, decode "
+            "it first (graftlab.data.images.decode_images([path])[0]) or run `graft explain MODEL --image PATH`.")
+    try:
+        return Img.as_image(x)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"The 'text' parameter of explain must be an image for this image model ({kind}): a numpy array "
+                        f"of shape (height, width) or (height, width, 3); {e}.") from None
+
+
+def _explainer(predictor: Any, method: str, modality: str, n_steps: int, grid: int
+               ) -> tuple[Callable[[Any, Any, int | None], dict[str, Any]], str, str | None]:
+    """(function of (predictor, input, target), method actually used, note) for this predictor and method."""
+    kind = getattr(predictor, "kind", type(predictor).__name__)
+    if modality == "image":
+        if method == "ig" and Img.supports_gradients(predictor):
+            return partial(Img.integrated_gradients, grid=grid, n_steps=n_steps), "ig", None
+        note = None
+        if method == "ig":
+            note = (f"Integrated gradients needs a neural image model; {kind} is explained by occlusion (each "
+                    "patch covered in turn with the image's mean colour; attribution = drop in the target's log-odds).")
+        return partial(Img.occlude_patches, grid=grid), "occlusion", note
     if T.is_token_model(predictor):
-        return (T.integrated_gradients if method == "ig" else T.occlude_tokens), method, None
-    note = (f"{getattr(predictor, 'kind', type(predictor).__name__)} is not a neural text model: explained by "
+        if method == "ig":
+            return partial(T.integrated_gradients, n_steps=n_steps), "ig", None
+        return T.occlude_tokens, "occlusion", None
+    note = (f"{kind} is not a neural text model: explained by "
             "occlusion (each word removed in turn; attribution = drop in the target's log-odds).")
     if method == "ig":
         note = "Integrated gradients needs a neural text model; " + note[0].lower() + note[1:]
@@ -73,48 +113,66 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return p / p.sum()
 
 
-def explain(model: Any, text: str, method: str = "ig", target: int | str | None = None, n_steps: int = 32) -> dict[str, Any]:
-    """Token attributions for one text: which words pushed the model towards ``target``.
+def explain(model: Any, text: Any, method: str = "ig", target: int | str | None = None, n_steps: int = 32,
+            grid: int = 8) -> dict[str, Any]:
+    """Attributions for one input: which words (text) or image patches pushed the model towards ``target``.
 
     Args:
         model: a :class:`~graftlab.packaging.PackagedModel` or a fitted Predictor.
-        text: the input text.
-        method: ``"ig"`` (layer integrated gradients over the word embeddings, from an all-[PAD]
-            baseline; neural text models) or ``"occlusion"`` (one word at a time; any text model).
-            A model without gradients (tf-idf, prior) is always explained by occlusion; ``note`` says so.
+        text: the input, as the model takes it: a string for a text model; for an image model an image,
+            a numpy array (height, width) or (height, width, 3) (uint8, or floats in [0, 1]). (The name
+            stays ``text`` for the callers that pass it by keyword.)
+        method: ``"ig"`` or ``"occlusion"``. Text: layer integrated gradients over the word embeddings
+            from an all-[PAD] baseline (neural text models), or occlusion of one word at a time. Images:
+            integrated gradients over the pixels from the channel-mean image (neural image models), or
+            occlusion of one patch at a time with the image's channel mean. A model without gradients
+            (tf-idf, prior, pixel_logreg) is always explained by occlusion; ``note`` says so.
         target: class index or label name to explain; default the predicted class.
         n_steps: integration steps for ``"ig"`` (more steps: smaller ``completeness_error``).
+        grid: image models: the image is cut into ``grid`` x ``grid`` patches over its own height and
+            width (fewer along a side shorter than ``grid`` pixels). Ignored for text.
 
     Returns:
         dict with ``label`` (predicted label), ``prob`` (its probability, calibrated when ``model`` is a
-        packaged model), ``target``, ``target_label``, ``method``, ``tokens`` and ``attributions``
-        (same length; positive = evidence for the target; units: the target's log-odds
-        log(p/(1-p)) before temperature scaling), ``log_odds`` (of the input),
-        ``words``/``word_attributions``/``word_spans`` (whole words with character spans in ``text``),
-        ``baseline``, ``completeness_error`` (IG: |sum of attributions - log-odds difference from
-        the baseline|, else None),
-        ``seconds``, ``note`` (None, or why the method differs from the one asked) and ``text``.
+        packaged model), ``probs`` (every label's), ``target``, ``target_label``, ``method``, ``note``
+        (None, or why the method differs from the one asked), ``log_odds`` (of the input, for the
+        target; attributions are in these units: log(p/(1-p)) before temperature scaling, positive =
+        evidence for the target), ``baseline``, ``completeness_error`` (IG: |sum of attributions -
+        log-odds difference from the baseline|, else None) and ``seconds``.
+
+        Text also: ``text``, ``tokens`` and ``attributions`` (same length),
+        ``words``/``word_attributions``/``word_spans`` (whole words with character spans in ``text``).
+
+        Images also (plain lists, JSON-ready; the image itself is not returned): ``grid`` (rows x cols
+        attributions, row 0 at the top), ``grid_shape`` [rows, cols], ``row_edges``/``col_edges``
+        (pixel edges, 0 to height/width), ``patch_bounds`` ([top, left, bottom, right] per cell, bottom
+        and right excluded), ``image_shape`` [height, width] and ``fill`` (the covering colour).
+
+        IG also: ``baseline_log_odds``, ``log_odds_difference`` and ``n_steps``.
 
     Raises:
-        ConfigError: unknown method, bad target or n_steps, or a model that cannot be explained.
-        DataError: ``text`` is not a string.
+        ConfigError: unknown method, bad target, n_steps or grid, or a model that cannot be explained.
+        DataError: the input is not what the model takes (a non-string for a text model; a string or
+            a non-image for an image model).
     """
     if method not in METHODS:
         raise ConfigError(f"The 'method' parameter of explain must be one of {list(METHODS)}. Got {method!r} instead.")
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or not 2 <= n_steps <= 2000:
         raise ConfigError(f"The 'n_steps' parameter of explain must be an int in [2, 2000]. Got {n_steps!r} instead.")
-    if not isinstance(text, str):
-        raise DataError(f"The 'text' parameter of explain must be a string. Got {type(text).__name__} instead.")
+    if isinstance(grid, bool) or not isinstance(grid, int) or not 2 <= grid <= 32:
+        raise ConfigError(f"The 'grid' parameter of explain must be an int in [2, 32]. Got {grid!r} instead.")
     predictor, label_names, temperature = _unwrap(model)
+    modality = _modality(model, predictor)
+    x = _checked_input(text, modality, predictor)
     index = _target_index(target, label_names)
-    fn, used, note = _explainer(predictor, method)
+    fn, used, note = _explainer(predictor, method, modality, n_steps, grid)
     t0 = time.perf_counter()
-    out = fn(predictor, text, index, n_steps) if used == "ig" else fn(predictor, text, index)
+    out = fn(predictor, x, index)
     seconds = time.perf_counter() - t0
     proba = _softmax(np.asarray(out["logits"], dtype=np.float64) / temperature)
     predicted = int(proba.argmax())
     return {
-        "text": text,
+        **({"text": x} if modality == "text" else {}),
         "label": label_names[predicted],
         "prob": float(proba[predicted]),
         "probs": {name: float(p) for name, p in zip(label_names, proba, strict=True)},
