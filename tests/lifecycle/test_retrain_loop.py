@@ -198,3 +198,22 @@ def test_original_data_must_match_the_recorded_fingerprint(in_loop, tmp_path):
         original_frame(protocol)
     frame, info = original_frame(protocol, pd.read_csv("reviews.csv"))
     assert info["fingerprint_matches"] and info["source"] == "given"
+
+
+def test_retrain_of_an_image_model_says_what_to_do_instead(tmp_path, monkeypatch):
+    from graftlab.core.config import StudyConfig
+    from graftlab.study import Study
+    from graftlab.testing import make_tiny_cnn, synthetic_images
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GRAFT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GRAFT_TRACKING_URI", raising=False)
+    cfg = StudyConfig.from_dict({
+        "name": "tiny-shapes", "data": {"image": "image", "label": "shape"},
+        "backbones": [str(make_tiny_cnn(tmp_path / "cnn"))], "strategies": ["majority", "pixel_logreg"],
+        "eval": {"seeds": 1, "bootstrap": 100, "latency": False, "robustness": False},
+    })
+    Study(cfg, frame=synthetic_images(90), progress=False).run()
+    res = run_cli("retrain", "tiny-shapes", "--log-db", tmp_path / "p.db")
+    assert res.exit_code == 2, res.output
+    assert "is an image model" in res.output and "graft study" in res.output and "Traceback" not in res.output

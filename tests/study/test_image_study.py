@@ -37,6 +37,13 @@ def test_image_study_runs_the_protocol_end_to_end(tmp_path):
     assert any("Q1 (darkest)" in str(s) for s in r["slices"])
     assert "learning_curve" in r
     assert (result.run_dir / "report.html").is_file() and (result.run_dir / "model").is_dir()
+    from graftlab.packaging import load_model  # the package says what it takes and profiles its inputs for drift
+
+    model = load_model(result.run_dir / "model")
+    assert model.meta["modality"] == "image" == model.modality
+    ref = model.reference()
+    assert ref["input_words"] is None and 0.0 < ref["input_brightness"]["mean"] < 1.0
+    assert ref["input_brightness"]["std"] > 0 and len(ref["input_brightness"]["quantiles"]) == 5
 
 
 def test_text_only_strategy_on_images_is_refused_clearly(tmp_path):

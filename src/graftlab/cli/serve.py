@@ -43,13 +43,16 @@ def serve(
     quantize_min_agreement: Annotated[float, typer.Option(help="Least share of reference texts on which int8 must "
                                                                  "predict the fp32 label (else fp32 is served).")] = 0.99,
     log_db: Annotated[Path, typer.Option(help="The SQLite prediction log.")] = Path(".graft/predictions.db"),
-    log_inputs: Annotated[bool, typer.Option("--log-inputs", help="Store input texts in the log (e-mails, phone "
-                                                                  "numbers and long numbers redacted).")] = False,
+    log_inputs: Annotated[bool, typer.Option("--log-inputs", help="Store inputs in the log: texts with e-mails, phone "
+                                                                  "numbers and long numbers redacted; images as sent "
+                                                                  "(needed by drift tests on inputs and by retraining).")] = False,
     max_chars: Annotated[int, typer.Option(help="Longest input text (characters).", rich_help_panel=_LIMITS)] = 5000,
-    max_batch: Annotated[int, typer.Option(help="Most texts in one request.", rich_help_panel=_LIMITS)] = 64,
+    max_batch: Annotated[int, typer.Option(help="Most inputs in one request.", rich_help_panel=_LIMITS)] = 64,
     max_request_bytes: Annotated[int, typer.Option(help="Largest request body.", rich_help_panel=_LIMITS)] = 1_000_000,
+    max_image_pixels: Annotated[int, typer.Option(help="Largest image (width x height) an image model accepts.",
+                                                  rich_help_panel=_LIMITS)] = 20_000_000,
     batch_window_ms: Annotated[float, typer.Option(help="Micro-batching window (ms).", rich_help_panel=_LIMITS)] = 5.0,
-    batch_max_items: Annotated[int, typer.Option(help="Most texts in one model call.", rich_help_panel=_LIMITS)] = 32,
+    batch_max_items: Annotated[int, typer.Option(help="Most inputs in one model call.", rich_help_panel=_LIMITS)] = 32,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for registry references.")] = None,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every HTTP request.")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
@@ -69,7 +72,7 @@ def serve(
     service = Service(cfg)
     service.load()  # a bad reference or a tampered package fails here, as a user error, before the port opens
     console = stdout()
-    console.print(Text(f"Serving {service.champion.version} on http://{host}:{port} (docs: /docs, log: {cfg.log_db})"))
+    console.print(Text(f"Serving {service.champion.version} ({service.champion.modality} model) on http://{host}:{port} (docs: /docs, log: {cfg.log_db})"))
     if service.challenger is not None:
         console.print(Text(f"{cfg.mode} challenger: {service.challenger.version}"))
     for m in (service.champion, service.challenger):
@@ -85,7 +88,7 @@ def _config_dict(opts: dict[str, Any]) -> dict[str, Any]:
         "quantize_min_agreement": opts["quantize_min_agreement"], "log_db": str(opts["log_db"]),
         "log_inputs": opts["log_inputs"], "tracking_uri": opts["tracking_uri"],
         "limits": {"max_chars": opts["max_chars"], "max_batch": opts["max_batch"],
-                   "max_request_bytes": opts["max_request_bytes"]},
+                   "max_request_bytes": opts["max_request_bytes"], "max_image_pixels": opts["max_image_pixels"]},
         "batching": {"window_ms": opts["batch_window_ms"], "max_items": opts["batch_max_items"]},
         "rollout": {"window": opts["rollout_window"], "min_requests": opts["rollout_min_requests"],
                     "max_error_rate": opts["max_error_rate"], "max_latency_p95_ms": opts["max_latency_p95_ms"],

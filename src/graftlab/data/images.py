@@ -33,6 +33,7 @@ __all__ = [
     "load_idx",
     "load_image_folder",
     "decode_images",
+    "decode_image_file",
     "as_image_array",
     "brightness",
     "brightness_quartiles",
@@ -152,13 +153,27 @@ def as_image_array(x: Any) -> np.ndarray:
 
 
 def _decode_file(path: Path) -> np.ndarray:
+    return decode_image_file(path)[0]
+
+
+def decode_image_file(source: Any, max_pixels: int | None = None) -> tuple[np.ndarray, str]:
+    """(uint8 array, format name such as "PNG") of one image file: a path or a binary file object.
+
+    Grayscale modes become (h, w), everything else (h, w, 3). ``max_pixels`` refuses larger images
+    before their pixels are decoded (a decompression bomb costs nothing). Raises what Pillow raises
+    for an unreadable file, ValueError for one over ``max_pixels``, ImportError without Pillow.
+    """
     from PIL import Image
 
-    with Image.open(path) as img:
+    with Image.open(source) as img:
+        width, height = img.size
+        if max_pixels is not None and width * height > max_pixels:
+            raise ValueError(f"the image is {width} x {height} pixels; the limit is {max_pixels} pixels in all")
+        fmt = str(img.format or "image")
         img.load()
         if img.mode in ("L", "1", "I;16", "I", "F"):
-            return as_image_array(np.asarray(img.convert("L")))
-        return as_image_array(np.asarray(img.convert("RGB")))
+            return as_image_array(np.array(img.convert("L"))), fmt  # np.array: a writable copy
+        return as_image_array(np.array(img.convert("RGB"))), fmt
 
 
 def decode_images(values: Sequence[Any], *, base_dir: str | Path | None = None, column: str = "image",

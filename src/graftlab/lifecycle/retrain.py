@@ -264,6 +264,12 @@ def retrain(
         raise ConfigError(f"Model {name!r} has no champion to retrain against. Promote one first: "
                           f"graft registry promote {name} VERSION.")
     champion = next(v for v in model["versions"] if v["version"] == champion_version)
+    protocol = find_protocol(champion, uri)
+    if protocol.config.data.modality == "image":
+        raise ConfigError(f"Model {name!r} is an image model: `graft retrain` adds logged texts to a text study's data "
+                          "and cannot yet add logged images. Add the labeled images to the study's data (a folder per "
+                          "class or an image table) and run `graft study` again; `graft monitor` and the registry "
+                          "work for image models as for text ones.")
     record_dir = Path(out_root) / name / datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
     record_dir.mkdir(parents=True, exist_ok=True)
     evidence: dict[str, Any] = {"format": "graftlab-retrain/1", "name": name, "champion_version": champion_version,
@@ -286,7 +292,6 @@ def retrain(
 
     since = float((champion.get("tags") or {}).get(LABELS_UNTIL_TAG, 0.0))
     new, label_info = _new_labels(log_db, since)
-    protocol = find_protocol(champion, uri)
     original_rows, data_info = original_frame(protocol, original, policy.allow_changed_data)
     known = set(normalise_texts(original_rows[protocol.config.data.text].astype(str).tolist()))
     fresh = new[~new["_key"].isin(known)]

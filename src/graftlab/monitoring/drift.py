@@ -7,6 +7,7 @@
 * ``confidence_ks``: two-sample Kolmogorov-Smirnov on the top-class confidence;
 * ``class_chi2``: chi-square test of homogeneity of the predicted-class counts;
 * ``input_length``: Welch's t-test on words per input against the reference mean and std;
+* ``brightness`` (image models): Welch's t-test on the mean brightness of each image, likewise;
 * ``empty_rate``: one-sided Fisher exact test, more empty inputs live than in the reference.
 
 :func:`drift_alarm` combines them with Holm's step-down procedure, which controls the probability of
@@ -32,6 +33,8 @@ __all__ = [
     "empty_rate_test",
     "holm",
     "input_length_test",
+    "brightness_test",
+    "profile_test",
     "median_bandwidth",
     "mmd_test",
     "unavailable",
@@ -182,16 +185,26 @@ def class_chi2(reference_counts: Sequence[int], live_counts: Sequence[int], labe
 
 def input_length_test(reference: dict[str, Any], n_reference: int, live_words: Sequence[int]) -> DriftTest:
     """Welch's t-test: live words per input against the reference ``{"mean", "std"}`` over ``n_reference``."""
-    w = np.asarray(live_words, dtype=float)
+    return profile_test("input_length", reference, n_reference, live_words)
+
+
+def brightness_test(reference: dict[str, Any], n_reference: int, live_brightness: Sequence[float]) -> DriftTest:
+    """Welch's t-test: live mean brightness per image (in [0, 1]) against the reference ``{"mean", "std"}``."""
+    return profile_test("brightness", reference, n_reference, live_brightness)
+
+
+def profile_test(name: str, reference: dict[str, Any], n_reference: int, live: Sequence[float]) -> DriftTest:
+    """Welch's t-test of a per-input statistic against the reference's ``{"mean", "std"}`` over ``n_reference``."""
+    w = np.asarray(live, dtype=float)
     ref_mean, ref_std = float(reference["mean"]), float(reference["std"])
     live_std = float(w.std(ddof=1)) if len(w) > 1 else 0.0
     detail = {"reference_mean": ref_mean, "reference_std": ref_std, "live_mean": float(w.mean()), "live_std": live_std,
               "live_quantiles": np.quantile(w, [0, 0.25, 0.5, 0.75, 1]).tolist()}
     if ref_std == 0 and live_std == 0:
         same = np.isclose(w.mean(), ref_mean)
-        return DriftTest("input_length", 0.0 if same else float("inf"), 1.0 if same else 0.0, detail)
+        return DriftTest(name, 0.0 if same else float("inf"), 1.0 if same else 0.0, detail)
     res = stats.ttest_ind_from_stats(w.mean(), live_std, len(w), ref_mean, ref_std, n_reference, equal_var=False)
-    return DriftTest("input_length", float(res.statistic), float(res.pvalue), detail)
+    return DriftTest(name, float(res.statistic), float(res.pvalue), detail)
 
 
 def empty_rate_test(reference_rate: float, n_reference: int, live_empty: int, n_live: int) -> DriftTest:

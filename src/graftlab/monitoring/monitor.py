@@ -1,6 +1,7 @@
 """``graft monitor``: compare recent traffic in the prediction log with the model's reference profile.
 
-Drift (embeddings, confidence, predicted classes, input length, empty inputs) and live performance
+Drift (embeddings, confidence, predicted classes, input length and empty inputs for text models, brightness
+for image models) and live performance
 from feedback labels become alerts; the outcome is a JSON + HTML report, an exit code (1 when an alert
 fired) and, optionally, a webhook POST.
 """
@@ -25,6 +26,7 @@ from .drift import (
     confidence_ks,
     domain_classifier_test,
     drift_alarm,
+    brightness_test,
     empty_rate_test,
     input_length_test,
     mmd_test,
@@ -35,11 +37,13 @@ from .window import Window, parse_window, select_window
 
 __all__ = ["EmbedFn", "MonitorResult", "latest_report", "monitor_dir", "run_monitor"]
 
-EmbedFn = Callable[[Sequence[str]], np.ndarray]
+EmbedFn = Callable[[Sequence[Any]], np.ndarray]  # texts, or image arrays for an image model
 REFERENCE_DECIMALS = 5  # graft study rounds reference embeddings to 5 decimals; live ones get the same treatment
 _NO_TEXT_NOTE = ("Input texts are not logged, so the embedding, length and empty-input checks could not run: serve "
                  "with `graft serve --log-inputs`.")
-_NEEDS_TEXT = "input texts are not in the log: serve with `graft serve --log-inputs` to enable this check"
+_NO_IMAGE_NOTE = ("Input images are not logged, so the embedding and brightness checks could not run: serve with "
+                  "`graft serve --log-inputs`.")
+_NEEDS_INPUTS = "inputs are not in the log: serve with `graft serve --log-inputs` to enable this check"
 
 
 @dataclass
@@ -120,29 +124,28 @@ def _probabilities(rows: Any, label_names: list[str]) -> np.ndarray:
 
 
 def _embedder(reference: dict[str, Any], meta: dict[str, Any]) -> tuple[EmbedFn | None, str]:
-    from ..backbones import BACKBONES, get_backbone
+    from ..backbones import get_backbone
+    from ..core.errors import GraftError
 
     for candidate in (reference.get("embedding_backbone"), (meta.get("backbone") or {}).get("path")):
-        if candidate and (candidate in BACKBONES or Path(candidate).expanduser().is_dir()):
-            bb, max_length = get_backbone(candidate), meta.get("max_length")
+        if not candidate:
+            continue
+        try:  # a registered name (image backbones with their size: efficientnet-lite0@112) or a model folder
+            bb, max_length = get_backbone(str(candidate)), meta.get("max_length")
+        except GraftError:
+            continue
 
-            def embed(texts: Sequence[str], bb: Any = bb, max_length: Any = max_length) -> np.ndarray:
-                return bb.embed(list(texts), max_length=max_length)
+        def embed(inputs: Sequence[Any], bb: Any = bb, max_length: Any = max_length) -> np.ndarray:
+            return bb.embed(list(inputs), max_length=max_length)
 
-            return embed, ""
+        return embed, ""
     return None, (f"the reference embeddings came from backbone {reference.get('embedding_backbone')!r}, which is "
                   "neither registered nor a folder on this machine")
 
 
 # -- checks -----------------------------------------------------------------------------------------
-def _text_tests(texts: list[str], reference: dict[str, Any], meta: dict[str, Any], policy: MonitorPolicy,
-                embed_fn: EmbedFn | None) -> list[DriftTest]:
-    names = ("mmd", "domain_classifier", "input_length", "empty_rate")
-    if not texts:
-        return [unavailable(n, _NEEDS_TEXT) for n in names]
-    words = np.array([len(t.split()) for t in texts])
-    empty = int(sum(not t.strip() for t in texts))
-    n_ref = int(reference.get("n") or len(reference.get("confidences") or []))
+def _embedding_tests(inputs: list[Any], reference: dict[str, Any], meta: dict[str, Any], policy: MonitorPolicy,
+                     embed_fn: EmbedFn | None) -> list[DriftTest]:
     tests = []
     ref_emb = reference.get("embeddings")
     if not ref_emb:
@@ -154,13 +157,25 @@ def _text_tests(texts: list[str], reference: dict[str, Any], meta: dict[str, Any
             tests += [unavailable("mmd", why), unavailable("domain_classifier", why)]
         else:
             rng = np.random.default_rng(policy.seed)
-            pick = np.sort(rng.choice(len(texts), min(len(texts), policy.max_embed), replace=False))
+            pick = np.sort(rng.choice(len(inputs), min(len(inputs), policy.max_embed), replace=False))
             # rounded like the reference: otherwise near-constant dimensions (exact zeros in the reference, tiny
             # values live) let the domain classifier tell the two apart without any drift
-            live = np.round(np.asarray(fn([texts[i] for i in pick]), dtype=np.float64), REFERENCE_DECIMALS)
+            live = np.round(np.asarray(fn([inputs[i] for i in pick]), dtype=np.float64), REFERENCE_DECIMALS)
             ref = np.asarray(ref_emb, dtype=np.float64)
             tests.append(mmd_test(ref, live, policy.permutations, policy.seed))
             tests.append(domain_classifier_test(ref, live, policy.folds, policy.seed))
+    return tests
+
+
+def _text_tests(texts: list[str], reference: dict[str, Any], meta: dict[str, Any], policy: MonitorPolicy,
+                embed_fn: EmbedFn | None) -> list[DriftTest]:
+    names = ("mmd", "domain_classifier", "input_length", "empty_rate")
+    if not texts:
+        return [unavailable(n, _NEEDS_INPUTS) for n in names]
+    words = np.array([len(t.split()) for t in texts])
+    empty = int(sum(not t.strip() for t in texts))
+    n_ref = int(reference.get("n") or len(reference.get("confidences") or []))
+    tests = _embedding_tests(texts, reference, meta, policy, embed_fn)
     if reference.get("input_words"):
         tests.append(input_length_test(reference["input_words"], n_ref, words))
     else:
@@ -169,17 +184,49 @@ def _text_tests(texts: list[str], reference: dict[str, Any], meta: dict[str, Any
     return tests
 
 
+def _image_tests(logged: list[str], reference: dict[str, Any], meta: dict[str, Any], policy: MonitorPolicy,
+                 embed_fn: EmbedFn | None) -> tuple[list[DriftTest], list[str]]:
+    """Embedding and brightness drift of an image model's logged images; (tests, notes)."""
+    from ..data.images import brightness
+    from ..serving.inputs import decode_logged_image, is_image_url
+
+    names = ("mmd", "domain_classifier", "brightness")
+    images, broken = [], 0
+    for value in logged:
+        try:
+            images.append(decode_logged_image(value) if is_image_url(value) else None)
+        except Exception:  # noqa: BLE001  (a damaged log entry is counted and skipped, never fatal)
+            images.append(None)
+        broken += images[-1] is None
+    images = [x for x in images if x is not None]
+    notes = [f"{broken} logged inputs are not readable images and were left out of the input checks."] if broken else []
+    if not images:
+        return [unavailable(n, _NEEDS_INPUTS) for n in names], notes
+    n_ref = int(reference.get("n") or len(reference.get("confidences") or []))
+    tests = _embedding_tests(images, reference, meta, policy, embed_fn)
+    if reference.get("input_brightness"):
+        tests.append(brightness_test(reference["input_brightness"], n_ref, brightness(images)))
+    else:
+        tests.append(unavailable("brightness", "the reference profile has no brightness statistics (packaged before "
+                                               "graftlab recorded them: run the study again to add them)"))
+    return tests, notes
+
+
 def _drift(rows: Any, proba: np.ndarray, reference: dict[str, Any], meta: dict[str, Any], policy: MonitorPolicy,
-           embed_fn: EmbedFn | None, names: list[str]) -> list[DriftTest]:
+           embed_fn: EmbedFn | None, names: list[str], modality: str = "text") -> tuple[list[DriftTest], list[str]]:
     n = len(rows)
-    all_names = ("mmd", "domain_classifier", "confidence_ks", "class_chi2", "input_length", "empty_rate")
+    input_names = ("mmd", "domain_classifier", "brightness") if modality == "image" else \
+        ("mmd", "domain_classifier", "input_length", "empty_rate")
     if n < policy.min_requests:
         why = f"{n} requests in the window; at least min_requests={policy.min_requests} are needed"
-        return [unavailable(t, why) for t in all_names]
+        return [unavailable(t, why) for t in (*input_names, "confidence_ks", "class_chi2")], []
     tests = [confidence_ks(reference["confidences"], proba.max(1)),
              class_chi2(reference["predicted_distribution"], np.bincount(proba.argmax(1), minlength=len(names)), names)]
-    texts = [str(t) for t in rows["input_text"] if t is not None and not (isinstance(t, float) and np.isnan(t))]
-    return _text_tests(texts, reference, meta, policy, embed_fn) + tests
+    logged = [str(t) for t in rows["input_text"] if t is not None and not (isinstance(t, float) and np.isnan(t))]
+    if modality == "image":
+        found, notes = _image_tests(logged, reference, meta, policy, embed_fn)
+        return found + tests, notes
+    return _text_tests(logged, reference, meta, policy, embed_fn) + tests, []
 
 
 def _reference_summary(reference: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +261,8 @@ def run_monitor(
         policy: thresholds and sample sizes (default :class:`MonitorPolicy`).
         out_dir: report folder (default ``.graft/monitor/<name>/<UTC timestamp>``).
         webhook: a URL that receives a JSON summary by POST when an alert fired.
-        embed_fn: texts -> (n, d) embeddings (default: the reference's backbone, pretrained weights).
+        embed_fn: inputs (texts, or uint8 image arrays) -> (n, d) embeddings (default: the reference's backbone,
+            pretrained weights).
         now: the current time (unix seconds) for duration windows.
         html: also write ``monitor.html`` with its plots (False: the JSON only, much faster).
 
@@ -234,9 +282,11 @@ def run_monitor(
     names = list(packaged.label_names)
     rows, notes = _rows(Path(log_db), ident["versions"], win, now)
     proba = _probabilities(rows, names)
-    tests = _drift(rows, proba, reference, packaged.meta, policy, embed_fn, names)
+    modality = packaged.modality
+    tests, input_notes = _drift(rows, proba, reference, packaged.meta, policy, embed_fn, names, modality)
+    notes += input_notes
     order = {n: i for i, n in enumerate(("mmd", "domain_classifier", "confidence_ks", "class_chi2", "input_length",
-                                         "empty_rate"))}
+                                         "empty_rate", "brightness"))}
     tests.sort(key=lambda t: order.get(t.name, 99))
     alarm = drift_alarm(tests, policy.alpha)
     alerts: list[Alert] = []
@@ -254,14 +304,14 @@ def run_monitor(
     index = {n: i for i, n in enumerate(names)}
     correct = np.array([float(index[t] == p.argmax()) if isinstance(t, str) and t in index else np.nan
                         for t, p in zip(rows["true_label"], proba, strict=True)])
-    words = (np.array([len(str(t).split()) for t in rows["input_text"]], dtype=float) if has_text.all() and len(rows)
-             else None)
+    words = (np.array([len(str(t).split()) for t in rows["input_text"]], dtype=float)
+             if modality == "text" and has_text.all() and len(rows) else None)
     predicted = [names[i] for i in proba.argmax(1)] if len(rows) else []
     ts = rows["ts"].to_numpy(dtype=float)
     report: dict[str, Any] = {
         "format": "graftlab-monitor/1",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": {"ref": ident["ref"], "name": ident["name"], "registry": ident["registry"],
+        "model": {"ref": ident["ref"], "name": ident["name"], "registry": ident["registry"], "modality": modality,
                   "version": (ident["registry"] or {}).get("version"), "log_versions": sorted(ident["versions"]),
                   "folder": str(packaged.folder), "label_names": names},
         "log_db": str(log_db),
@@ -276,7 +326,8 @@ def run_monitor(
         "alerts": [a.to_dict() for a in alerts],
         "alerted": bool(alerts),
         "exit_code": 1 if alerts else 0,
-        "notes": notes + ([] if has_text.any() or not len(rows) else [_NO_TEXT_NOTE]),
+        "notes": notes + ([] if has_text.any() or not len(rows) else
+                          [_NO_IMAGE_NOTE if modality == "image" else _NO_TEXT_NOTE]),
     }
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
     out = Path(out_dir) if out_dir is not None else monitor_dir(ident["name"]) / stamp

@@ -43,6 +43,20 @@ class PackagedModel:
         return [self.label_names[i] for i in proba.argmax(1)]
 
     @property
+    def modality(self) -> str:
+        """``"text"`` or ``"image"``: what the model takes (packages from before this was recorded: inferred
+        from the backbone or the predictor)."""
+        if self.meta.get("modality") in ("text", "image"):
+            return str(self.meta["modality"])
+        backbone = self.meta.get("backbone")
+        if isinstance(backbone, dict) and backbone.get("modality") in ("text", "image"):
+            return str(backbone["modality"])
+        found = getattr(getattr(self.predictor, "backbone", None), "modality", None)
+        if found in ("text", "image"):
+            return str(found)
+        return "image" if getattr(self.predictor, "kind", "") == "pixel_logreg" else "text"
+
+    @property
     def name(self) -> str:
         return str(self.meta.get("name", self.folder.name))
 

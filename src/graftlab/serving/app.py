@@ -131,8 +131,10 @@ def _validation_message(errors: list[dict], limits: ServeLimits) -> tuple[str, l
         msg, kind = str(e.get("msg", "")), str(e.get("type", ""))
         if kind == "string_too_long" and loc[:1] in (["text"], ["texts"]):
             msg += f" (limit max_chars={limits.max_chars})"
-        elif kind == "too_long" and loc == ["texts"]:
+        elif kind == "too_long" and loc in (["texts"], ["images"]):
             msg += f" (limit max_batch={limits.max_batch})"
+        elif kind == "value_error":
+            msg = msg.removeprefix("Value error, ")
         clean.append({"loc": loc, "msg": msg, "type": kind})
     text = "; ".join(f"{'.'.join(c['loc']) or 'body'}: {c['msg']}" for c in clean)
     return text, clean
@@ -209,9 +211,10 @@ def create_app(cfg: ServeConfig, service: Service | None = None) -> FastAPI:
 
     @app.post("/v1/predict", response_model=Prediction | BatchPrediction, tags=["predict"])
     async def predict(body: PredictRequest) -> Any:
-        """Label and calibrated probabilities for one input (`text`) or a batch (`texts`)."""
-        answers = await service.predict([body.text] if body.text is not None else list(body.texts))
-        return answers[0] if body.text is not None else {"predictions": answers}
+        """Label and calibrated probabilities for one input (`text`, or `image` for an image model) or a batch
+        (`texts` or `images`)."""
+        answers = await service.predict(body.inputs)
+        return answers[0] if body.single else {"predictions": answers}
 
     @app.post("/v1/feedback", response_model=FeedbackResponse, tags=["predict"])
     async def feedback(body: FeedbackRequest) -> Any:
@@ -225,14 +228,20 @@ def create_app(cfg: ServeConfig, service: Service | None = None) -> FastAPI:
 
     @app.post("/v1/explain", tags=["predict"])
     async def explain(body: ExplainRequest) -> Any:
-        """Token attributions for one input (needs graftlab.explain; 501 without it)."""
+        """Token attributions for one text, or patch attributions (occlusion) for one image of an image model
+        (needs graftlab.explain; 501 without it)."""
         fn = _explainer()
         if fn is None:
             raise HTTPException(501, "Explanations are not available: this graftlab has no graftlab.explain module.")
+        one = body.text if body.text is not None else body.image
+        service.check_inputs([one])
+        extra = {"grid": body.grid} if body.image is not None else {}
+        x = one.pixels if body.image is not None else one
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                service.executor, lambda: fn(service.champion.base, body.text, method=body.method, target=body.target))
+                service.executor,
+                lambda: fn(service.champion.base, x, method=body.method, target=body.target, **extra))
         except GraftError:
             raise
         except Exception as e:

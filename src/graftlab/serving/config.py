@@ -17,11 +17,12 @@ ADMIN_TOKEN_ENV = "GRAFT_ADMIN_TOKEN"
 
 
 class ServeLimits(Strict):
-    """Input limits; a request over a limit gets 413 (bytes) or 422 (characters, batch size)."""
+    """Input limits; a request over a limit gets 413 (bytes) or 422 (characters, batch size, image pixels)."""
 
     max_chars: Annotated[int, Field(ge=1)] = 5_000
     max_batch: Annotated[int, Field(ge=1)] = 64
     max_request_bytes: Annotated[int, Field(ge=64)] = 1_000_000
+    max_image_pixels: Annotated[int, Field(ge=1)] = 20_000_000
 
 
 class BatchingConfig(Strict):

@@ -9,7 +9,8 @@ Tables::
 
 ``route`` is ``champion`` or ``canary`` for the row that answered the request, ``shadow`` for a
 challenger's silent score of the same request. Input texts are stored only when asked for, after
-:func:`redact` has replaced e-mail addresses, phone numbers and long numbers.
+:func:`redact` has replaced e-mail addresses, phone numbers and long numbers; an image model's inputs
+are stored (when asked for) as the image file in a data URL, ``input_sha256`` then being the file's.
 
 Writes from concurrent requests are grouped into one transaction (group commit) on a single writer
 thread; each request's ``await log.write(...)`` returns only once its rows are committed.
@@ -28,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .inputs import ImageInput
 
 __all__ = ["SERVED_ROUTES", "PredictionLog", "PredictionRow", "input_sha256", "read_feedback", "read_predictions", "redact"]
 
@@ -92,15 +95,19 @@ class PredictionRow:
     request_id: str
     route: str
     model_version: str
-    text: str
+    text: str | ImageInput
     prediction: str
     probabilities: dict[str, float]
     latency_ms: float
     ts: float = 0.0
 
     def values(self, log_inputs: bool) -> tuple:
-        stored = redact(self.text).encode("utf-8", "replace").decode("utf-8") if log_inputs else None
-        return (self.request_id, self.route, self.ts or time.time(), self.model_version, input_sha256(self.text),
+        if isinstance(self.text, ImageInput):
+            digest, stored = self.text.sha256, self.text.data_url if log_inputs else None
+        else:
+            digest = input_sha256(self.text)
+            stored = redact(self.text).encode("utf-8", "replace").decode("utf-8") if log_inputs else None
+        return (self.request_id, self.route, self.ts or time.time(), self.model_version, digest,
                 stored, self.prediction, json.dumps(self.probabilities), max(self.probabilities.values()),
                 float(self.latency_ms))
 

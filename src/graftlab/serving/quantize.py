@@ -101,6 +101,11 @@ def quantize_model(model: Any, min_agreement: float = 0.99, texts: list[str] | N
         report.reason = f"the {getattr(model.predictor, 'kind', '?')} predictor has no torch model to quantize; serving it as is"
         log.warning("quantization skipped: %s", report.reason)
         return model, report
+    if getattr(model, "modality", "text") != "text" and texts is None:
+        report.reason = ("dynamic int8 quantization covers the linear layers of text encoders; an image model's "
+                         "convolutions are not quantized this way, so it is served fp32")
+        log.warning("quantization skipped: %s", report.reason)
+        return model, report
     texts = reference_texts(model) if texts is None else texts
     if not texts:
         report.reason = ("reference.json holds no 'texts' to check int8 agreement against; serving fp32 "

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from .config import ServeLimits
+from .inputs import decode_image
 
 __all__ = ["AdminResponse", "BatchPrediction", "FeedbackResponse", "Prediction", "RequestModels", "request_models"]
 
@@ -80,18 +81,36 @@ def request_models(limits: ServeLimits) -> RequestModels:
     Text = Annotated[str, StringConstraints(max_length=limits.max_chars), AfterValidator(_valid_unicode)]
     Texts = Annotated[list[Text], Field(min_length=1, max_length=limits.max_batch)]
 
+    Image = Annotated[str, AfterValidator(lambda v: decode_image(v, limits.max_image_pixels))]
+    Images = Annotated[list[Image], Field(min_length=1, max_length=limits.max_batch)]
+    image_help = ("the base64 text of an image file (PNG, JPEG, BMP, GIF, TIFF, WebP), optionally as a data URL "
+                  f"'data:image/png;base64,...'; at most {limits.max_image_pixels} pixels")
+
     class PredictRequest(_Body):
-        """Either one input (``text``) or a batch (``texts``)."""
+        """One input (``text``, or ``image`` for an image model) or a batch (``texts`` or ``images``)."""
 
         text: Text | None = Field(default=None, description=f"one input of at most {limits.max_chars} characters")
         texts: Texts | None = Field(default=None, description=f"1 to {limits.max_batch} inputs of at most "
                                                               f"{limits.max_chars} characters each")
+        image: Image | None = Field(default=None, description=f"one image (image models): {image_help}")
+        images: Images | None = Field(default=None, description=f"1 to {limits.max_batch} images (image models), each "
+                                                                f"{image_help}")
 
         @model_validator(mode="after")
         def _exactly_one(self) -> "PredictRequest":
-            if (self.text is None) == (self.texts is None):
-                raise ValueError("give exactly one of 'text' (one input) or 'texts' (a batch)")
+            if sum(v is not None for v in (self.text, self.texts, self.image, self.images)) != 1:
+                raise ValueError("give exactly one of 'text' or 'image' (one input) or 'texts' or 'images' (a batch)")
             return self
+
+        @property
+        def inputs(self) -> list:
+            """The inputs, texts or decoded images (:class:`ImageInput`)."""
+            one = self.text if self.text is not None else self.image
+            return [one] if one is not None else list(self.texts if self.texts is not None else self.images)
+
+        @property
+        def single(self) -> bool:
+            return self.text is not None or self.image is not None
 
     class FeedbackRequest(_Body):
         """The true label of a request answered earlier."""
@@ -100,12 +119,22 @@ def request_models(limits: ServeLimits) -> RequestModels:
         label: Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_valid_unicode)]
 
     class ExplainRequest(_Body):
-        """One input to explain (same limits as predict)."""
+        """One input to explain (same limits as predict): ``text``, or ``image`` for an image model."""
 
-        text: Text
+        text: Text | None = None
+        image: Image | None = Field(default=None, description=f"one image (image models): {image_help}")
+        grid: Annotated[int, Field(ge=2, le=32)] = Field(
+            default=8, description="image models: the image is covered by grid x grid patches, one at a time")
         method: Annotated[str, StringConstraints(min_length=1, max_length=50)] = Field(
-            default="occlusion", description="occlusion (any text model) or ig (integrated gradients)")
+            default="occlusion", description="occlusion (any model: one word or one image patch at a time) or ig (integrated "
+                                            "gradients; neural models)")
         target: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = Field(
             default=None, description="the label to explain; default the predicted one")
+
+        @model_validator(mode="after")
+        def _exactly_one(self) -> "ExplainRequest":
+            if (self.text is None) == (self.image is None):
+                raise ValueError("give exactly one of 'text' or 'image'")
+            return self
 
     return RequestModels(PredictRequest, FeedbackRequest, ExplainRequest)

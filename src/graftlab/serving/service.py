@@ -15,19 +15,24 @@ import numpy as np
 from ..core.errors import ConfigError, GraftError
 from .batching import BatchResult, MicroBatcher
 from .config import ServeConfig
+from .inputs import ImageInput
 from .metrics import ServingMetrics
 from .predlog import PredictionLog, PredictionRow
 from .quantize import QuantizationReport, quantize_model
 from .resolve import ModelRef, manifest_digest, registry_module, resolve_ref
 from .rollout import Observation, RolloutEvent, RolloutGuard, in_canary
 
-__all__ = ["ModelFailure", "ServedModel", "Service", "ServiceConflict", "load_served_model"]
+__all__ = ["InputMismatch", "ModelFailure", "ServedModel", "Service", "ServiceConflict", "load_served_model"]
 
 log = logging.getLogger("graftlab.serving")
 
 
 class ServiceConflict(GraftError):
     """An admin action that the current state does not allow (HTTP 409)."""
+
+
+class InputMismatch(GraftError):
+    """A request whose inputs are not what the served model takes (HTTP 422)."""
 
 
 class ModelFailure(RuntimeError):
@@ -49,11 +54,16 @@ class ServedModel:
     def label_names(self) -> list[str]:
         return list(self.base.label_names)
 
+    @property
+    def modality(self) -> str:
+        """``"text"`` or ``"image"``: what requests must send."""
+        return self.base.modality
+
     def info(self) -> dict[str, Any]:
         return {"ref": self.ref.ref, "path": str(self.ref.path), "name": self.base.name, "version": self.version,
                 "registry": {"name": self.ref.registry_name, "alias": self.ref.alias, "version": self.ref.version}
                 if self.ref.from_registry else None,
-                "labels": self.label_names, "quantization": self.quantization.to_dict() if self.quantization else None}
+                "modality": self.modality, "labels": self.label_names, "quantization": self.quantization.to_dict() if self.quantization else None}
 
 
 def load_served_model(ref: str, cfg: ServeConfig) -> ServedModel:
@@ -128,7 +138,8 @@ class Service:
     async def _start_batcher(self, m: ServedModel) -> None:
         if m.batcher is None:
             b = self.cfg.batching
-            m.batcher = MicroBatcher(lambda texts, model=m.model: model.predict_proba(texts, b.model_batch_size),
+            m.batcher = MicroBatcher(lambda inputs, model=m.model: model.predict_proba(_model_inputs(inputs),
+                                                                                       b.model_batch_size),
                                      self.executor, b.window_ms / 1000.0, b.max_items)
             await m.batcher.start()
 
@@ -156,8 +167,20 @@ class Service:
                               {n: float(v) for n, v in zip(names, p)}, latency_ms, now)
                 for rid, text, p in zip(ids, texts, proba)]
 
-    async def predict(self, texts: list[str]) -> list[dict[str, Any]]:
-        """Score ``texts`` (one request), log every row durably, and return one answer per text."""
+    def check_inputs(self, inputs: list[Any]) -> None:
+        """Raise InputMismatch when the request sends texts to an image model or images to a text model."""
+        images = sum(isinstance(x, ImageInput) for x in inputs)
+        modality = self.champion.modality
+        if modality == "image" and images < len(inputs):
+            raise InputMismatch(f"{self.champion.version} is an image model: send 'image' (or 'images'), the base64 "
+                                "text of an image file such as PNG or JPEG, instead of 'text'.")
+        if modality == "text" and images:
+            raise InputMismatch(f"{self.champion.version} is a text model: send 'text' (or 'texts') instead of 'image'.")
+
+    async def predict(self, texts: list[str | ImageInput]) -> list[dict[str, Any]]:
+        """Score ``texts`` (one request: texts, or decoded images for an image model), log every row durably,
+        and return one answer per input."""
+        self.check_inputs(texts)
         started = time.perf_counter()
         base = uuid.uuid4().hex
         ids = [base] if len(texts) == 1 else [f"{base}-{i}" for i in range(len(texts))]
@@ -338,7 +361,15 @@ class Service:
         }
 
 
+def _model_inputs(inputs: list[Any]) -> list[Any]:
+    """What the model takes: texts as they are, images as their pixels."""
+    return [x.pixels if isinstance(x, ImageInput) else x for x in inputs]
+
+
 def _check_same_labels(champion: ServedModel, challenger: ServedModel) -> None:
+    if challenger.modality != champion.modality:
+        raise ConfigError(f"The challenger {challenger.ref.ref!r} is a {challenger.modality} model but the champion "
+                          f"{champion.ref.ref!r} is a {champion.modality} model: a challenger must take the same inputs.")
     if challenger.label_names != champion.label_names:
         raise ConfigError(
             f"The challenger {challenger.ref.ref!r} has labels {challenger.label_names} but the champion "

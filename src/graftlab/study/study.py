@@ -19,6 +19,7 @@ from ..backbones import get_backbone
 from ..core.artifacts import load_json, save_json
 from ..core.config import StrategySpec, StudyConfig, load_config
 from ..core.errors import ConfigError, GraftError
+from ..data.images import brightness
 from ..data.prepare import PreparedData, prepare_data
 from ..evaluation import HEADLINE_METRICS, softmax
 from ..packaging import export_model
@@ -362,6 +363,7 @@ class Study:
             "metrics": w["test"],
             "gates": results["gates"],
             "max_length": self.config.train.max_length,
+            "modality": prepared.test.modality,
         }
         export_model(predictor, run_dir / "model", meta, reference=self._reference(shipped, prepared, bb, w))
         results["model_dir"] = str(run_dir / "model")
@@ -403,9 +405,9 @@ class Study:
             "confidences": proba.max(1).round(6).tolist(),
             "predicted_distribution": np.bincount(proba.argmax(1), minlength=len(prepared.label_names)).tolist(),
             "true_distribution": val.class_counts().tolist(),
-            "input_words": None if images else {"mean": float(lengths.mean()), "std": float(lengths.std()),
-                                                "quantiles": np.quantile(lengths, [0, 0.25, 0.5, 0.75, 1]).tolist()},
+            "input_words": None if images else _profile(lengths),
             "empty_rate": float(np.mean([not t.strip() for t in texts])) if texts else 0.0,
+            "input_brightness": _profile(brightness(list(val.inputs))) if images else None,
             "val_metrics": w["val"],
             # a sample of validation texts: serving checks a quantized model's agreement on them at load
             "texts": texts[:256],
@@ -430,6 +432,13 @@ class Study:
                         df[f"p_{label}"] = p[:, j]
                     frames.append(df)
             pd.concat(frames).to_parquet(out / f"{name.replace('/', '_')}.parquet", index=False)
+
+
+def _profile(values: np.ndarray) -> dict[str, Any]:
+    """Mean, std and quantiles of a per-input statistic (words per text, brightness of an image)."""
+    values = np.asarray(values, dtype=np.float64)
+    return {"mean": float(values.mean()), "std": float(values.std()),
+            "quantiles": np.quantile(values, [0, 0.25, 0.5, 0.75, 1]).tolist()}
 
 
 def load_results(run_dir: str | Path) -> dict[str, Any]:
