@@ -56,6 +56,32 @@ def test_folder_per_class_loads_grayscale_and_rgb_with_brightness_slices(tmp_pat
     assert set(data.test.meta["brightness_quartile"]) <= {"Q1 (darkest)", "Q2", "Q3", "Q4 (brightest)"}
 
 
+def test_image_folder_given_relative_to_the_working_folder(tmp_path, monkeypatch):
+    _folder(tmp_path / "pets")
+    monkeypatch.chdir(tmp_path)
+    data = prepare_data(DataConfig(source={"kind": "image_folder", "path": "pets"}, **_split()))
+    assert len(data.full) == 12 and data.label_names == ["cat", "dog"]
+
+
+def test_a_table_of_image_file_bytes_as_parquet_and_hugging_face_datasets_write_it(tmp_path):
+    from graftlab.data.images import encode_png
+
+    images = [np.full((6, 7), 10 * i, np.uint8) for i in range(12)]
+    for i in (3, 9):
+        images[i] = np.stack([images[i]] * 3, axis=-1)
+    values = [encode_png(x) for x in images]
+    for name, column in (("bytes", values), ("hf", [{"bytes": v, "path": None} for v in values])):
+        pd.DataFrame({"img": column, "y": ["a", "b"] * 6}).to_parquet(tmp_path / f"{name}.parquet")
+        cfg = DataConfig(source={"kind": "parquet", "path": str(tmp_path / f"{name}.parquet")}, image="img", label="y",
+                         **_split())
+        got = sorted((x.tobytes(), x.shape) for x in prepare_data(cfg).full.inputs)
+        assert got == sorted((x.tobytes(), x.shape) for x in images)  # lossless, grayscale and RGB kept
+    pd.DataFrame({"img": [b"not an image"] + values[1:], "y": ["a", "b"] * 6}).to_parquet(tmp_path / "bad.parquet")
+    bad = DataConfig(source={"kind": "parquet", "path": str(tmp_path / "bad.parquet")}, image="img", label="y", **_split())
+    with pytest.raises(DataError, match="row 0: 12 bytes that are not an image file"):
+        prepare_data(bad)
+
+
 def test_csv_with_relative_image_paths(tmp_path):
     _folder(tmp_path / "imgs")
     rows = [{"file": f"imgs/{c}/{i}.png", "kind": c} for c in ("cat", "dog") for i in range(6)]

@@ -200,20 +200,61 @@ def test_original_data_must_match_the_recorded_fingerprint(in_loop, tmp_path):
     assert info["fingerprint_matches"] and info["source"] == "given"
 
 
-def test_retrain_of_an_image_model_says_what_to_do_instead(tmp_path, monkeypatch):
+def test_the_loop_on_an_image_model(tmp_path, monkeypatch):
+    """Image folder study -> champion served with logged images -> feedback -> monitor alert -> retrain on the
+    original images + the logged ones (as PNG bytes in the retrain table) -> a challenger and a recorded decision."""
+    import base64
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
     from graftlab.core.config import StudyConfig
+    from graftlab.serving import ServeConfig, create_app
     from graftlab.study import Study
     from graftlab.testing import make_tiny_cnn, synthetic_images
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GRAFT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("GRAFT_TRACKING_URI", raising=False)
+    original = synthetic_images(120, seed=0)
+    for i, row in original.iterrows():
+        folder = tmp_path / "shapes" / row["shape"]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(row["image"]).save(folder / f"{i}.png")
     cfg = StudyConfig.from_dict({
-        "name": "tiny-shapes", "data": {"image": "image", "label": "shape"},
-        "backbones": [str(make_tiny_cnn(tmp_path / "cnn"))], "strategies": ["majority", "pixel_logreg"],
+        "name": "tiny-shapes", "data": {"source": {"kind": "image_folder", "path": "shapes"}, "label": "label",
+                                        "slices": ["brightness_quartile"]},
+        "backbones": [str(make_tiny_cnn(tmp_path / "cnn"))], "strategies": ["majority", "pixel_logreg", "linear_probe"],
+        "train": {"epochs": 1, "batch_size": 16},
         "eval": {"seeds": 1, "bootstrap": 100, "latency": False, "robustness": False},
     })
-    Study(cfg, frame=synthetic_images(90), progress=False).run()
-    res = run_cli("retrain", "tiny-shapes", "--log-db", tmp_path / "p.db")
-    assert res.exit_code == 2, res.output
-    assert "is an image model" in res.output and "graft study" in res.output and "Traceback" not in res.output
+    Study(cfg, progress=False).run()
+
+    def encode(pixels):
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="PNG")
+        return base64.b64encode(buf.getvalue()).decode()
+
+    new = list(synthetic_images(70, seed=21).image) + list(original.image[:5])  # 5 the champion already trained on
+    db = tmp_path / "predictions.db"
+    serve_cfg = ServeConfig.from_dict({"model": "tiny-shapes@champion", "log_db": str(db), "log_inputs": True})
+    labels = ["hbar", "square", "vbar"]
+    with TestClient(create_app(serve_cfg)) as client:
+        for i in range(0, len(new), 15):
+            answer = client.post("/v1/predict", json={"images": [encode(x) for x in new[i:i + 15]]})
+            assert answer.status_code == 200, answer.text
+            for p in answer.json()["predictions"]:  # every label contradicts the model
+                wrong = labels[(labels.index(p["label"]) + 1) % 3]
+                assert client.post("/v1/feedback", json={"request_id": p["request_id"], "label": wrong}).status_code == 200
+    res = run_cli("retrain", "tiny-shapes", "--log-db", db, "--min-new-labels", "30", "--fresh-monitor")
+    assert res.exit_code == 0, res.output
+    record = json.loads(max(Path(".graft/retrain/tiny-shapes").glob("*/decision.json")).read_text())
+    ev = record["evidence"]
+    assert ev["trigger"]["alerted"] and ev["new_labels"]["labeled"] == 75
+    assert ev["new_labels"]["in_original_data"] == 5 and ev["new_labels"]["usable"] == 70
+    assert record["challenger_version"] == 2 and record["decision"] in ("keep", "promote", "canary")
+    assert ev["comparison"]["comparable"] and ev["comparison"]["n"] == ev["split"]["holdout"]["n"]
+    table = pd.read_parquet(max(Path(".graft/retrain/tiny-shapes").glob("*/training_data.parquet")))
+    assert len(table) == 120 + ev["split"]["train"]["n"] + ev["split"]["val"]["n"]
+    assert all(isinstance(v, bytes) and v.startswith(b"\x89PNG") for v in table["image"])

@@ -139,7 +139,8 @@ class DataConfig(Strict):
     text: str = "text"
     image: str | None = Field(
         default=None,
-        description="the column of images (paths relative to the file, or arrays): the data are images, not text; "
+        description="the column of images (paths relative to the file, image file bytes, or arrays): the data are "
+        "images, not text; "
         "set to 'image' automatically for image_folder and idx sources",
     )
     label: str = "label"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ __all__ = [
     "load_image_folder",
     "decode_images",
     "decode_image_file",
+    "encode_png",
+    "image_digest",
     "as_image_array",
     "brightness",
     "brightness_quartiles",
@@ -176,9 +179,29 @@ def decode_image_file(source: Any, max_pixels: int | None = None) -> tuple[np.nd
         return as_image_array(np.array(img.convert("RGB"))), fmt
 
 
+def image_digest(image: np.ndarray) -> str:
+    """sha256 of an image's pixels and shape: the same picture has the same digest whatever file held it."""
+    import hashlib
+
+    arr = np.ascontiguousarray(image)
+    return hashlib.sha256(str(arr.shape).encode() + arr.tobytes()).hexdigest()
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """The PNG file (lossless) of a uint8 image array."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(as_image_array(image)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def decode_images(values: Sequence[Any], *, base_dir: str | Path | None = None, column: str = "image",
                   name: str = "the data") -> list[np.ndarray]:
-    """Decode a column of images: file paths (relative to ``base_dir``) or arrays, into uint8 arrays.
+    """Decode a column of images into uint8 arrays: file paths (relative to ``base_dir``), the bytes of image
+    files (as parquet stores them; also ``{"bytes": ..., "path": ...}`` as Hugging Face datasets write them), or arrays.
 
     Raises:
         DataError: files are missing or unreadable, or values are not images; every problem is
@@ -190,7 +213,17 @@ def decode_images(values: Sequence[Any], *, base_dir: str | Path | None = None, 
     missing: list[str] = []
     broken: list[str] = []
     for i, v in enumerate(values):
-        if isinstance(v, str | Path):
+        if isinstance(v, dict) and ("bytes" in v or "path" in v):  # a Hugging Face datasets Image value
+            v = v.get("bytes") or v.get("path")
+        if isinstance(v, bytes | bytearray | memoryview):
+            try:
+                out.append(decode_image_file(io.BytesIO(bytes(v)))[0])
+            except ImportError:
+                raise AssetMissingError("Reading image files needs Pillow: run `pip install pillow`.") from None
+            except Exception as e:  # noqa: BLE001  (PIL raises many kinds; each is reported as a bad value)
+                broken.append(f"row {i}: {len(v)} bytes that are not an image file ({type(e).__name__})")
+                out.append(np.zeros((1, 1), np.uint8))
+        elif isinstance(v, str | Path):
             path = Path(v).expanduser()
             if not path.is_absolute() and base is not None:
                 path = base / path

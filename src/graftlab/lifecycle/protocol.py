@@ -99,7 +99,9 @@ def _resolved(cfg: StudyConfig, run_dir: Path | None) -> StudyConfig:
 def _frame(data: Any, cfg: StudyConfig) -> pd.DataFrame:
     """A LabeledData as a DataFrame with the config's column names."""
     d = cfg.data
-    out = pd.DataFrame({d.text: list(data.inputs), d.label: [data.label_names[i] for i in data.labels]})
+    column = (d.image or "image") if d.modality == "image" else d.text
+    out = pd.DataFrame({column: pd.Series(list(data.inputs), dtype=object),
+                        d.label: [data.label_names[i] for i in data.labels]})
     for col in data.meta.columns:
         if col not in out.columns:
             out[col] = data.meta[col].to_numpy()

@@ -1,8 +1,9 @@
 """``graft retrain``: champion vs challenger on fresh labeled traffic, promoted only when significantly better.
 
 1. Trigger: the latest ``graft monitor`` report of the model (or a fresh run) must hold an alert.
-2. New data: feedback-labeled requests with logged input text, newer than what the champion was trained
-   on; at least ``min_new_labels`` after removing duplicates and texts already in the original data.
+2. New data: feedback-labeled requests with logged input (text, or image for an image model), newer than
+   what the champion was trained on; at least ``min_new_labels`` after removing duplicates and inputs already
+   in the original data (texts compared normalised, images by their pixels).
 3. Time-ordered split of the new data: the newest ``holdout_fraction`` is a fresh holdout no model sees,
    the next newest ``val_fraction`` joins validation, the rest joins training.
 4. The champion's recorded study protocol is rerun on original + new data; the study registers its
@@ -29,6 +30,7 @@ from ..core.artifacts import load_json
 from ..core.config import Strict, StudyConfig, format_validation_error
 from ..core.errors import ConfigError
 from ..data.checks import normalise_texts
+from ..data.images import DERIVED_COLUMNS, encode_png, image_digest
 from ..evaluation import mcnemar, metrics_with_ci, paired_bootstrap
 from .protocol import SPLIT_COLUMN, find_protocol, original_frame
 from .record import write_record
@@ -106,8 +108,9 @@ def _trigger(name: str, champion_version: int, log_db: Path, report: str | Path 
             "alerts": data.get("alerts") or []}
 
 
-def _new_labels(log_db: Path, since: float) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Labeled requests newer than ``since`` with their text: duplicates (same normalised text) keep the newest."""
+def _new_labels(log_db: Path, since: float, modality: str = "text") -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Labeled requests newer than ``since`` with their logged input (column ``_input``: the text, or the decoded
+    image): duplicates (same normalised text, same pixels) keep the newest."""
     from ..serving.predlog import read_predictions
 
     if not log_db.is_file():
@@ -116,11 +119,43 @@ def _new_labels(log_db: Path, since: float) -> tuple[pd.DataFrame, dict[str, Any
     labeled = rows[rows["true_label"].notna()]
     with_text = labeled[labeled["input_text"].notna()]
     with_text = with_text[with_text["input_text"].astype(str).str.strip() != ""]
-    keys = normalise_texts(with_text["input_text"].astype(str).tolist()).to_numpy()
+    unreadable = 0
+    if modality == "image":
+        images = [_logged_image(v) for v in with_text["input_text"]]
+        unreadable = sum(x is None for x in images)
+        keep = np.array([x is not None for x in images], dtype=bool)
+        with_text = with_text[keep].assign(_input=pd.Series([x for x in images if x is not None], dtype=object,
+                                                            index=with_text.index[keep]))
+        keys = np.array([image_digest(x) for x in with_text["_input"]], dtype=object)
+    else:
+        with_text = with_text.assign(_input=with_text["input_text"].astype(str))
+        keys = normalise_texts(with_text["input_text"].astype(str).tolist()).to_numpy()
     deduped = with_text.assign(_key=keys).drop_duplicates("_key", keep="last")
     info = {"since": since, "labeled": len(labeled), "without_text": int(labeled["input_text"].isna().sum()),
             "duplicates": int(len(with_text) - len(deduped))}
+    if modality == "image":
+        info["unreadable_images"] = int(unreadable)
     return deduped.sort_values("ts", kind="stable").reset_index(drop=True), info
+
+
+def _logged_image(value: Any) -> np.ndarray | None:
+    """The pixels of an image the log stored as a data URL; None for anything else (a text, a damaged entry)."""
+    from ..serving.inputs import decode_logged_image, is_image_url
+
+    if not is_image_url(value):
+        return None
+    try:
+        return decode_logged_image(value)
+    except Exception:  # noqa: BLE001  (a damaged entry is counted and left out, never fatal)
+        return None
+
+
+def _original_keys(original_rows: pd.DataFrame, cfg: StudyConfig) -> set[str]:
+    """Dedup keys of the original data (normalised texts, or image digests) that new labels must not repeat."""
+    d = cfg.data
+    if d.modality == "image":
+        return {image_digest(x) for x in original_rows[d.image or "image"]}
+    return set(normalise_texts(original_rows[d.text].astype(str).tolist()))
 
 
 def time_split(new: pd.DataFrame, holdout_fraction: float, val_fraction: float) -> dict[str, pd.DataFrame]:
@@ -134,18 +169,26 @@ def time_split(new: pd.DataFrame, holdout_fraction: float, val_fraction: float) 
 
 
 def _combine(original: pd.DataFrame, parts: dict[str, pd.DataFrame], cfg: StudyConfig) -> pd.DataFrame:
+    """Original rows + new train/val rows, as a table the study reads back (images as PNG bytes)."""
     d = cfg.data
+    images = d.modality == "image"
+    column = (d.image or "image") if images else d.text
     new = []
     for split in ("train", "val"):
         rows = parts[split]
-        frame = pd.DataFrame({d.text: rows["input_text"].astype(str).to_numpy(),
+        frame = pd.DataFrame({column: pd.Series(list(rows["_input"]), dtype=object),
                               d.label: rows["true_label"].astype(str).to_numpy(), SPLIT_COLUMN: split})
         for col in d.slices:
-            frame[col] = "live"
+            if not (images and col in DERIVED_COLUMNS):  # brightness columns are recomputed for every row
+                frame[col] = "live"
         if d.group:
             frame[d.group] = rows["request_id"].astype(str).to_numpy()
         new.append(frame)
-    return pd.concat([original, *new], ignore_index=True)
+    combined = pd.concat([original, *new], ignore_index=True)
+    if images:  # parquet holds files, not arrays: lossless PNG, decoded by the study like any image table
+        combined = combined.drop(columns=[c for c in DERIVED_COLUMNS if c in combined.columns])
+        combined[column] = [encode_png(x) for x in combined[column]]
+    return combined
 
 
 def _config(cfg: StudyConfig, data_path: Path, name: str, tracking_uri: str) -> StudyConfig:
@@ -169,8 +212,8 @@ def _compare(name: str, champion_version: int, model_dir: Path, holdout: pd.Data
                                                 f"{champion.label_names}"}
     index = {n: i for i, n in enumerate(champion.label_names)}
     y = np.array([index[t] for t in holdout["true_label"]], dtype=np.int64)
-    texts = holdout["input_text"].astype(str).tolist()
-    pa, pb = challenger.predict_proba(texts), champion.predict_proba(texts)
+    inputs = list(holdout["_input"])  # texts, or decoded images
+    pa, pb = challenger.predict_proba(inputs), champion.predict_proba(inputs)
     ev = cfg.eval
     kw = {"n_boot": ev.bootstrap, "confidence": ev.confidence, "seed": cfg.seed}
     return {"comparable": True, "n": len(y), "metric": ev.metric, "confidence": ev.confidence,
@@ -265,11 +308,6 @@ def retrain(
                           f"graft registry promote {name} VERSION.")
     champion = next(v for v in model["versions"] if v["version"] == champion_version)
     protocol = find_protocol(champion, uri)
-    if protocol.config.data.modality == "image":
-        raise ConfigError(f"Model {name!r} is an image model: `graft retrain` adds logged texts to a text study's data "
-                          "and cannot yet add logged images. Add the labeled images to the study's data (a folder per "
-                          "class or an image table) and run `graft study` again; `graft monitor` and the registry "
-                          "work for image models as for text ones.")
     record_dir = Path(out_root) / name / datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
     record_dir.mkdir(parents=True, exist_ok=True)
     evidence: dict[str, Any] = {"format": "graftlab-retrain/1", "name": name, "champion_version": champion_version,
@@ -291,19 +329,19 @@ def retrain(
         return finish("skipped", f"no alert in the monitor report {trigger['report']}; nothing to retrain for")
 
     since = float((champion.get("tags") or {}).get(LABELS_UNTIL_TAG, 0.0))
-    new, label_info = _new_labels(log_db, since)
+    new, label_info = _new_labels(log_db, since, protocol.config.data.modality)
     original_rows, data_info = original_frame(protocol, original, policy.allow_changed_data)
-    known = set(normalise_texts(original_rows[protocol.config.data.text].astype(str).tolist()))
+    known = _original_keys(original_rows, protocol.config)
     fresh = new[~new["_key"].isin(known)]
     label_info.update({"in_original_data": int(len(new) - len(fresh)), "usable": len(fresh)})
     evidence.update({"new_labels": label_info, "original_data": data_info,
                      "protocol": {"found_in": protocol.found_in, "run_dir": str(protocol.run_dir),
                                   "mlflow_run_id": protocol.mlflow_run_id, "study": protocol.config.name}})
     if len(fresh) < policy.min_new_labels:
-        why = (f"{len(fresh)} usable new labels (labeled, with logged text, not already in the training data); "
+        why = (f"{len(fresh)} usable new labels (labeled, with a logged input, not already in the training data); "
                f"min_new_labels={policy.min_new_labels}")
         if label_info["without_text"]:
-            why += (f". {label_info['without_text']} labeled requests have no logged text: serve with "
+            why += (f". {label_info['without_text']} labeled requests have no logged input: serve with "
                     "`graft serve --log-inputs`")
         return finish("skipped", why)
 
