@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from graftlab.core.errors import ConfigError, DataError
-from graftlab.explain import explain
+from graftlab.explain import explain, report_examples
 from graftlab.explain.text import log_odds
 
 # Completeness of integrated gradients over pixels: the patch attributions must add up to
@@ -221,6 +221,59 @@ def test_a_text_for_an_image_model_and_an_image_for_a_text_model_are_data_errors
 def test_grid_is_validated(cnn_probe, grid):
     with pytest.raises(ConfigError, match=f"'grid'.*\\[2, 32\\].*{grid!r}"):
         explain(cnn_probe, _noise(8, 8), grid=grid)
+
+
+# -- the report's examples: explained test images with a heatmap PNG ---------------------------------------
+def test_report_examples_on_images_carry_a_heatmap_png_and_the_strongest_patches(cnn_probe, shapes):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from graftlab.explain.api import IMAGE_PNG_WIDTH
+
+    x, y = shapes.test.inputs, shapes.test.labels
+    proba = cnn_probe.predict_proba(x)
+    out = report_examples(cnn_probe, x, y, proba, shapes.names, method="ig", n_steps=8, grid=4)
+    assert out and json.loads(json.dumps(out)) == out  # goes into results.json as is
+    pred, conf = proba.argmax(1), proba.max(1)
+    for e in out:
+        i = e["index"]
+        assert e["true_label"] == e["label"] == shapes.names[y[i]] and e["predicted"] == shapes.names[pred[i]]
+        assert e["kind"] == ("confident_correct" if y[i] == pred[i] else "confident_wrong")
+        assert e["prob"] == pytest.approx(conf[i]) and e["target_label"] == e["predicted"]
+        assert e["method"] == "ig" and e["n_steps"] == 8 and e["grid_shape"] == [4, 4] and "text" not in e
+        with Image.open(io.BytesIO(base64.b64decode(e["image_png"]))) as png:
+            assert png.format == "PNG" and png.size[0] == IMAGE_PNG_WIDTH
+        pos, neg = e["top_patches"]["for"], e["top_patches"]["against"]
+        assert len(pos) <= 3 and len(neg) <= 3 and all(p["score"] > 0 for p in pos) and all(p["score"] < 0 for p in neg)
+        assert pos[0]["score"] == pytest.approx(np.max(e["grid"])) if pos else np.max(e["grid"]) <= 0
+
+
+def test_report_examples_on_images_are_capped_to_the_most_confident_half_errors(monkeypatch):
+    from graftlab.explain import api
+
+    stub = RegionStub(0, 1, 0, 1)
+    images = [np.full((8, 8), v, dtype=np.uint8) for v in (200, 220, 240, 30, 40, 50)]
+    y = np.array([1, 1, 0, 0, 0, 1])  # true: bright bright dark | dark dark bright
+    p_bright = np.array([0.9, 0.8, 0.7, 0.2, 0.3, 0.4])  # predicted: bright x3, dark x3
+    proba = np.stack([1 - p_bright, p_bright], 1)
+    every = report_examples(stub, images, y, proba, ["dark", "bright"], method="occlusion", max_examples=10)
+    assert [(e["kind"], e["index"]) for e in every] == [("confident_correct", 3), ("confident_wrong", 2),
+                                                        ("confident_correct", 0), ("confident_wrong", 5)]
+    capped = report_examples(stub, images, y, proba, ["dark", "bright"], method="occlusion", max_examples=3)
+    assert [e["index"] for e in capped] == [2, 0, 5]  # both errors (the odd place), the more confident correct
+    monkeypatch.setattr(api, "IMAGE_MAX_EXAMPLES", 2)  # the default for images
+    assert [e["index"] for e in report_examples(stub, images, y, proba, ["dark", "bright"], method="occlusion")] \
+        == [2, 0]
+    with pytest.raises(ConfigError, match="'max_examples'.*None or an int >= 1.*0"):
+        report_examples(stub, images, y, proba, ["dark", "bright"], max_examples=0)
+
+
+def test_report_examples_refuse_images_for_a_text_model(tfidf):
+    images = [_noise(8, 8, seed=i) for i in range(2)]
+    with pytest.raises(DataError, match="report_examples got images, but the model \\(tfidf_logreg\\)"):
+        report_examples(tfidf, images, [0, 1], np.array([[0.9, 0.1], [0.2, 0.8]]), ["great", "other"])
 
 
 # -- graft explain --image -----------------------------------------------------------------------------

@@ -137,3 +137,56 @@ def test_slices_from_the_evaluation_layer_show_their_names_and_plot(binary_resul
     for name in ("coffee", "snacks", "dog_food"):
         assert f"<td>{name}</td>" in section
     assert 'src="data:image/png;base64,' in section  # the slices figure
+
+
+# A 1 x 1 PNG: the report embeds an image example's heatmap as it is, without decoding it.
+PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+def _image_example(kind, label, predicted, prob, **extra):
+    """One image example as graftlab.explain.report_examples writes it (the keys the report reads)."""
+    return {"kind": kind, "label": label, "true_label": label, "predicted": predicted, "target_label": predicted,
+            "prob": prob, "method": "ig", "note": None, "index": 7, "grid": [[0.4, -0.2], [0.0, 1.1]],
+            "grid_shape": [2, 2], "image_png": PNG_1PX,
+            "top_patches": {"for": [{"row": 1, "col": 1, "score": 1.1, "bounds": [14, 14, 28, 28]}],
+                            "against": [{"row": 0, "col": 1, "score": -0.2, "bounds": [0, 14, 14, 28]}]},
+            **extra}
+
+
+def _explanations_section(html: str) -> str:
+    section = html[html.index('<section id="explanations">'):]
+    return section[: section.index("</section>")]
+
+
+def test_image_explanations_render_as_cards(binary_results, tmp_path):
+    note = "Integrated gradients needs a neural image model; pixel_logreg is explained by occlusion."
+    results = {**binary_results, "explanations": [
+        _image_example("confident_correct", "Coat", "Coat", 0.994),
+        _image_example("confident_wrong", "Shirt", "Pullover", 0.9971, method="occlusion", note=note),
+    ]}
+    html = render_report(results, tmp_path).read_text()
+    section = _explanations_section(html)
+    assert section.count('class="card"') == 2 and 'href="#explanations"' in html
+    assert section.count(f'<img src="data:image/png;base64,{PNG_1PX}"') == 2
+    assert "confident &amp; correct" in section and "confident &amp; wrong" in section
+    text = visible_text(section)
+    assert "label Coat predicted Coat · p 0.994" in text and "label Shirt predicted Pullover · p 0.997" in text
+    assert "integrated gradients" in text and "occlusion" in text and note in text
+    assert 'title="strongest for: (1, 1) +1.10; against: (0, 1) -0.20' in section
+    assert "Token attributions" not in section and 'class="expl"' not in section  # no texts here
+    assert ".cards {" in html
+
+
+def test_an_image_example_without_a_valid_png_renders_no_image(binary_results, tmp_path):
+    bad = _image_example("confident_wrong", "Bag", "Coat", 0.8, image_png='"><script>alert(1)</script>')
+    html = render_report({**binary_results, "explanations": [bad, _image_example("x", "Bag", "Bag", 0.5,
+                                                                                   image_png=None)]}, tmp_path).read_text()
+    section = _explanations_section(html)
+    assert section.count('class="noimg"') == 2 and "<img" not in section and "<script" not in html.lower()
+    assert 'badge neutral">x</span>' in section
+
+
+def test_text_explanations_render_no_image_cards(html):
+    section = _explanations_section(html)
+    assert section.count('class="expl"') == 2 and 'class="card' not in section
+    assert ".cards {" not in html  # the card styles come only with image examples

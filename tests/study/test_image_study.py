@@ -37,6 +37,7 @@ def test_image_study_runs_the_protocol_end_to_end(tmp_path):
     assert any("Q1 (darkest)" in str(s) for s in r["slices"])
     assert "learning_curve" in r
     assert (result.run_dir / "report.html").is_file() and (result.run_dir / "model").is_dir()
+    _check_image_explanations(result.run_dir, r)
     from graftlab.packaging import load_model  # the package says what it takes and profiles its inputs for drift
 
     model = load_model(result.run_dir / "model")
@@ -44,6 +45,30 @@ def test_image_study_runs_the_protocol_end_to_end(tmp_path):
     ref = model.reference()
     assert ref["input_words"] is None and 0.0 < ref["input_brightness"]["mean"] < 1.0
     assert ref["input_brightness"]["std"] > 0 and len(ref["input_brightness"]["quantiles"]) == 5
+
+
+def _check_image_explanations(run_dir, r):
+    """The report's explained test images: in results.json with a decodable heatmap PNG, and shown as cards."""
+    import base64
+    import io
+    import json
+
+    from PIL import Image
+
+    assert "explanations_error" not in r and "class_tokens" not in r  # no words in pixels
+    examples = r["explanations"]
+    assert examples and json.loads((run_dir / "results.json").read_text())["explanations"] == examples
+    for e in examples:
+        assert e["kind"] in ("confident_correct", "confident_wrong") and e["target_label"] == e["predicted"]
+        assert e["method"] in ("ig", "occlusion") and (e["method"] == "ig" or e["note"])  # config asks for ig
+        assert set(e["top_patches"]) == {"for", "against"} and len(e["grid"]) == e["grid_shape"][0]
+        with Image.open(io.BytesIO(base64.b64decode(e["image_png"]))) as png:
+            assert png.format == "PNG" and 150 <= png.size[0] <= 200
+    html = (run_dir / "report.html").read_text()
+    section = html[html.index('<section id="explanations">'):]
+    section = section[: section.index("</section>")]
+    assert section.count('class="card"') == len(examples)
+    assert all(f'src="data:image/png;base64,{e["image_png"]}"' in section for e in examples)
 
 
 def test_text_only_strategy_on_images_is_refused_clearly(tmp_path):

@@ -361,7 +361,7 @@ class EvalConfig(Strict):
     )
     robustness: bool = Field(default=True, description="evaluate the winner on perturbed test inputs")
     explain: Literal["ig", "occlusion", "off"] = Field(
-        default="ig", description="token attributions for the report's example predictions (text models)"
+        default="ig", description="attributions for the report's example predictions: words of a text, patches of an image"
     )
     costs: list[list[Annotated[float, Field(ge=0.0)]]] | None = Field(
         default=None,

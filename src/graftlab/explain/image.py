@@ -28,6 +28,7 @@ from .text import _log_odds_torch, log_odds
 __all__ = [
     "as_image",
     "grid_edges",
+    "heatmap_png",
     "integrated_gradients",
     "is_image_predictor",
     "occlude_patches",
@@ -187,7 +188,7 @@ def integrated_gradients(predictor: Any, image: Any, target: int | None = None, 
     target = int(logits.argmax()) if target is None else int(target)
     f = _differentiable_forward(predictor, img, target)
     device = next(model.parameters()).device
-    x = torch.as_tensor(img, dtype=torch.float32, device=device)[None]  # (1, h, w[, 3])
+    x = torch.as_tensor(img.astype(np.float32), device=device)[None]  # (1, h, w[, 3]); a copy: img may be read-only
     base = torch.as_tensor(np.broadcast_to(fill, img.shape).copy(), dtype=torch.float32, device=device)[None]
     with torch.no_grad():
         odds, base_odds = float(f(x)[0]), float(f(base)[0])
@@ -217,24 +218,52 @@ def top_patches(e: dict[str, Any], n: int = 5) -> tuple[list[dict[str, Any]], li
     return pos, neg
 
 
-def save_heatmap(e: dict[str, Any], image: Any, path: Any) -> None:
-    """Write ``image`` with the explanation's patch attributions over it (red: for the target; blue: against) as PNG."""
+def save_heatmap(e: dict[str, Any], image: Any, path: Any, width: float = 6.4, dpi: int = 100,
+                 labels: bool = True) -> None:
+    """Write ``image`` with the explanation's patch attributions over it (red: for the target; blue: against) as PNG.
+
+    Args:
+        path: a file path, or a binary file object (``io.BytesIO``).
+        width: figure width in inches; the PNG is ``width * dpi`` pixels wide.
+        labels: a title and a colour bar; without them the figure is just the image and its overlay (the
+            report's small cards say the rest in text).
+    """
+    from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
     img = as_image(image)
     h, w = img.shape[:2]
-    scores = np.asarray(e["grid"], dtype=np.float64)
+    scores = np.asarray(e["grid"], dtype=np.float64)  # (rows, cols)
     scale = float(np.abs(scores).max()) or 1.0
-    fig = Figure(figsize=(6.4, 6.4 * h / w + 0.6), layout="constrained")  # no pyplot: no global backend state
+    colours = ScalarMappable(Normalize(-scale, scale), colormaps["bwr"])
+    overlay = colours.to_rgba(scores)  # (rows, cols, 4)
+    overlay[..., 3] = 0.7 * np.abs(scores) / scale  # a patch that does not matter leaves the image as it is
+    # no pyplot: no global backend state
+    fig = Figure(figsize=(width, width * h / w + (0.6 if labels else 0.0)), layout="constrained" if labels else None)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
-    mesh = ax.pcolormesh(e["col_edges"], e["row_edges"], scores, cmap="bwr", vmin=-scale, vmax=scale, alpha=0.5)
+    ax = fig.add_subplot() if labels else fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    # extent: pixel i spans [i, i + 1), the coordinates of the patch edges (imshow centres it on i by default)
+    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest",
+              extent=(0, w, h, 0))
+    ax.pcolormesh(e["col_edges"], e["row_edges"], overlay)
     ax.set_xlim(0, w)
     ax.set_ylim(h, 0)
     ax.set_axis_off()
-    method = "integrated gradients" if e["method"] == "ig" else "occlusion"
-    ax.set_title(f"{e['label']} (p={e['prob']:.3f}) · explaining {e['target_label']} · {method}", fontsize=9)
-    fig.colorbar(mesh, ax=ax, shrink=0.8, label=f"attribution (log-odds of {e['target_label']})")
-    fig.savefig(path, dpi=100)
+    if labels:
+        method = "integrated gradients" if e["method"] == "ig" else "occlusion"
+        ax.set_title(f"{e['label']} (p={e['prob']:.3f}) · explaining {e['target_label']} · {method}", fontsize=9)
+        fig.colorbar(colours, ax=ax, shrink=0.8, label=f"attribution (log-odds of {e['target_label']})")
+    fig.savefig(path, dpi=dpi, format="png")
+
+
+def heatmap_png(e: dict[str, Any], image: Any, width_px: int = 180) -> bytes:
+    """The PNG bytes of a small :func:`save_heatmap` without title or colour bar, ``width_px`` pixels wide."""
+    import io
+
+    dpi = 60  # the figure's inches only size the canvas here: no text is drawn
+    buf = io.BytesIO()
+    save_heatmap(e, image, buf, width=width_px / dpi, dpi=dpi, labels=False)
+    return buf.getvalue()

@@ -7,6 +7,7 @@ JavaScript. Each section renders only when its data is in ``results``.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ __all__ = ["build_context", "render_report"]
 _METRIC_ORDER = ("accuracy", "macro_f1", "roc_auc", "log_loss", "brier", "ece")
 # Tokenizer markers carry no words; they are left out of the highlighted text.
 _SPECIAL_TOKENS = frozenset({"[PAD]", "[CLS]", "[SEP]", "<pad>", "<s>", "</s>"})
+# An image example's PNG goes into a data URI only when it is plain base64.
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 
 def _dict(x: Any) -> dict[str, Any]:
@@ -183,14 +186,44 @@ def _word_spans(e: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     return spans
 
 
+def _is_image_example(e: Mapping[str, Any]) -> bool:
+    """An explained image (a heatmap PNG or a patch grid) rather than a text."""
+    return "image_png" in e or ("grid" in e and "tokens" not in e)
+
+
 def _explanations(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The explained texts, with their highlighted words."""
     items = []
     for e in _list(results.get("explanations")):
         e = _dict(e)
+        if _is_image_example(e):
+            continue
         tokens, attributions = _list(e.get("tokens")), _list(e.get("attributions"))
         spans = _word_spans(e) or (_token_spans(tokens, attributions) if tokens else None)
         items.append({**e, "spans": spans})
     return items
+
+
+def _patches_text(patches: list[Any]) -> str:
+    """``(row, col) +score`` of each patch, comma-separated."""
+    cells = [_dict(p) for p in patches]
+    return ", ".join(f"({p.get('row')}, {p.get('col')}) {p['score']:+.2f}" for p in cells if F.is_number(p.get("score")))
+
+
+def _image_explanations(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The explained images as cards: the heatmap PNG (when it is base64) and the strongest patches as hover text."""
+    cards = []
+    for e in _list(results.get("explanations")):
+        e = _dict(e)
+        if not _is_image_example(e):
+            continue
+        png = e.get("image_png")
+        top = _dict(e.get("top_patches"))
+        pos, neg = _patches_text(_list(top.get("for"))), _patches_text(_list(top.get("against")))
+        hover = "; ".join(f"{name}: {cells}" for name, cells in (("strongest for", pos), ("against", neg)) if cells)
+        cards.append({**e, "png": png if isinstance(png, str) and _BASE64.fullmatch(png) else None,
+                      "hover": hover + " — patches as (row, column) from the top left" if hover else ""})
+    return cards
 
 
 def _class_tokens(results: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -292,6 +325,7 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
         "bakeoff_figure": plots.bakeoff_plot(bakeoff) if _list(bakeoff.get("candidates")) else None,
         "ablation": [_with_reading(_dict(a), headline) for a in _list(results.get("ablation"))],
         "explanations": _explanations(results),
+        "image_explanations": _image_explanations(results),
         "class_tokens": _class_tokens(results),
         "data": _data(results),
         "environment": _dict(results.get("environment")),
@@ -316,7 +350,7 @@ def _sections(ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("learning-curve", "Learning curve", ctx["learning_curve"]),
         ("bakeoff", "Bake-off", ctx["bakeoff"]),
         ("ablation", "Ablation", ctx["ablation"]),
-        ("explanations", "Explanations", ctx["explanations"] or ctx["class_tokens"]),
+        ("explanations", "Explanations", ctx["explanations"] or ctx["image_explanations"] or ctx["class_tokens"]),
         ("data", "Data", ctx["data"]),
         ("reproduce", "Reproduce", ctx["environment"] or ctx["config_yaml"] or ctx["backbone"]),
     ]

@@ -378,17 +378,19 @@ class Study:
                     shutil.rmtree(t.model_dir, ignore_errors=True)
 
     def _explanations(self, results: dict[str, Any], predictor, shipped: TrialRecord, prepared: PreparedData, w: dict[str, Any]) -> None:
-        """Explained example predictions and class-associated words for the report (text models only)."""
+        """Explained example predictions for the report (texts or images) and class-associated words (texts)."""
         method = self.config.eval.explain
         test = prepared.test
-        if method == "off" or not len(test) or not isinstance(test.inputs[0], str):
+        images = test.modality == "image"
+        if method == "off" or not len(test) or not (images or isinstance(test.inputs[0], str)):
             return
         from ..explain import class_tokens, report_examples
 
         proba = softmax(shipped.test_logits, w["calibration"]["temperature"])
         try:
             results["explanations"] = report_examples(predictor, list(test.inputs), test.labels, proba, prepared.label_names, method=method)
-            results["class_tokens"] = class_tokens(list(test.inputs), proba, prepared.label_names)
+            if not images:  # words have no counterpart in pixels
+                results["class_tokens"] = class_tokens(list(test.inputs), proba, prepared.label_names)
         except GraftError as err:  # an explanation that cannot be made never costs the study its results
             results["explanations_error"] = str(err)
 
