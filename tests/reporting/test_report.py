@@ -190,3 +190,10 @@ def test_text_explanations_render_no_image_cards(html):
     section = _explanations_section(html)
     assert section.count('class="expl"') == 2 and 'class="card' not in section
     assert ".cards {" not in html  # the card styles come only with image examples
+
+
+def test_why_examples_could_not_be_explained_is_shown(binary_results, tmp_path):
+    results = {**binary_results, "explanations": [], "class_tokens": {},
+               "explanations_error": "The 'majority' predictor has no input to attribute."}
+    section = _explanations_section(render_report(results, tmp_path).read_text())
+    assert "No example explanations: The &#39;majority&#39; predictor has no input to attribute." in section

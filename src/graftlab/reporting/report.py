@@ -327,6 +327,7 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
         "explanations": _explanations(results),
         "image_explanations": _image_explanations(results),
         "class_tokens": _class_tokens(results),
+        "explanations_error": str(results.get("explanations_error") or ""),
         "data": _data(results),
         "environment": _dict(results.get("environment")),
         "config_yaml": _config_yaml(results.get("config")),
@@ -350,7 +351,8 @@ def _sections(ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("learning-curve", "Learning curve", ctx["learning_curve"]),
         ("bakeoff", "Bake-off", ctx["bakeoff"]),
         ("ablation", "Ablation", ctx["ablation"]),
-        ("explanations", "Explanations", ctx["explanations"] or ctx["image_explanations"] or ctx["class_tokens"]),
+        ("explanations", "Explanations", ctx["explanations"] or ctx["image_explanations"] or ctx["class_tokens"]
+                                                    or ctx["explanations_error"]),
         ("data", "Data", ctx["data"]),
         ("reproduce", "Reproduce", ctx["environment"] or ctx["config_yaml"] or ctx["backbone"]),
     ]
