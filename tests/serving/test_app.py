@@ -60,7 +60,8 @@ def test_feedback_joins_the_log_and_rejects_unknown_ids_and_labels(make_client, 
     ({"content": b"x" * 3000}, 413, "max_request_bytes=2048"),
     ({"content": b'{"text": "caf\xe9"}', "headers": {"content-type": "application/json"}}, 400, "UTF-8"),
     ({"content": b'{"text": "\\ud800"}', "headers": {"content-type": "application/json"}}, 422, "Unicode"),
-    ({"content": b'{"text": ', "headers": {"content-type": "application/json"}}, 422, "JSON"),
+    ({"content": b'{"text": ', "headers": {"content-type": "application/json"}}, 422,
+     "body: the body is not valid JSON at character 9"),
     ({"content": b"text=abc", "headers": {"content-type": "application/x-www-form-urlencoded"}}, 422, ""),
 ])
 def test_bad_requests_get_4xx_with_the_limit_and_the_server_keeps_answering(make_client, kwargs, status, message):

@@ -135,6 +135,10 @@ def _validation_message(errors: list[dict], limits: ServeLimits) -> tuple[str, l
             msg += f" (limit max_batch={limits.max_batch})"
         elif kind == "value_error":
             msg = msg.removeprefix("Value error, ")
+        elif kind == "json_invalid":
+            at = f" at character {loc[0]}" if loc and loc[0].isdigit() else ""
+            msg, loc = (f"the body is not valid JSON{at}; send a JSON object such as {{\"text\": \"...\"}} "
+                        "(or {\"image\": \"<base64>\"} for an image model)"), []
         clean.append({"loc": loc, "msg": msg, "type": kind})
     text = "; ".join(f"{'.'.join(c['loc']) or 'body'}: {c['msg']}" for c in clean)
     return text, clean
