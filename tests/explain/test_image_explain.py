@@ -306,6 +306,13 @@ def test_cli_explains_an_image_file_and_writes_a_heatmap(image_model_dir, png, t
     assert "4 x 4 patches over 12 x 12 pixels" in res.output and "row 0 col" in res.output
     with Image.open(out / "square.png.explain.png") as heat:
         assert heat.format == "PNG" and heat.size[0] > 100
+    twin = tmp_path / "elsewhere" / png.name  # the same file name in another folder keeps its own map
+    twin.parent.mkdir()
+    twin.write_bytes(png.read_bytes())
+    res = CliRunner().invoke(app, ["explain", str(image_model_dir), "--image", str(png), "--image", str(twin),
+                                   "--method", "occlusion", "--grid", "2", "--heatmap", str(out / "two")])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (out / "two").iterdir()) == ["square.png.2.explain.png", "square.png.explain.png"]
 
 
 def test_cli_json_for_an_image(image_model_dir, png):

@@ -192,13 +192,18 @@ def explain(
             typer.echo(json.dumps(e))
         else:
             render_explanation(e, console)
+    written: set[str] = set()
     for path, array in zip(image or [], arrays, strict=True):
         e = run_explain(m, array, method=method, target=target, n_steps=steps, grid=grid)
         if heatmap is not None:
             from ..explain.image import save_heatmap
 
             heatmap.mkdir(parents=True, exist_ok=True)
-            e["heatmap"] = str(heatmap / f"{Path(path).name}.explain.png")
+            name, n = f"{Path(path).name}.explain.png", 2
+            while name in written:  # two images of the same name (from different folders) keep both maps
+                name, n = f"{Path(path).name}.{n}.explain.png", n + 1
+            written.add(name)
+            e["heatmap"] = str(heatmap / name)
             save_heatmap(e, array, e["heatmap"])
         if as_json:
             typer.echo(json.dumps({"image": path, **e}))
