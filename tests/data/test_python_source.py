@@ -12,7 +12,17 @@ from graftlab.core.errors import ConfigError, DataError
 from graftlab.data.prepare import prepare_data
 
 MODULE = '''
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pandas as pd
+
+
+@dataclass
+class Settings:  # a dataclass with a ClassVar under postponed annotations needs the module in sys.modules
+    words: ClassVar[tuple[str, ...]] = ("good", "bad")
 
 def reviews(n=40, flip=False):
     words = ["good", "bad"]

@@ -19,7 +19,7 @@ from torch import nn
 from ..core.errors import ConfigError
 from .base import Backbone, EncodedSet
 
-__all__ = ["ImageBackbone", "ImageSet", "to_pixels", "parse_image_size"]
+__all__ = ["ImageBackbone", "ImageSet", "parse_image_size", "pixels_to_input", "to_pixels"]
 
 
 def to_pixels(images: Sequence[Any], size: int) -> torch.Tensor:
@@ -35,15 +35,23 @@ def to_pixels(images: Sequence[Any], size: int) -> torch.Tensor:
             )
 
     def prepare(batch: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(batch)).float().div_(255.0)
-        x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # (n, 3, h, w)
-        if x.shape[-2:] != (size, size):
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        return x.contiguous()
+        return pixels_to_input(torch.from_numpy(np.ascontiguousarray(batch)).float(), size).contiguous()
 
     if len({a.shape for a in arrays}) == 1:  # the usual case: one shape, one interpolation call
         return prepare(np.stack(arrays))
     return torch.cat([prepare(a[None]) for a in arrays])
+
+
+def pixels_to_input(pixels: torch.Tensor, size: int) -> torch.Tensor:
+    """Float pixel values in [0, 255], (n, h, w) or (n, h, w, 3) -> (n, 3, size, size) in [0, 1].
+
+    Differentiable (explanations take gradients through it back to the original pixels).
+    """
+    x = pixels / 255.0
+    x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # (n, 3, h, w)
+    if tuple(x.shape[-2:]) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x
 
 
 class ImageSet(EncodedSet):

@@ -145,7 +145,7 @@ def _header(e: dict[str, Any], console: Console, name: str = "") -> None:
 
 def _read_images(paths: list[str]) -> list[Any]:
     """Decode the --image files (grayscale or RGB uint8 arrays), with a clear error for a missing one."""
-    from ..data.images import decode_images
+    from ..data.images import decode_image_file
 
     out = []
     for p in paths:
@@ -153,10 +153,10 @@ def _read_images(paths: list[str]) -> list[Any]:
             where = "is a folder, not an image file" if Path(p).expanduser().is_dir() else "does not exist"
             raise DataError(f"The --image file {p} {where}. Pass the path of an image file (PNG, JPEG, BMP, GIF, TIFF, WebP).")
         try:
-            out.append(decode_images([p])[0])
-        except DataError as err:
-            detail = str(err).split(": ", 2)[-1]  # decode_images names a row of a table: keep Pillow's reason
-            raise DataError(f"The --image file {p} cannot be read as an image: {detail}") from None
+            out.append(decode_image_file(Path(p).expanduser())[0])
+        except Exception as err:  # noqa: BLE001  (Pillow raises many kinds for a file that is not an image)
+            raise DataError(f"The --image file {p} cannot be read as an image ({type(err).__name__}: "
+                            f"{str(err).strip()[:120]}). Pass a PNG, JPEG, BMP, GIF, TIFF or WebP file.") from None
     return out
 
 

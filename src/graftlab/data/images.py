@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import hashlib
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -155,10 +156,6 @@ def as_image_array(x: Any) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _decode_file(path: Path) -> np.ndarray:
-    return decode_image_file(path)[0]
-
-
 def decode_image_file(source: Any, max_pixels: int | None = None) -> tuple[np.ndarray, str]:
     """(uint8 array, format name such as "PNG") of one image file: a path or a binary file object.
 
@@ -181,16 +178,12 @@ def decode_image_file(source: Any, max_pixels: int | None = None) -> tuple[np.nd
 
 def image_digest(image: np.ndarray) -> str:
     """sha256 of an image's pixels and shape: the same picture has the same digest whatever file held it."""
-    import hashlib
-
     arr = np.ascontiguousarray(image)
     return hashlib.sha256(str(arr.shape).encode() + arr.tobytes()).hexdigest()
 
 
 def encode_png(image: np.ndarray) -> bytes:
     """The PNG file (lossless) of a uint8 image array."""
-    import io
-
     from PIL import Image
 
     buf = io.BytesIO()
@@ -215,28 +208,24 @@ def decode_images(values: Sequence[Any], *, base_dir: str | Path | None = None, 
     for i, v in enumerate(values):
         if isinstance(v, dict) and ("bytes" in v or "path" in v):  # a Hugging Face datasets Image value
             v = v.get("bytes") or v.get("path")
-        if isinstance(v, bytes | bytearray | memoryview):
+        if isinstance(v, bytes | bytearray | memoryview | str | Path):
+            if isinstance(v, str | Path):
+                source = Path(v).expanduser()
+                if not source.is_absolute() and base is not None:
+                    source = base / source
+                if not source.is_file():
+                    missing.append(f"row {i}: {source}")
+                    out.append(np.zeros((1, 1), np.uint8))
+                    continue
+                what = str(source)
+            else:
+                source, what = io.BytesIO(bytes(v)), f"{len(v)} bytes that are not an image file"
             try:
-                out.append(decode_image_file(io.BytesIO(bytes(v)))[0])
-            except ImportError:
-                raise AssetMissingError("Reading image files needs Pillow: run `pip install pillow`.") from None
-            except Exception as e:  # noqa: BLE001  (PIL raises many kinds; each is reported as a bad value)
-                broken.append(f"row {i}: {len(v)} bytes that are not an image file ({type(e).__name__})")
-                out.append(np.zeros((1, 1), np.uint8))
-        elif isinstance(v, str | Path):
-            path = Path(v).expanduser()
-            if not path.is_absolute() and base is not None:
-                path = base / path
-            if not path.is_file():
-                missing.append(f"row {i}: {path}")
-                out.append(np.zeros((1, 1), np.uint8))
-                continue
-            try:
-                out.append(_decode_file(path))
+                out.append(decode_image_file(source)[0])
             except ImportError:
                 raise AssetMissingError("Reading image files needs Pillow: run `pip install pillow`.") from None
             except Exception as e:  # noqa: BLE001  (PIL raises many kinds; each is reported as a bad file)
-                broken.append(f"row {i}: {path} ({type(e).__name__}: {str(e).strip()[:80]})")
+                broken.append(f"row {i}: {what} ({type(e).__name__}: {str(e).strip()[:80]})")
                 out.append(np.zeros((1, 1), np.uint8))
         elif v is None or (pd.api.types.is_scalar(v) and pd.isna(v)):
             missing.append(f"row {i}: no value")

@@ -124,6 +124,7 @@ def _load_python(source: SourceConfig, key: str) -> Any:
     import importlib
     import importlib.util
     import inspect
+    import sys
     import traceback
 
     def failed(what: str, err: BaseException, origin: str | None = None) -> DataError:
@@ -140,15 +141,15 @@ def _load_python(source: SourceConfig, key: str) -> Any:
                             "(relative paths are read from the config file's folder).")
         spec = importlib.util.spec_from_file_location(f"graft_data_{abs(hash(str(path.resolve())))}", path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # as an import does: dataclasses and pickling look the module up there
         try:
             spec.loader.exec_module(module)
         except Exception as e:  # noqa: BLE001  (the user's module: whatever it raises is reported)
+            sys.modules.pop(spec.name, None)
             raise failed(f"could not be loaded: {path} raised while importing", e, str(path)) from None
         name, origin = source.function, str(path)
     else:
         module_name, _, name = str(source.function).partition(":")
-        import sys
-
         cwd = str(Path.cwd())
         added = cwd not in sys.path
         if added:  # modules beside the working folder import as they would with `python -m`

@@ -41,16 +41,9 @@ __all__ = [
 # 12 x 12 image goes 64 at a time, a 12-megapixel photo one at a time.
 _BATCH_BYTES = 256 * 2**20
 #: predictor kinds that take images without an image backbone
-_IMAGE_KINDS = frozenset({"pixel_logreg"})
-
-
 def is_image_predictor(predictor: Any) -> bool:
-    """True for a predictor that takes images: an image backbone, ``pixel_logreg``, or ``modality == "image"``."""
-    if getattr(predictor, "modality", None) == "image":
-        return True
-    if getattr(getattr(predictor, "backbone", None), "modality", None) == "image":
-        return True
-    return getattr(predictor, "kind", None) in _IMAGE_KINDS
+    """True for a predictor that takes images (its ``modality``: an image backbone's, or ``pixel_logreg``)."""
+    return getattr(predictor, "modality", None) == "image"
 
 
 def supports_gradients(predictor: Any) -> bool:
@@ -143,23 +136,18 @@ def _result(target: int, logits: np.ndarray, odds: float, scores: np.ndarray, la
 
 
 def _differentiable_forward(predictor: Any, image: np.ndarray, target: int):
-    """f(pixels (b, h, w[, 3]) float in [0, 255]) -> (b,) target log-odds, with the predictor's own preprocessing.
-
-    The same steps as :func:`graftlab.backbones.image.to_pixels` and the backbone's normalisation, in
-    torch so that gradients reach the original pixels (the resize included).
+    """f(pixels (b, h, w[, 3]) float in [0, 255]) -> (b,) target log-odds, with the predictor's own preprocessing
+    (the backbone's :func:`~graftlab.backbones.image.pixels_to_input` and normalisation), so that gradients
+    reach the original pixels (the resize included).
     """
-    import torch.nn.functional as F
+    from ..backbones.image import pixels_to_input
 
     model = predictor.model
     data = predictor.backbone.encode([image])  # ImageSet: input size and normalisation of this backbone
     size = int(data.size)
 
     def f(pixels):
-        x = pixels / 255.0
-        x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # (b, 3, h, w)
-        if tuple(x.shape[-2:]) != (size, size):
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        return _log_odds_torch(model(data.to_batch(x)), target)  # (b,)
+        return _log_odds_torch(model(data.to_batch(pixels_to_input(pixels, size))), target)  # (b,)
 
     return f
 

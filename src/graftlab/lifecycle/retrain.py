@@ -121,7 +121,9 @@ def _new_labels(log_db: Path, since: float, modality: str = "text") -> tuple[pd.
     with_text = with_text[with_text["input_text"].astype(str).str.strip() != ""]
     unreadable = 0
     if modality == "image":
-        images = [_logged_image(v) for v in with_text["input_text"]]
+        from ..serving.inputs import logged_image
+
+        images = [logged_image(v) for v in with_text["input_text"]]
         unreadable = sum(x is None for x in images)
         keep = np.array([x is not None for x in images], dtype=bool)
         with_text = with_text[keep].assign(_input=pd.Series([x for x in images if x is not None], dtype=object,
@@ -136,18 +138,6 @@ def _new_labels(log_db: Path, since: float, modality: str = "text") -> tuple[pd.
     if modality == "image":
         info["unreadable_images"] = int(unreadable)
     return deduped.sort_values("ts", kind="stable").reset_index(drop=True), info
-
-
-def _logged_image(value: Any) -> np.ndarray | None:
-    """The pixels of an image the log stored as a data URL; None for anything else (a text, a damaged entry)."""
-    from ..serving.inputs import decode_logged_image, is_image_url
-
-    if not is_image_url(value):
-        return None
-    try:
-        return decode_logged_image(value)
-    except Exception:  # noqa: BLE001  (a damaged entry is counted and left out, never fatal)
-        return None
 
 
 def _original_keys(original_rows: pd.DataFrame, cfg: StudyConfig) -> set[str]:
@@ -307,7 +297,6 @@ def retrain(
         raise ConfigError(f"Model {name!r} has no champion to retrain against. Promote one first: "
                           f"graft registry promote {name} VERSION.")
     champion = next(v for v in model["versions"] if v["version"] == champion_version)
-    protocol = find_protocol(champion, uri)
     record_dir = Path(out_root) / name / datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
     record_dir.mkdir(parents=True, exist_ok=True)
     evidence: dict[str, Any] = {"format": "graftlab-retrain/1", "name": name, "champion_version": champion_version,
@@ -329,6 +318,7 @@ def retrain(
         return finish("skipped", f"no alert in the monitor report {trigger['report']}; nothing to retrain for")
 
     since = float((champion.get("tags") or {}).get(LABELS_UNTIL_TAG, 0.0))
+    protocol = find_protocol(champion, uri)
     new, label_info = _new_labels(log_db, since, protocol.config.data.modality)
     original_rows, data_info = original_frame(protocol, original, policy.allow_changed_data)
     known = _original_keys(original_rows, protocol.config)

@@ -188,17 +188,12 @@ def _image_tests(logged: list[str], reference: dict[str, Any], meta: dict[str, A
                  embed_fn: EmbedFn | None) -> tuple[list[DriftTest], list[str]]:
     """Embedding and brightness drift of an image model's logged images; (tests, notes)."""
     from ..data.images import brightness
-    from ..serving.inputs import decode_logged_image, is_image_url
+    from ..serving.inputs import logged_image
 
     names = ("mmd", "domain_classifier", "brightness")
-    images, broken = [], 0
-    for value in logged:
-        try:
-            images.append(decode_logged_image(value) if is_image_url(value) else None)
-        except Exception:  # noqa: BLE001  (a damaged log entry is counted and skipped, never fatal)
-            images.append(None)
-        broken += images[-1] is None
-    images = [x for x in images if x is not None]
+    decoded = [logged_image(value) for value in logged]
+    images = [x for x in decoded if x is not None]
+    broken = len(decoded) - len(images)
     notes = [f"{broken} logged inputs are not readable images and were left out of the input checks."] if broken else []
     if not images:
         return [unavailable(n, _NEEDS_INPUTS) for n in names], notes

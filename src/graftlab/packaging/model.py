@@ -44,17 +44,14 @@ class PackagedModel:
 
     @property
     def modality(self) -> str:
-        """``"text"`` or ``"image"``: what the model takes (packages from before this was recorded: inferred
-        from the backbone or the predictor)."""
-        if self.meta.get("modality") in ("text", "image"):
-            return str(self.meta["modality"])
+        """``"text"`` or ``"image"``: what the model takes (recorded by the study; older packages: the backbone's
+        card or the predictor's own; a class prior alone counts as text)."""
         backbone = self.meta.get("backbone")
-        if isinstance(backbone, dict) and backbone.get("modality") in ("text", "image"):
-            return str(backbone["modality"])
-        found = getattr(getattr(self.predictor, "backbone", None), "modality", None)
-        if found in ("text", "image"):
-            return str(found)
-        return "image" if getattr(self.predictor, "kind", "") == "pixel_logreg" else "text"
+        for found in (self.meta.get("modality"), backbone.get("modality") if isinstance(backbone, dict) else None,
+                      self.predictor.modality):
+            if found in ("text", "image"):
+                return str(found)
+        return "text"
 
     @property
     def name(self) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DATA_URL_PREFIX", "ImageInput", "decode_image", "decode_logged_image", "is_image_url"]
+__all__ = ["DATA_URL_PREFIX", "ImageInput", "decode_image", "decode_logged_image", "is_image_url", "logged_image"]
 
 DATA_URL_PREFIX = "data:image/"
 _DATA_URL = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.IGNORECASE)
@@ -67,8 +67,7 @@ def decode_image(value: Any, max_pixels: int) -> ImageInput:
         raise ValueError(f"the base64 value is not an image file Pillow can read ({type(e).__name__}); "
                          "send PNG, JPEG, BMP, GIF, TIFF or WebP") from None
     mime = _MIME.get(fmt.upper(), fmt.lower())
-    return ImageInput(pixels, f"data:image/{mime};base64,{base64.b64encode(raw).decode('ascii')}",
-                      hashlib.sha256(raw).hexdigest())
+    return ImageInput(pixels, f"data:image/{mime};base64,{''.join(payload.split())}", hashlib.sha256(raw).hexdigest())
 
 
 def is_image_url(value: Any) -> bool:
@@ -81,3 +80,13 @@ def decode_logged_image(value: str) -> np.ndarray:
     from ..data.images import decode_image_file
 
     return decode_image_file(io.BytesIO(base64.b64decode(_DATA_URL.sub("", value, count=1))))[0]
+
+
+def logged_image(value: Any) -> np.ndarray | None:
+    """The pixels of a logged input when it is a readable image; None for a text or a damaged entry."""
+    if not is_image_url(value):
+        return None
+    try:
+        return decode_logged_image(value)
+    except Exception:  # noqa: BLE001  (a damaged entry is counted and left out by the caller, never fatal)
+        return None

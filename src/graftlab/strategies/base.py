@@ -126,6 +126,8 @@ class Predictor(ABC):
     """A fitted model: inputs in, logits out. Saves itself to a folder of safetensors + JSON."""
 
     kind: ClassVar[str]
+    #: what it takes: "text", "image", or None when any input will do (a class prior)
+    modality: ClassVar[str | None] = None
 
     def __init__(self, label_names: Sequence[str]) -> None:
         self.label_names = list(label_names)

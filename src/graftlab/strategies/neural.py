@@ -185,6 +185,10 @@ class NeuralPredictor(Predictor):
     def backbone(self) -> Backbone:
         return self.model.backbone
 
+    @property
+    def modality(self) -> str | None:  # type: ignore[override]  (the backbone's)
+        return getattr(self.backbone, "modality", None)
+
     @torch.no_grad()
     def predict_logits(self, inputs: Sequence, batch_size: int = 64) -> np.ndarray:
         self.model.eval()

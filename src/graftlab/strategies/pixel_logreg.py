@@ -42,6 +42,7 @@ def pixel_features(images: Sequence, size: int, gray: bool) -> np.ndarray:
 @PREDICTORS.register("pixel_logreg")
 class PixelPredictor(Predictor):
     kind = "pixel_logreg"
+    modality = "image"
 
     def __init__(self, size: int, gray: bool, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray,
                  intercept: np.ndarray, label_names: Sequence[str]) -> None:

@@ -31,6 +31,7 @@ class TfidfParams(StrategyParams):
 @PREDICTORS.register("tfidf_logreg")
 class TfidfPredictor(Predictor):
     kind = "tfidf_logreg"
+    modality = "text"
 
     def __init__(self, vectorizer: TfidfVectorizer, coef: np.ndarray, intercept: np.ndarray, label_names: Sequence[str]) -> None:
         super().__init__(label_names)
