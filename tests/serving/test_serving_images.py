@@ -209,3 +209,13 @@ def test_explain_an_image_returns_a_grid_of_patch_attributions(image_client, mak
     assert client.post("/v1/explain", json={"image": image, "grid": 99}).status_code == 422
     text_model = make_client().post("/v1/explain", json={"image": image})
     assert text_model.status_code == 422 and "is a text model" in text_model.json()["detail"]
+
+
+def test_a_broken_image_in_a_batch_is_named_by_its_position(image_client):
+    client = image_client()
+    good = encode(synthetic_images(1, seed=8).image[0])
+    broken = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40).decode()  # a PNG signature, then nothing valid
+    r = client.post("/v1/predict", json={"images": [good, good, good, broken]})
+    assert r.status_code == 422 and r.json()["detail"].startswith("Invalid request: images.3: "), r.text
+    assert "not an image file" in r.json()["detail"]
+    assert client.post("/v1/predict", json={"images": [good] * 4}).status_code == 200

@@ -20,9 +20,11 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ..core.errors import GraftError
 from .config import ServeConfig, ServeLimits
+from .inputs import ImagePayload, decode_images
 from .metrics import CONTENT_TYPE
 from .schemas import (
     AdminResponse,
@@ -213,11 +215,20 @@ def create_app(cfg: ServeConfig, service: Service | None = None) -> FastAPI:
     app.add_middleware(_GuardMiddleware, service=service)
     _install_error_handlers(app, cfg.limits)
 
+    async def decoded(inputs: list[Any], field_name: str) -> list[Any]:
+        """Images decoded on a worker thread (a large photo must not stall the event loop); 422 when one is broken."""
+        if not any(isinstance(x, ImagePayload) for x in inputs):
+            return inputs
+        try:
+            return await run_in_threadpool(decode_images, inputs, cfg.limits.max_image_pixels, field_name)
+        except ValueError as e:
+            raise HTTPException(422, f"Invalid request: {e}") from None
+
     @app.post("/v1/predict", response_model=Prediction | BatchPrediction, tags=["predict"])
     async def predict(body: PredictRequest) -> Any:
         """Label and calibrated probabilities for one input (`text`, or `image` for an image model) or a batch
         (`texts` or `images`)."""
-        answers = await service.predict(body.inputs)
+        answers = await service.predict(await decoded(body.inputs, body.input_field))
         return answers[0] if body.single else {"predictions": answers}
 
     @app.post("/v1/feedback", response_model=FeedbackResponse, tags=["predict"])
@@ -237,7 +248,7 @@ def create_app(cfg: ServeConfig, service: Service | None = None) -> FastAPI:
         fn = _explainer()
         if fn is None:
             raise HTTPException(501, "Explanations are not available: this graftlab has no graftlab.explain module.")
-        one = body.text if body.text is not None else body.image
+        one = body.text if body.text is not None else (await decoded([body.image], "image"))[0]
         service.check_inputs([one])
         extra = {"grid": body.grid} if body.image is not None else {}
         x = one.pixels if body.image is not None else one

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DATA_URL_PREFIX", "ImageInput", "decode_image", "decode_logged_image", "is_image_url", "logged_image"]
+__all__ = ["DATA_URL_PREFIX", "ImageInput", "ImagePayload", "decode_image", "decode_images", "decode_logged_image",
+           "is_image_url", "logged_image", "parse_image"]
 
 DATA_URL_PREFIX = "data:image/"
 _DATA_URL = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.IGNORECASE)
@@ -38,8 +39,35 @@ class ImageInput:
         return tuple(self.pixels.shape)
 
 
+@dataclass(frozen=True)
+class ImagePayload:
+    """A request's image as validated on the event loop: the file's bytes, not yet decoded."""
+
+    raw: bytes = field(repr=False)
+    b64: str = field(repr=False)
+
+
+def parse_image(value: Any) -> ImagePayload:
+    """Check that ``value`` is the base64 text of a non-empty file (a data URL prefix is allowed); cheap, no decoding.
+
+    Raises:
+        ValueError: not a string, not base64, or empty; the message says what to send instead.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"an image must be a string holding the base64 of an image file, not {type(value).__name__}")
+    b64 = "".join(_DATA_URL.sub("", value.strip(), count=1).split())
+    try:
+        raw = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("an image must be the base64 text of an image file (PNG, JPEG, ...), optionally as a data URL "
+                         "'data:image/png;base64,...'; this value is not valid base64") from None
+    if not raw:
+        raise ValueError("the image is empty: send the base64 text of an image file (PNG, JPEG, ...)")
+    return ImagePayload(raw, b64)
+
+
 def decode_image(value: Any, max_pixels: int) -> ImageInput:
-    """An :class:`ImageInput` from the base64 text of an image file (a data URL prefix is allowed).
+    """An :class:`ImageInput` from the base64 text of an image file, or from its :class:`ImagePayload`.
 
     Raises:
         ValueError: not base64, not an image file Pillow can read, or over ``max_pixels``; the message
@@ -47,18 +75,9 @@ def decode_image(value: Any, max_pixels: int) -> ImageInput:
     """
     from ..data.images import decode_image_file
 
-    if not isinstance(value, str):
-        raise ValueError(f"an image must be a string holding the base64 of an image file, not {type(value).__name__}")
-    payload = _DATA_URL.sub("", value.strip(), count=1)
+    payload = value if isinstance(value, ImagePayload) else parse_image(value)
     try:
-        raw = base64.b64decode("".join(payload.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("an image must be the base64 text of an image file (PNG, JPEG, ...), optionally as a data URL "
-                         "'data:image/png;base64,...'; this value is not valid base64") from None
-    if not raw:
-        raise ValueError("the image is empty: send the base64 text of an image file (PNG, JPEG, ...)")
-    try:
-        pixels, fmt = decode_image_file(io.BytesIO(raw), max_pixels=max_pixels)
+        pixels, fmt = decode_image_file(io.BytesIO(payload.raw), max_pixels=max_pixels)
     except ValueError as e:
         raise ValueError(f"{e} (limit max_image_pixels={max_pixels}); send a smaller image") from None
     except ImportError:
@@ -67,7 +86,27 @@ def decode_image(value: Any, max_pixels: int) -> ImageInput:
         raise ValueError(f"the base64 value is not an image file Pillow can read ({type(e).__name__}); "
                          "send PNG, JPEG, BMP, GIF, TIFF or WebP") from None
     mime = _MIME.get(fmt.upper(), fmt.lower())
-    return ImageInput(pixels, f"data:image/{mime};base64,{''.join(payload.split())}", hashlib.sha256(raw).hexdigest())
+    return ImageInput(pixels, f"data:image/{mime};base64,{payload.b64}", hashlib.sha256(payload.raw).hexdigest())
+
+
+def decode_images(values: list[Any], max_pixels: int, field_name: str) -> list[Any]:
+    """Decode every :class:`ImagePayload` of a request (texts pass through); blocking, for a worker thread.
+
+    Raises:
+        ValueError: the first image that cannot be decoded, its message starting with where it is
+            (``image: ...`` or ``images.3: ...``).
+    """
+    out = []
+    for i, v in enumerate(values):
+        if not isinstance(v, ImagePayload):
+            out.append(v)
+            continue
+        try:
+            out.append(decode_image(v, max_pixels))
+        except ValueError as e:
+            where = field_name if len(values) == 1 and field_name == "image" else f"{field_name}.{i}"
+            raise ValueError(f"{where}: {e}") from None
+    return out
 
 
 def is_image_url(value: Any) -> bool:

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from .config import ServeLimits
-from .inputs import decode_image
+from .inputs import parse_image
 
 __all__ = ["AdminResponse", "BatchPrediction", "FeedbackResponse", "Prediction", "RequestModels", "request_models"]
 
@@ -81,7 +81,7 @@ def request_models(limits: ServeLimits) -> RequestModels:
     Text = Annotated[str, StringConstraints(max_length=limits.max_chars), AfterValidator(_valid_unicode)]
     Texts = Annotated[list[Text], Field(min_length=1, max_length=limits.max_batch)]
 
-    Image = Annotated[str, AfterValidator(lambda v: decode_image(v, limits.max_image_pixels))]
+    Image = Annotated[str, AfterValidator(parse_image)]  # checked here; decoded off the event loop by the endpoint
     Images = Annotated[list[Image], Field(min_length=1, max_length=limits.max_batch)]
     image_help = ("the base64 text of an image file (PNG, JPEG, BMP, GIF, TIFF, WebP), optionally as a data URL "
                   f"'data:image/png;base64,...'; at most {limits.max_image_pixels} pixels")
@@ -103,8 +103,13 @@ def request_models(limits: ServeLimits) -> RequestModels:
             return self
 
         @property
+        def input_field(self) -> str:
+            """The field that holds the inputs (named in error messages)."""
+            return next(n for n in ("text", "texts", "image", "images") if getattr(self, n) is not None)
+
+        @property
         def inputs(self) -> list:
-            """The inputs, texts or decoded images (:class:`ImageInput`)."""
+            """The inputs: texts, or images as :class:`ImagePayload` (not yet decoded)."""
             one = self.text if self.text is not None else self.image
             return [one] if one is not None else list(self.texts if self.texts is not None else self.images)
 
