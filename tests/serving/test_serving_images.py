@@ -158,12 +158,16 @@ def test_monitor_finds_drift_in_logged_images_and_none_in_fresh_images_of_the_sa
         client = image_client(log_db=str(db), log_inputs=True)
         for i in range(0, len(images), 20):
             assert client.post("/v1/predict", json={"images": [encode(x) for x in images[i:i + 20]]}).status_code == 200
-        result = run_monitor(str(image_model), log_db=db, window="all", out_dir=tmp_path / f"report-{name}", html=False)
+        result = run_monitor(str(image_model), log_db=db, window="all", out_dir=tmp_path / f"report-{name}",
+                             html=name == "inverted")
         outcomes[name] = {t["name"]: t for t in result.report["drift"]["tests"]}, result.report
+    html = (tmp_path / "report-inverted" / "monitor.html").read_text()
+    assert "alt='Brightness over time'" in html and "Input length over time" not in html
     tests, report = outcomes["inverted"]
     assert report["model"]["modality"] == "image"
     assert {"mmd", "domain_classifier", "brightness"} <= set(tests) and "input_length" not in tests
     assert tests["brightness"]["p_value"] < 1e-6 and tests["brightness"]["detail"]["live_mean"] > 0.5
+    assert all(b["brightness_mean"] > 0.5 for b in report["timeline"]) and report["reference"]["brightness_mean"] < 0.5
     assert tests["mmd"]["p_value"] is not None, tests["mmd"]
     assert tests["mmd"]["p_value"] < 0.01 and report["drift"]["alarm"]
     tests, report = outcomes["same"]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ArtifactError, ConfigError
+from ..data.images import brightness
 from .alerts import Alert, MonitorPolicy, live_performance, performance_alerts, send_webhook
 from .drift import (
     DriftTest,
@@ -184,16 +185,23 @@ def _text_tests(texts: list[str], reference: dict[str, Any], meta: dict[str, Any
     return tests
 
 
-def _image_tests(logged: list[str], reference: dict[str, Any], meta: dict[str, Any], policy: MonitorPolicy,
-                 embed_fn: EmbedFn | None) -> tuple[list[DriftTest], list[str]]:
-    """Embedding and brightness drift of an image model's logged images; (tests, notes)."""
-    from ..data.images import brightness
+def _logged_images(rows: Any) -> tuple[list[np.ndarray | None], int]:
+    """Per row, its logged image decoded (None where none was logged or it is unreadable); and how many were
+    logged but unreadable."""
     from ..serving.inputs import logged_image
 
+    values = rows["input_text"].tolist() if len(rows) else []
+    images = [logged_image(v) for v in values]
+    logged = sum(isinstance(v, str) for v in values)
+    return images, logged - sum(x is not None for x in images)
+
+
+def _image_tests(images: list[np.ndarray], broken: int, reference: dict[str, Any], meta: dict[str, Any],
+                 policy: MonitorPolicy, embed_fn: EmbedFn | None) -> tuple[list[DriftTest], list[str]]:
+    """Embedding and brightness drift of an image model's logged images; (tests, notes)."""
+    from ..data.images import brightness
+
     names = ("mmd", "domain_classifier", "brightness")
-    decoded = [logged_image(value) for value in logged]
-    images = [x for x in decoded if x is not None]
-    broken = len(decoded) - len(images)
     notes = [f"{broken} logged inputs are not readable images and were left out of the input checks."] if broken else []
     if not images:
         return [unavailable(n, _NEEDS_INPUTS) for n in names], notes
@@ -208,19 +216,22 @@ def _image_tests(logged: list[str], reference: dict[str, Any], meta: dict[str, A
 
 
 def _drift(rows: Any, proba: np.ndarray, reference: dict[str, Any], meta: dict[str, Any], policy: MonitorPolicy,
-           embed_fn: EmbedFn | None, names: list[str], modality: str = "text") -> tuple[list[DriftTest], list[str]]:
+           embed_fn: EmbedFn | None, names: list[str], images: tuple[list[np.ndarray | None], int] | None = None,
+           ) -> tuple[list[DriftTest], list[str]]:
+    """``images``: an image model's logged images per row and the unreadable count (None: a text model)."""
     n = len(rows)
-    input_names = ("mmd", "domain_classifier", "brightness") if modality == "image" else \
+    input_names = ("mmd", "domain_classifier", "brightness") if images is not None else \
         ("mmd", "domain_classifier", "input_length", "empty_rate")
     if n < policy.min_requests:
         why = f"{n} requests in the window; at least min_requests={policy.min_requests} are needed"
         return [unavailable(t, why) for t in (*input_names, "confidence_ks", "class_chi2")], []
     tests = [confidence_ks(reference["confidences"], proba.max(1)),
              class_chi2(reference["predicted_distribution"], np.bincount(proba.argmax(1), minlength=len(names)), names)]
-    logged = [str(t) for t in rows["input_text"] if t is not None and not (isinstance(t, float) and np.isnan(t))]
-    if modality == "image":
-        found, notes = _image_tests(logged, reference, meta, policy, embed_fn)
+    if images is not None:
+        found, notes = _image_tests([x for x in images[0] if x is not None], images[1], reference, meta, policy,
+                                    embed_fn)
         return found + tests, notes
+    logged = [str(t) for t in rows["input_text"] if t is not None and not (isinstance(t, float) and np.isnan(t))]
     return _text_tests(logged, reference, meta, policy, embed_fn) + tests, []
 
 
@@ -230,6 +241,7 @@ def _reference_summary(reference: dict[str, Any]) -> dict[str, Any]:
             "confidence_mean": float(np.mean(reference["confidences"])) if reference.get("confidences") else None,
             "predicted_share": (counts / counts.sum()).tolist() if counts.size and counts.sum() else None,
             "words_mean": (reference.get("input_words") or {}).get("mean"),
+            "brightness_mean": (reference.get("input_brightness") or {}).get("mean"),
             "has_embeddings": bool(reference.get("embeddings"))}
 
 
@@ -278,7 +290,8 @@ def run_monitor(
     rows, notes = _rows(Path(log_db), ident["versions"], win, now)
     proba = _probabilities(rows, names)
     modality = packaged.modality
-    tests, input_notes = _drift(rows, proba, reference, packaged.meta, policy, embed_fn, names, modality)
+    images = _logged_images(rows) if modality == "image" else None  # decoded once: drift tests and timeline
+    tests, input_notes = _drift(rows, proba, reference, packaged.meta, policy, embed_fn, names, images)
     notes += input_notes
     order = {n: i for i, n in enumerate(("mmd", "domain_classifier", "confidence_ks", "class_chi2", "input_length",
                                          "empty_rate", "brightness"))}
@@ -301,6 +314,8 @@ def run_monitor(
                         for t, p in zip(rows["true_label"], proba, strict=True)])
     words = (np.array([len(str(t).split()) for t in rows["input_text"]], dtype=float)
              if modality == "text" and has_text.all() and len(rows) else None)
+    shade = (brightness(images[0]) if images is not None and len(rows) and all(x is not None for x in images[0])
+             else None)
     predicted = [names[i] for i in proba.argmax(1)] if len(rows) else []
     ts = rows["ts"].to_numpy(dtype=float)
     report: dict[str, Any] = {
@@ -317,7 +332,7 @@ def run_monitor(
         "reference": _reference_summary(reference),
         "drift": {**alarm, "tests": [t.to_dict() for t in tests]},
         "performance": perf,
-        "timeline": timeline(ts, proba.max(1) if len(rows) else np.zeros(0), predicted, names, correct, words),
+        "timeline": timeline(ts, proba.max(1) if len(rows) else np.zeros(0), predicted, names, correct, words, shade),
         "alerts": [a.to_dict() for a in alerts],
         "alerted": bool(alerts),
         "exit_code": 1 if alerts else 0,

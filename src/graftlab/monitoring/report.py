@@ -29,9 +29,11 @@ _RC = {"font.size": 9, "axes.titlesize": 10, "axes.titleweight": "bold", "axes.s
 
 
 def timeline(ts: np.ndarray, confidence: np.ndarray, predicted: list[str], label_names: list[str],
-             correct: np.ndarray, words: np.ndarray | None, n_buckets: int = 12) -> list[dict[str, Any]]:
-    """Per time bucket (equal widths over the window): requests, mean confidence, class shares, words per input,
-    and accuracy over the requests that have feedback (``correct`` is NaN where there is none)."""
+             correct: np.ndarray, words: np.ndarray | None, brightness: np.ndarray | None = None,
+             n_buckets: int = 12) -> list[dict[str, Any]]:
+    """Per time bucket (equal widths over the window): requests, mean confidence, class shares, words per input
+    (text models) or mean image brightness (image models), and accuracy over the requests that have feedback
+    (``correct`` is NaN where there is none)."""
     if len(ts) == 0:
         return []
     lo, hi = float(ts.min()), float(ts.max())
@@ -50,6 +52,7 @@ def timeline(ts: np.ndarray, confidence: np.ndarray, predicted: list[str], label
             "confidence_mean": float(confidence[sel].mean()),
             "class_share": {n: float(np.mean(pred[sel] == n)) for n in label_names},
             "words_mean": float(words[sel].mean()) if words is not None else None,
+            "brightness_mean": float(brightness[sel].mean()) if brightness is not None else None,
             "n_labeled": int(labeled.sum()),
             "accuracy": float(correct[labeled].mean()) if labeled.any() else None,
         })
@@ -166,6 +169,8 @@ def plots(report: dict[str, Any], reference_confidences: list[float], live_confi
                                          "accuracy", val_acc),
         "words_over_time": _over_time(buckets, "words_mean", "Words per input per time bucket", "words",
                                       ref.get("words_mean")),
+        "brightness_over_time": _over_time(buckets, "brightness_mean", "Mean image brightness per time bucket",
+                                           "brightness (0-1)", ref.get("brightness_mean")),
         "confidence_histogram": _confidence_hist(reference_confidences, live_confidences),
     }
     return {k: v for k, v in candidates.items() if v is not None}
@@ -221,7 +226,8 @@ def render_html(report: dict[str, Any], figures: dict[str, str]) -> str:
         parts.append(f"<p>{e(perf.get('message') or 'No feedback labels.')}</p>")
     titles = {"drift_tests": "Drift tests", "confidence_over_time": "Confidence over time",
               "class_share_over_time": "Predicted classes over time", "accuracy_over_time": "Accuracy over time",
-              "words_over_time": "Input length over time", "confidence_histogram": "Confidence distribution"}
+              "words_over_time": "Input length over time", "brightness_over_time": "Brightness over time",
+              "confidence_histogram": "Confidence distribution"}
     if figures:
         parts.append("<h2>Plots</h2>")
         for key, png in figures.items():
