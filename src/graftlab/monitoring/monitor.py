@@ -199,8 +199,6 @@ def _logged_images(rows: Any) -> tuple[list[np.ndarray | None], int]:
 def _image_tests(images: list[np.ndarray], broken: int, reference: dict[str, Any], meta: dict[str, Any],
                  policy: MonitorPolicy, embed_fn: EmbedFn | None) -> tuple[list[DriftTest], list[str]]:
     """Embedding and brightness drift of an image model's logged images; (tests, notes)."""
-    from ..data.images import brightness
-
     names = ("mmd", "domain_classifier", "brightness")
     notes = [f"{broken} logged inputs are not readable images and were left out of the input checks."] if broken else []
     if not images:

@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DATA_URL_PREFIX", "ImageInput", "ImagePayload", "decode_image", "decode_images", "decode_logged_image",
+__all__ = ["ImageInput", "ImagePayload", "decode_image", "decode_images", "decode_logged_image",
            "is_image_url", "logged_image", "parse_image"]
 
-DATA_URL_PREFIX = "data:image/"
 _DATA_URL = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.IGNORECASE)
 _MIME = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff", "WEBP": "webp", "PPM": "x-portable-pixmap"}
 
@@ -33,10 +32,6 @@ class ImageInput:
     pixels: np.ndarray = field(repr=False)
     data_url: str = field(repr=False)
     sha256: str
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.pixels.shape)
 
 
 @dataclass(frozen=True)
@@ -66,16 +61,15 @@ def parse_image(value: Any) -> ImagePayload:
     return ImagePayload(raw, b64)
 
 
-def decode_image(value: Any, max_pixels: int) -> ImageInput:
-    """An :class:`ImageInput` from the base64 text of an image file, or from its :class:`ImagePayload`.
+def decode_image(payload: ImagePayload, max_pixels: int) -> ImageInput:
+    """An :class:`ImageInput` from a validated :class:`ImagePayload` (blocking: Pillow decodes the pixels).
 
     Raises:
-        ValueError: not base64, not an image file Pillow can read, or over ``max_pixels``; the message
-            says which and what to send instead.
+        ValueError: not an image file Pillow can read, or over ``max_pixels``; the message says which and
+            what to send instead.
     """
     from ..data.images import decode_image_file
 
-    payload = value if isinstance(value, ImagePayload) else parse_image(value)
     try:
         pixels, fmt = decode_image_file(io.BytesIO(payload.raw), max_pixels=max_pixels)
     except ValueError as e:
