@@ -123,6 +123,14 @@ def test_image_training_with_the_cache_equals_training_without(tiny_cnn):
     key_b = pc.prefix_key(tiny_cnn, tiny_cnn.load_encoder(), tiny_cnn.encode(data.inputs[1:41]), 1, None)
     assert key_a != key_b  # other images, other entry
     pc.clear_memory()
+    enc, images = tiny_cnn.load_encoder(), tiny_cnn.encode(data.inputs[:8])
+    first = pc.cached_prefix(tiny_cnn, enc, images, 1, None)
+    pc.clear_memory()
+    hits = pc.STATS["disk_hits"]
+    again = pc.cached_prefix(tiny_cnn, enc, images, 1, None)  # from disk: the same maps
+    assert pc.STATS["disk_hits"] == hits + 1 and isinstance(again, pc.FeatureMapSet)
+    assert first.maps.ndim == 4 and torch.equal(first.maps, again.maps)
+    pc.clear_memory()
 
 
 def test_image_augmentation_turns_the_image_cache_off(tiny_cnn):

@@ -104,7 +104,7 @@ def test_entries_are_reused_from_memory_then_disk_and_keyed_by_what_matters(tiny
     assert pc.STATS["computed"] == before["computed"] + 1 and pc.STATS["memory_hits"] == before["memory_hits"] + 1
     pc.clear_memory()
     again = pc.cached_prefix(bb, model.encoder, tokens, 1, 32)
-    assert pc.STATS["disk_hits"] == before["disk_hits"] + 1 and torch.equal(first.hidden, again.hidden)
+    assert pc.STATS["disk_hits"] == before["disk_hits"] + 1 and torch.equal(first.hidden, again.hidden) and torch.equal(first.offsets, again.offsets)
 
     key = pc.prefix_key(bb, model.encoder, tokens, 1, 32)
     assert key != pc.prefix_key(bb, model.encoder, tokens, 2, 32)  # boundary
@@ -117,6 +117,29 @@ def test_entries_are_reused_from_memory_then_disk_and_keyed_by_what_matters(tiny
         model.encoder.encoder.layer[1].output.dense.bias.add_(1.0)  # above the boundary: same prefix
     model.encoder.encoder.layer[0].output.dense.bias.data.sub_(1.0)
     assert key == pc.prefix_key(bb, model.encoder, tokens, 1, 32)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "other texts"])
+def test_a_damaged_disk_entry_is_recomputed_not_trusted(tiny_bert, reviews, damage):
+    from safetensors.torch import save_file
+
+    bb = get_backbone(tiny_bert)
+    model = EncoderClassifier(bb, bb.load_encoder(), 2, 0.0)
+    tokens = bb.encode(reviews.review.tolist()[:12], max_length=32)
+    good = pc.cached_prefix(bb, model.encoder, tokens, 1, 32)
+    pc.clear_memory()
+    path = pc.cache_dir() / "prefix" / f"{pc.prefix_key(bb, model.encoder, tokens, 1, 32)}.safetensors"
+    if damage == "garbage":
+        path.write_bytes(b"not a safetensors file")
+    else:  # the states of 12 other texts of other lengths
+        save_file({"hidden": torch.zeros(36, good.hidden.shape[1]), "offsets": torch.arange(0, 37, 3)}, str(path))
+    before = dict(pc.STATS)
+    again = pc.cached_prefix(bb, model.encoder, tokens, 1, 32)
+    assert pc.STATS["computed"] == before["computed"] + 1 and pc.STATS["disk_hits"] == before["disk_hits"]
+    assert isinstance(again, pc.HiddenSet) and torch.equal(good.hidden, again.hidden)
+    pc.clear_memory()
+    assert isinstance(pc.cached_prefix(bb, model.encoder, tokens, 1, 32), pc.HiddenSet)  # rewritten whole
+    assert pc.STATS["disk_hits"] == before["disk_hits"] + 1
 
 
 def test_cache_is_off_when_inputs_change_or_nothing_is_frozen(tiny_bert, reviews):

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["MEMORY_BYTES", "STATS", "FeatureMapSet", "HiddenSet", "cached_prefix", "clear_memory", "prefix_key",
            "supports_prefix"]
 
-_MEMORY: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+#: an entry: text {"hidden": (total tokens, hidden), "offsets": (n + 1,)}; images {"maps": (n, c, h, w)}
+_MEMORY: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
 #: in-memory budget: the most recent entries up to this many bytes (the newest is always kept)
 MEMORY_BYTES = 2 << 30
 #: counters for tests and benchmarks
@@ -79,16 +80,17 @@ class FeatureMapSet(EncodedSet):
     """
 
     def __init__(self, maps: torch.Tensor, labels: np.ndarray | None, start_block: int) -> None:
-        self.hidden, self.start_block = maps, int(start_block)
+        self.maps, self.start_block = maps, int(start_block)
         super().__init__(list(maps), labels, np.ones(len(maps), dtype=np.int64), self._stack)
 
     def _stack(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         return {"feature_maps": torch.stack(items), "start_block": torch.tensor(self.start_block)}
 
 
-def _as_set(entry: tuple[torch.Tensor, torch.Tensor], labels: np.ndarray | None, stop: int) -> HiddenSet | FeatureMapSet:
-    states, offsets = entry
-    return FeatureMapSet(states, labels, stop) if states.ndim == 4 else HiddenSet(states, offsets, labels, stop)
+def _as_set(entry: dict[str, torch.Tensor], labels: np.ndarray | None, stop: int) -> HiddenSet | FeatureMapSet:
+    if "maps" in entry:
+        return FeatureMapSet(entry["maps"], labels, stop)
+    return HiddenSet(entry["hidden"], entry["offsets"], labels, stop)
 
 
 def supports_prefix(backbone: Backbone, encoder: nn.Module) -> bool:
@@ -122,16 +124,16 @@ def prefix_key(backbone: Backbone, encoder: nn.Module, data: EncodedSet, stop: i
     boundary, max length."""
     weights = _digest_tensors([t for m in backbone.prefix_modules(encoder, stop) for t in m.state_dict().values()])
     tag = getattr(backbone, "cache_tag", "")
-    raw = (f"prefix|{backbone.card.weights_sha256 or backbone.card.name}|{weights}|{tag}|{stop}|{max_length}|"
+    raw = (f"prefix-v2|{backbone.card.weights_sha256 or backbone.card.name}|{weights}|{tag}|{stop}|{max_length}|"
            f"{_digest_items(data.items)}")
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 @torch.no_grad()
 def compute_prefix(backbone: Backbone, encoder: nn.Module, data: EncodedSet, stop: int,
-                   batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """States entering block ``stop``, in eval mode, input order: text (hidden (total tokens, hidden),
-    offsets (n + 1,)); images (feature maps (n, channels, h, w), offsets 0..n)."""
+                   batch_size: int = 64) -> dict[str, torch.Tensor]:
+    """States entering block ``stop``, in eval mode, input order: text {"hidden": (total tokens, hidden),
+    "offsets": (n + 1,)}; images {"maps": (n, channels, h, w)}."""
     was_training = encoder.training
     encoder.eval()
     try:
@@ -145,10 +147,24 @@ def compute_prefix(backbone: Backbone, encoder: nn.Module, data: EncodedSet, sto
     finally:
         encoder.train(was_training)
     if per_example and per_example[0].ndim == 3:  # feature maps: one fixed-size tensor per image
-        return torch.stack(per_example), torch.arange(len(data) + 1, dtype=torch.long)
+        return {"maps": torch.stack(per_example)}
     lengths = torch.as_tensor(data.lengths, dtype=torch.long)
     offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
-    return torch.cat(per_example), offsets
+    return {"hidden": torch.cat(per_example), "offsets": offsets}
+
+
+def _check_entry(entry: dict[str, torch.Tensor], data: EncodedSet) -> None:
+    """Raise ValueError unless ``entry`` holds one state per example of ``data`` (text: with its length)."""
+    if set(entry) == {"maps"}:
+        ok = entry["maps"].ndim == 4 and len(entry["maps"]) == len(data)
+    elif set(entry) == {"hidden", "offsets"}:
+        offsets, hidden = entry["offsets"], entry["hidden"]
+        ok = (offsets.ndim == 1 and len(offsets) == len(data) + 1 and hidden.ndim == 2
+              and int(offsets[-1]) == len(hidden) and np.array_equal(np.diff(offsets.numpy()), data.lengths))
+    else:
+        ok = False
+    if not ok:
+        raise ValueError(f"the entry ({ {k: tuple(v.shape) for k, v in entry.items()} }) does not fit the data")
 
 
 def cached_prefix(backbone: Backbone, encoder: nn.Module, data: EncodedSet, stop: int, max_length: int | None,
@@ -170,10 +186,11 @@ def cached_prefix(backbone: Backbone, encoder: nn.Module, data: EncodedSet, stop
     entry = None
     if path.is_file():
         try:
-            arrays = load_file(str(path))
-            entry = (arrays["hidden"], arrays["offsets"])
+            entry = load_file(str(path))
+            _check_entry(entry, data)
             STATS["disk_hits"] += 1
         except Exception:  # noqa: BLE001  (whatever is wrong with an entry, it is recomputed, never trusted)
+            entry = None
             path.unlink(missing_ok=True)
     if entry is None:
         t0 = time.perf_counter()
@@ -183,12 +200,12 @@ def cached_prefix(backbone: Backbone, encoder: nn.Module, data: EncodedSet, stop
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            save_file({"hidden": entry[0].contiguous(), "offsets": entry[1]}, str(tmp))
+            save_file({name: t.contiguous() for name, t in entry.items()}, str(tmp))
             tmp.replace(path)
         except OSError:
             pass  # a read-only cache folder only costs speed
     _MEMORY[key] = entry
-    while len(_MEMORY) > 1 and sum(h.numel() * h.element_size() for h, _ in _MEMORY.values()) > MEMORY_BYTES:
+    while len(_MEMORY) > 1 and sum(t.nbytes for e in _MEMORY.values() for t in e.values()) > MEMORY_BYTES:
         _MEMORY.popitem(last=False)
     return _as_set(entry, data.labels, stop)
 
