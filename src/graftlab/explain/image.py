@@ -135,8 +135,8 @@ def _result(target: int, logits: np.ndarray, odds: float, scores: np.ndarray, la
             **layout, "fill": np.atleast_1d(fill).astype(int).tolist(), "baseline": baseline, **extra}
 
 
-def _differentiable_forward(predictor: Any, image: np.ndarray, target: int):
-    """f(pixels (b, h, w[, 3]) float in [0, 255]) -> (b,) target log-odds, with the predictor's own preprocessing
+def _differentiable_logits(predictor: Any, image: np.ndarray):
+    """f(pixels (b, h, w[, 3]) float in [0, 255]) -> (b, k) logits, with the predictor's own preprocessing
     (the backbone's :func:`~graftlab.backbones.image.pixels_to_input` and normalisation), so that gradients
     reach the original pixels (the resize included).
     """
@@ -147,7 +147,7 @@ def _differentiable_forward(predictor: Any, image: np.ndarray, target: int):
     size = int(data.size)
 
     def f(pixels):
-        return _log_odds_torch(model(data.to_batch(pixels_to_input(pixels, size))), target)  # (b,)
+        return model(data.to_batch(pixels_to_input(pixels, size)))  # (b, k)
 
     return f
 
@@ -172,14 +172,19 @@ def integrated_gradients(predictor: Any, image: Any, target: int | None = None, 
     fill = _fill(img)
     model = predictor.model
     model.eval()
-    logits = np.asarray(predictor.predict_logits([img], 1), dtype=np.float64)[0]  # (k,)
-    target = int(logits.argmax()) if target is None else int(target)
-    f = _differentiable_forward(predictor, img, target)
     device = next(model.parameters()).device
     x = torch.as_tensor(img.astype(np.float32), device=device)[None]  # (1, h, w[, 3]); a copy: img may be read-only
     base = torch.as_tensor(np.broadcast_to(fill, img.shape).copy(), dtype=torch.float32, device=device)[None]
+    to_logits = _differentiable_logits(predictor, img)
     with torch.no_grad():
-        odds, base_odds = float(f(x)[0]), float(f(base)[0])
+        both = to_logits(torch.cat([x, base])).double()  # (2, k): the image and the baseline in one forward
+    logits = both[0].cpu().numpy()  # (k,)
+    target = int(logits.argmax()) if target is None else int(target)
+    odds, base_odds = (float(v) for v in _log_odds_torch(both, target))
+
+    def f(pixels):
+        return _log_odds_torch(to_logits(pixels), target)  # (b,)
+
     with torch.enable_grad():  # the weights may be frozen: the gradient is with respect to the input
         attr, delta = IntegratedGradients(f).attribute(
             x, baselines=base, n_steps=n_steps, internal_batch_size=_chunk(img, min(n_steps, 32)),
