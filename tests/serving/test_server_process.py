@@ -1,20 +1,33 @@
 """The real server (``graft serve`` in a subprocess): it answers over TCP, and no acknowledged request is
 lost when the process is killed with SIGKILL under load."""
 
+import json
 import os
 import signal
 import sqlite3
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import httpx
+import pytest
 
 
 def test_real_server_answers_and_stops_cleanly(serve_process, packaged, tmp_path, texts):
     db = tmp_path / "log.db"
-    with serve_process([str(packaged["champion"]), "--log-db", str(db), "--log-inputs", "--quantize"]) as (proc, url):
+    args = [str(packaged["champion"]), "--log-db", str(db), "--log-inputs", "--quantize", "--max-request-bytes", "100000"]
+    with serve_process(args) as (proc, url):
         r = httpx.post(f"{url}/v1/predict", json={"text": texts[0] + " mail me at a@b.org"}, timeout=30)
         assert r.status_code == 200, r.text
+        # a client that writes its whole (oversized) body before reading (the standard library's) gets the 413,
+        # not a reset connection
+        for size in (4_000_000, 40_000_000):
+            body = json.dumps({"texts": ["x" * (size // 4)] * 4}).encode()
+            request = urllib.request.Request(f"{url}/v1/predict", body, {"content-type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=60)
+            assert refused.value.code == 413 and b"max_request_bytes=100000" in refused.value.read()
         rid = r.json()["request_id"]
         assert httpx.post(f"{url}/v1/predict", content=b"\xff\xfe", timeout=30).status_code == 400
         assert httpx.post(f"{url}/v1/feedback", json={"request_id": rid, "label": "great"}, timeout=30).status_code == 200

@@ -121,6 +121,17 @@ def test_an_image_over_the_pixel_limit_is_refused_before_decoding(image_client):
     assert client.post("/v1/predict", json={"image": encode(np.zeros((10, 10), np.uint8))}).status_code == 200
 
 
+def test_the_default_body_limit_takes_a_photo_for_an_image_model_only(image_client, make_client):
+    photo = encode(np.random.default_rng(0).integers(0, 256, (1000, 1100), dtype=np.uint8))  # noise: ~1.1 MB PNG
+    assert len(photo) > 1_400_000
+    r = image_client().post("/v1/predict", json={"image": photo})
+    assert r.status_code == 200, r.text
+    r = make_client().post("/v1/predict", json={"text": "x" * 1_400_000})
+    assert r.status_code == 413 and "max_request_bytes=1000000" in r.json()["detail"], r.text
+    r = image_client(limits={"max_request_bytes": 1_000_000}).post("/v1/predict", json={"image": photo})
+    assert r.status_code == 413 and "--max-request-bytes" in r.json()["detail"], r.text
+
+
 def test_a_text_model_refuses_images(make_client):
     r = make_client().post("/v1/predict", json={"image": encode(np.zeros((8, 8), np.uint8))})
     assert r.status_code == 422 and "is a text model: send 'text'" in r.json()["detail"], r.text

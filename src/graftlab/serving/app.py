@@ -77,7 +77,7 @@ class _GuardMiddleware:
         """Read the body up to the limit and replay it; None when a 413/400 was already sent."""
         if scope.get("method") not in ("POST", "PUT", "PATCH"):
             return receive
-        limit = self.service.cfg.limits.max_request_bytes
+        limit = self.service.request_bytes()
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None:
@@ -87,8 +87,9 @@ class _GuardMiddleware:
                 await _send_json(send, 400, {"detail": "The Content-Length header is not a number."})
                 return None
             if size > limit:
-                await _send_json(send, 413, {"detail": f"The request body has {size} bytes; the limit is "
-                                                       f"max_request_bytes={limit}."})
+                if size <= DRAIN_BYTES:
+                    await _discard_body(receive, DRAIN_BYTES)
+                await _send_json(send, 413, {"detail": _too_large(f"has {size} bytes", limit)})
                 return None
         chunks, total = [], 0
         while True:
@@ -97,11 +98,13 @@ class _GuardMiddleware:
                 break
             chunks.append(message.get("body", b""))
             total += len(chunks[-1])
+            more = message.get("more_body", False)
             if total > limit:
-                await _send_json(send, 413, {"detail": f"The request body has more than {limit} bytes; the limit "
-                                                       f"is max_request_bytes={limit}."})
+                if more:
+                    await _discard_body(receive, DRAIN_BYTES - total)
+                await _send_json(send, 413, {"detail": _too_large(f"has more than {limit} bytes", limit)})
                 return None
-            if not message.get("more_body", False):
+            if not more:
                 break
         body, delivered = b"".join(chunks), False
         try:
@@ -119,6 +122,26 @@ class _GuardMiddleware:
             return await receive()
 
         return replay
+
+
+#: an oversized body up to this size is read and thrown away before the 413 is sent, so that a client that
+#: writes its whole request before reading (Python's requests, urllib, httpx) gets the answer instead of a
+#: reset connection; past it, the server answers at once and the connection closes
+DRAIN_BYTES = 256_000_000
+
+
+async def _discard_body(receive: Any, budget: int) -> None:
+    """Read the rest of a request body without keeping it, at most ``budget`` bytes."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        budget -= len(message.get("body", b""))
+
+
+def _too_large(what: str, limit: int) -> str:
+    return (f"The request body {what}; the limit is max_request_bytes={limit}: send fewer or smaller inputs per "
+            "request (or start the server with a larger --max-request-bytes).")
 
 
 async def _send_json(send: Any, status: int, payload: dict) -> None:

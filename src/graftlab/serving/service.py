@@ -167,6 +167,10 @@ class Service:
                               {n: float(v) for n, v in zip(names, p)}, latency_ms, now)
                 for rid, text, p in zip(ids, texts, proba)]
 
+    def request_bytes(self) -> int:
+        """The request body limit: the configured one, else the default for what the champion takes."""
+        return self.cfg.limits.request_bytes(self.champion.modality if self.champion is not None else "text")
+
     def check_inputs(self, inputs: list[Any]) -> None:
         """Raise InputMismatch when the request sends texts to an image model or images to a text model."""
         images = sum(isinstance(x, ImageInput) for x in inputs)
