@@ -48,8 +48,8 @@ def serve(
                                                                   "(needed by drift tests on inputs and by retraining).")] = False,
     max_chars: Annotated[int, typer.Option(help="Longest input text (characters).", rich_help_panel=_LIMITS)] = 5000,
     max_batch: Annotated[int, typer.Option(help="Most inputs in one request.", rich_help_panel=_LIMITS)] = 64,
-    max_request_bytes: Annotated[int | None, typer.Option(help="Largest request body in bytes [default: 1,000,000 for a "
-                                                               "text model, 30,000,000 for an image model].",
+    max_request_bytes: Annotated[int | None, typer.Option(help="Largest request body in bytes (default: 1,000,000 for "
+                                                               "a text model, 30,000,000 for an image model).",
                                                           rich_help_panel=_LIMITS, show_default=False)] = None,
     max_image_pixels: Annotated[int, typer.Option(help="Largest image (width x height) an image model accepts.",
                                                   rich_help_panel=_LIMITS)] = 20_000_000,
