@@ -38,6 +38,9 @@ def test_validate_good_csv_exits_0_and_prints_tables(runner, write_study):
         ({"split": {"train": "most"}}, "'data.split.train' parameter is invalid"),
         ({"source": {"kind": "csv", "path": "missing.csv"}}, "does not exist"),
         ({"label": "scores"}, "did you mean 'score'"),
+        ({"split": {"order_by": "posted"}}, "'data.split.order_by' column 'posted' is not in"),
+        ({"split": {"order_by": "product"}}, "'data.split.order_by' column 'product' must hold a date"),
+        ({"group": "review", "split": {"order_by": "score"}}, "a group may span the time boundaries"),
     ],
 )
 def test_validate_bad_config_exits_2_without_traceback(runner, write_study, data, message):
@@ -55,6 +58,15 @@ def test_validate_failed_checks_print_table_then_error(runner, write_study, revi
     assert "Data checks" in result.stdout and "fail" in result.stdout
     assert "set data.checks.leakage: drop" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_validate_a_time_ordered_split_prints_each_periods(runner, write_study, reviews):
+    reviews["posted"] = [f"2024-05-{1 + i % 30:02d}" for i in range(len(reviews))]  # both classes every day
+    result = _run(runner, "validate", write_study(reviews, split={"order_by": "posted"}))
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())  # rich wraps long lines
+    assert "split by time on 'posted': train 2024-05-01T00:00:00+00:00 to 2024-05-" in out
+    assert "; test 2024-05-" in out and "absent_classes" in out
 
 
 def test_single_class_exits_2(runner, write_study, reviews):

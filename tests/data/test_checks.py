@@ -11,6 +11,7 @@ from graftlab.data import LabeledData
 from graftlab.data.checks import (
     CheckResult,
     DataChecksFailed,
+    check_absent_classes,
     check_conflicts,
     check_empty,
     check_imbalance,
@@ -159,9 +160,21 @@ def test_run_split_checks_applies_drops_in_order():
     )
     cfg = ChecksConfig(leakage="drop", unseen_test_labels="drop")
     results, drop = run_split_checks(splits, cfg)
-    assert [r.name for r in results] == ["leakage_exact", "leakage_normalised", "unseen_labels", "imbalance"]
-    assert [r.status for r in results] == ["fixed", "fixed", "fixed", "ok"]
+    assert [r.name for r in results] == ["leakage_exact", "leakage_normalised", "unseen_labels", "absent_classes",
+                                         "imbalance"]
+    assert [r.status for r in results] == ["fixed", "fixed", "fixed", "fail", "ok"]  # val lost its only class-1 row
     np.testing.assert_array_equal(drop, [8, 10, 11])
+
+
+def test_a_class_of_train_missing_from_val_or_test_is_named_and_fails_unless_warned():
+    splits = _splits(train=[(f"t{i}", i % 3) for i in range(9)], val=[("v0", 0), ("v1", 1), ("v2", 2)],
+                     test=[("w0", 1), ("w1", 1)])
+    failed = check_absent_classes(splits, "error")
+    assert failed.status == "fail" and failed.count == 2 and "data.checks.absent_classes: warn" in failed.action
+    assert "test has no 'a', 'c' rows" in failed.detail and "val" not in failed.detail
+    assert check_absent_classes(splits, "warn").status == "warn"
+    splits["test"] = splits["val"]
+    assert check_absent_classes(splits, "error").status == "ok"
 
 
 def test_failures_raise_one_error_listing_every_failed_check_and_its_key():

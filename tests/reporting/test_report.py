@@ -197,3 +197,12 @@ def test_why_examples_could_not_be_explained_is_shown(binary_results, tmp_path):
                "explanations_error": "The 'majority' predictor has no input to attribute."}
     section = _explanations_section(render_report(results, tmp_path).read_text())
     assert "No example explanations: The &#39;majority&#39; predictor has no input to attribute." in section
+
+
+def test_a_time_ordered_split_shows_each_splits_period(binary_results, tmp_path):
+    data = dict(binary_results["data"])
+    data["summary"] = {**data.get("summary", {}), "time_order": {"column": "posted", "ranges": {
+        "train": ["2024-01-01", "2024-06-10"], "val": ["2024-07-01", "2024-08-10"], "test": None}}}
+    text = visible_text(render_report({**binary_results, "data": data}, tmp_path).read_text())
+    assert "Split by time on posted" in text and "posted from … to" in text
+    assert "train " in text and "2024-01-01 to 2024-06-10" in text and "2024-07-01 to 2024-08-10" in text

@@ -111,6 +111,21 @@ class SplitConfig(Strict):
     column: str | None = Field(
         default=None, description="a column with values train/val/test that fixes the split instead"
     )
+    order_by: str | None = Field(
+        default=None,
+        description="a column of dates, times or numbers: a time-ordered split (the earliest rows train, the next "
+        "validate, the latest test; rows with equal values stay together), for a model that will score data newer "
+        "than what it learned from; 'stratify' does not apply",
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_split(self) -> SplitConfig:
+        if self.column and self.order_by:
+            raise ValueError(
+                f"data.split.column ({self.column!r}) fixes the split and data.split.order_by ({self.order_by!r}) "
+                "orders it by time: set only one of them"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> SplitConfig:
@@ -135,6 +150,7 @@ class ChecksConfig(Strict):
     empty: Resolution = "error"  # empty or whitespace-only input
     overlong: Literal["truncate", "drop", "error"] = "truncate"
     unseen_test_labels: Resolution = "error"
+    absent_classes: Literal["error", "warn"] = "error"  # a class of train missing from val or test
     min_per_class: Annotated[int, Field(ge=2)] = 3
     max_imbalance: Annotated[float, Field(ge=1.0)] = 20.0
     imbalance: Literal["error", "warn"] = "warn"
@@ -168,6 +184,15 @@ class DataConfig(Strict):
     test_subsample: SubsampleConfig | None = None
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     license: str | None = Field(default=None, description="the dataset's license, for the model card")
+
+    @model_validator(mode="after")
+    def _group_or_time_order(self) -> DataConfig:
+        if self.group and self.split.order_by:
+            raise ValueError(
+                f"data.group ({self.group!r}) and data.split.order_by ({self.split.order_by!r}) cannot be combined: "
+                "a group may span the time boundaries. Keep one of them (or give the split in data.split.column)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _image_sources_hold_images(self) -> DataConfig:

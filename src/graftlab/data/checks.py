@@ -28,6 +28,7 @@ __all__ = [
     "DataChecksFailed",
     "LengthFn",
     "normalise_texts",
+    "check_absent_classes",
     "check_empty",
     "check_conflicts",
     "check_overlong",
@@ -271,6 +272,28 @@ def check_unseen_labels(splits: Mapping[str, LabeledData], resolution: str) -> t
     )
 
 
+def check_absent_classes(splits: Mapping[str, LabeledData], resolution: str) -> CheckResult:
+    """Classes of train that val or test do not hold at all: that split cannot measure them (no recall, and
+    macro-F1 averages over the classes it holds). Happens with time-ordered, user-given or fixed test splits."""
+    key = "data.checks.absent_classes"
+    train = splits["train"]
+    present = set(np.unique(train.labels).tolist())
+    missing = {name: sorted(present - set(np.unique(d.labels).tolist()))
+               for name, d in splits.items() if name != "train" and len(d)}
+    missing = {name: ids for name, ids in missing.items() if ids}
+    if not missing:
+        return CheckResult("absent_classes", "ok", 0, "val and test hold every class of train", "", key)
+    names = train.label_names
+    detail = "; ".join(f"{name} has no {', '.join(repr(names[i]) for i in ids)} rows" for name, ids in missing.items())
+    detail += " — its metrics cannot say how the model does on those classes."
+    count = len({i for ids in missing.values() for i in ids})
+    if resolution == "warn":
+        return CheckResult("absent_classes", "warn", count, detail, f"kept ({key}: warn)", key)
+    action = (f"split so that every split holds every class (fractions, data.split.order_by over a longer period, the "
+              f"split column), or set {key}: warn to go on.")
+    return CheckResult("absent_classes", "fail", count, detail, action, key)
+
+
 def check_imbalance(train: LabeledData, max_imbalance: float, resolution: str) -> CheckResult:
     """Ratio of the largest to the smallest class count in train, against ``max_imbalance``."""
     counts = train.class_counts()
@@ -313,7 +336,8 @@ def _without(d: LabeledData, ids: np.ndarray) -> LabeledData:
 
 
 def run_split_checks(splits: Mapping[str, LabeledData], cfg: ChecksConfig) -> tuple[list[CheckResult], np.ndarray]:
-    """Leakage (exact, then normalised), unseen labels and imbalance; returns the results and ids to drop.
+    """Leakage (exact, then normalised), unseen labels, absent classes and imbalance; returns the results and
+    ids to drop.
 
     Each check sees the splits as left by the drops of the checks before it.
     """
@@ -331,6 +355,7 @@ def run_split_checks(splits: Mapping[str, LabeledData], cfg: ChecksConfig) -> tu
     apply(*check_leakage(splits, cfg.leakage))
     apply(*check_leakage(splits, cfg.leakage, normalised=True))
     apply(*check_unseen_labels(splits, cfg.unseen_test_labels))
+    results.append(check_absent_classes(splits, cfg.absent_classes))
     results.append(check_imbalance(splits["train"], cfg.max_imbalance, cfg.imbalance))
     drop = np.unique(np.concatenate(dropped)) if dropped else _EMPTY
     return results, drop

@@ -223,6 +223,8 @@ def data_columns(cfg: DataConfig) -> dict[str, str]:
         cols["data.group"] = cfg.group
     if cfg.split.column:
         cols["data.split.column"] = cfg.split.column
+    if cfg.split.order_by:
+        cols["data.split.order_by"] = cfg.split.order_by
     return cols
 
 

@@ -28,7 +28,7 @@ from .checks import (
 from .dataset import LabeledData
 from .fingerprint import fingerprint
 from .load import load_frame, load_frame_like, source_name, to_labeled
-from .split import SPLITS, load_split_info, save_split, split_data, subsample
+from .split import SPLITS, load_split_info, order_ranges, save_split, split_data, subsample
 
 __all__ = ["PreparedData", "load_data", "prepare_data", "load_prepared_split", "summarise"]
 
@@ -129,7 +129,7 @@ def load_data(
     sources = {"source": {"name": name, "first_id": 0, "rows": len(df)}}
     if test_df is None:
         return source, None, sources
-    optional = ("data.split.column", "data.group")
+    optional = ("data.split.column", "data.split.order_by", "data.group")
     kw = {"name": test_name, "id_offset": len(df), "optional_columns": optional}
     test = to_labeled(test_df, cfg, min_classes=1, **kw)
     names = sorted(set(source.label_names) | set(test.label_names))
@@ -162,11 +162,15 @@ def _stats(v: np.ndarray) -> dict[str, float]:
 
 
 def summarise(
-    splits: dict[str, LabeledData], fp: str, sources: dict[str, Any], checks: list[CheckResult]
+    splits: dict[str, LabeledData], fp: str, sources: dict[str, Any], checks: list[CheckResult],
+    order_by: str | None = None,
 ) -> dict[str, Any]:
-    """Rows, class counts and text-length stats per split, plus label names, sources and drops."""
+    """Rows, class counts and text-length stats per split, plus label names, sources and drops; with a
+    time-ordered split (``order_by``), the first and last value of each split."""
     names = list(next(iter(splits.values())).label_names)
+    extra = {"time_order": {"column": order_by, "ranges": order_ranges(splits, order_by)}} if order_by else {}
     return {
+        **extra,
         "fingerprint": fp,
         "label_names": names,
         "rows": {n: len(d) for n, d in splits.items()},
@@ -242,7 +246,7 @@ def prepare_data(
         split_ids={name: [int(i) for i in d.ids] for name, d in splits.items()},
         fingerprint=fp,
         checks=results,
-        summary=summarise(splits, fp, sources, results),
+        summary=summarise(splits, fp, sources, results, cfg.split.order_by),
     )
 
 
@@ -286,5 +290,5 @@ def load_prepared_split(
         split_ids={name: [int(i) for i in d.ids] for name, d in splits.items()},
         fingerprint=fp,
         checks=checks,
-        summary=summarise(splits, fp, sources, checks),
+        summary=summarise(splits, fp, sources, checks, cfg.split.order_by),
     )

@@ -1,4 +1,4 @@
-"""Seeded subsampling and train/val/test splits (stratified, group-aware or user-given), saved as JSON."""
+"""Seeded subsampling and train/val/test splits (stratified, group-aware, time-ordered or user-given), saved as JSON."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from ..core.config import SplitConfig, SubsampleConfig
 from ..core.errors import DataError
 from .dataset import LabeledData
 
-__all__ = ["SPLITS", "SPLIT_FORMAT", "subsample", "split_data", "save_split", "load_split", "load_split_info"]
+__all__ = ["SPLITS", "SPLIT_FORMAT", "subsample", "split_data", "save_split", "load_split", "load_split_info",
+           "order_ranges", "order_values"]
 
 SPLITS = ("train", "val", "test")
 SPLIT_FORMAT = "graftlab-split/1"
@@ -52,7 +53,7 @@ def split_data(
 
     Args:
         data: the rows to split.
-        cfg: fractions, stratification, seed, or a column that fixes the split.
+        cfg: fractions, stratification, seed; or a column that fixes the split, or one that orders it by time.
         group_col: a column of ``data.meta``; rows sharing a value stay in one split.
         fixed_test: a separate test set is given (``data.test_source``): only train and val are
             split off, with val fraction ``val / (train + val)``; ``test`` comes back empty.
@@ -68,6 +69,8 @@ def split_data(
             "The 'data.split.test' fraction is 0 but there is no 'data.test_source'. Set a test fraction "
             "(e.g. data.split.test: 0.15) or give a fixed test set in data.test_source."
         )
+    if cfg.order_by:
+        return _by_order(data, cfg, fixed_test)
     labels = data.labels
     groups = _groups(data, group_col) if group_col else None
     pos = np.arange(len(data))
@@ -120,6 +123,81 @@ def _two_way(
             f"Cannot make the {what} split ({frac:.0%} of {len(pos)} rows): {str(e).rstrip('.')}. Add examples, "
             f"{fix}or change the split fractions (see also data.checks.min_per_class)."
         ) from None
+
+
+def order_values(data: LabeledData, column: str) -> pd.Series:
+    """The ``data.split.order_by`` column as numbers or UTC timestamps.
+
+    Raises:
+        DataError: the column is missing, or some rows hold no date, time or number.
+    """
+    if column not in data.meta.columns:
+        raise DataError(f"The 'data.split.order_by' column {column!r} is not in the data (nor can it be the input or "
+                        "label column): name a column of dates, times or numbers.")
+    raw = data.meta[column].reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(raw):
+        values = pd.Series(np.nan, index=raw.index)
+    elif pd.api.types.is_numeric_dtype(raw):
+        values = raw
+    elif pd.api.types.is_datetime64_any_dtype(raw):
+        values = pd.to_datetime(raw, utc=True)
+    else:
+        with warnings.catch_warnings():  # "could not infer format": every value is parsed on its own
+            warnings.simplefilter("ignore", UserWarning)
+            values = pd.to_datetime(raw.astype(object), errors="coerce", utc=True, format="mixed")
+    bad = np.flatnonzero(values.isna().to_numpy())
+    if len(bad):
+        raise DataError(
+            f"The 'data.split.order_by' column {column!r} must hold a date, a time or a number in every row; {len(bad)} "
+            f"of {len(raw)} rows do not (first at row {bad[0]}: {raw.tolist()[bad[0]]!r}). Fill in or drop those rows, or "
+            "remove data.split.order_by."
+        )
+    return values
+
+
+def order_ranges(splits: dict[str, LabeledData], column: str) -> dict[str, list[Any] | None]:
+    """[first, last] value of ``column`` in each split (ISO text for times; None where the column is absent,
+    e.g. a fixed test set without it, or the split is empty)."""
+    out: dict[str, list[Any] | None] = {}
+    for name, d in splits.items():
+        if len(d) == 0 or column not in d.meta.columns:
+            out[name] = None
+            continue
+        try:
+            values = order_values(d, column)
+        except DataError:
+            out[name] = None
+            continue
+        lo, hi = values.min(), values.max()
+        out[name] = [v.isoformat() if hasattr(v, "isoformat") else v.item() if hasattr(v, "item") else v for v in (lo, hi)]
+    return out
+
+
+def _by_order(data: LabeledData, cfg: SplitConfig, fixed_test: bool) -> dict[str, np.ndarray]:
+    """Time-ordered split: the earliest rows train, the next validate, the latest test (equal values together)."""
+    values = order_values(data, cfg.order_by)
+    order = np.argsort(values.to_numpy(), kind="stable")
+    ordered = values.to_numpy()[order]
+    n = len(order)
+    if fixed_test:
+        tail = [round(n * cfg.val / (cfg.train + cfg.val)), 0]
+    else:  # split_data has refused a test fraction of 0 without a fixed test set
+        tail = [round(n * (cfg.val + cfg.test)), round(n * cfg.test)]
+    cuts = []
+    for k in tail:
+        cut = n - k
+        while 0 < cut < n and ordered[cut] == ordered[cut - 1]:  # rows with the same time stay in one split
+            cut += 1
+        cuts.append(cut)
+    parts = np.split(order, cuts)
+    out = {"train": np.sort(parts[0]), "val": np.sort(parts[1]), "test": np.sort(parts[2])}
+    for name in ("train", "val") if fixed_test else SPLITS:
+        if len(out[name]) == 0:
+            raise DataError(
+                f"The time-ordered {name} split is empty: {n} rows are too few for the split fractions, or too many "
+                f"rows share the same {cfg.order_by!r} value. Change the fractions or order by a finer column."
+            )
+    return out
 
 
 def _from_column(data: LabeledData, column: str, fixed_test: bool) -> dict[str, np.ndarray]:

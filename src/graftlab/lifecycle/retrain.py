@@ -185,7 +185,7 @@ def _config(cfg: StudyConfig, data_path: Path, name: str, tracking_uri: str) -> 
     d = cfg.to_dict()
     d["data"].update({"source": {"kind": "parquet", "path": str(data_path.resolve())}, "test_source": None,
                       "subsample": None, "test_subsample": None})
-    d["data"]["split"]["column"] = SPLIT_COLUMN
+    d["data"]["split"].update({"column": SPLIT_COLUMN, "order_by": None})  # the champion's split, and the new rows split by time
     d["tracking"].update({"enabled": True, "register_as": name, "uri": tracking_uri})
     return StudyConfig.from_dict(d, source="the retrain config")
 

@@ -266,11 +266,15 @@ def _data(results: Mapping[str, Any]) -> dict[str, Any] | None:
     for per_split in counts.values():
         labels += [str(k) for k in _dict(per_split) if str(k) not in labels]
     split_names = list(dict.fromkeys(list(splits) + list(counts)))
+    time_order = _dict(_dict(data.get("summary")).get("time_order"))
+    ranges = _dict(time_order.get("ranges"))
     return {
         "fingerprint": data.get("fingerprint"),
         "labels": labels,
+        "time_order": time_order.get("column"),
         "splits": [{"name": s, "n": splits.get(s, F.MISSING),
-                    "counts": [_dict(counts.get(s)).get(lbl, F.MISSING) for lbl in labels]}
+                    "counts": [_dict(counts.get(s)).get(lbl, F.MISSING) for lbl in labels],
+                    "period": " to ".join(map(str, ranges[s])) if _list(ranges.get(s)) else F.MISSING}
                    for s in split_names],
         "checks": [_dict(c) for c in _list(data.get("checks"))],
         "length_stats": _flatten(_dict(data.get("length_stats"))),
