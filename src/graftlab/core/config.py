@@ -76,6 +76,26 @@ class SourceConfig(Strict):
         default=None, description="kind python: 'module:function' (importable), or the function's name in the file 'path'"
     )
     args: dict[str, Any] = Field(default_factory=dict, description="kind python: keyword arguments for the function")
+    encoding: str | None = Field(
+        default=None, description="kind csv, tsv or jsonl: the file's text encoding (default utf-8; e.g. latin-1, cp1252)"
+    )
+    sep: str | None = Field(default=None, description="kind csv: the field separator (default ','; e.g. ';')")
+
+    @model_validator(mode="after")
+    def _file_options(self) -> SourceConfig:
+        if self.encoding is not None:
+            if self.kind not in ("csv", "tsv", "jsonl"):
+                raise ValueError(f"'encoding' applies to csv, tsv and jsonl files, not to a source of kind {self.kind!r}")
+            import codecs
+
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise ValueError(f"'encoding' {self.encoding!r} is not a text encoding Python knows (e.g. utf-8, "
+                                 "latin-1, cp1252)") from None
+        if self.sep is not None and (self.kind != "csv" or not self.sep):
+            raise ValueError("'sep' applies to csv files only (tsv is tab-separated) and cannot be empty")
+        return self
 
     @model_validator(mode="after")
     def _needs_location(self) -> SourceConfig:

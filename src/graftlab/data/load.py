@@ -22,10 +22,10 @@ from .images import load_idx, load_image_folder, with_image_columns
 __all__ = ["load_frame", "load_frame_like", "source_name", "data_columns", "to_labeled"]
 
 _READERS = {
-    "csv": lambda p: pd.read_csv(p),
-    "tsv": lambda p: pd.read_csv(p, sep="\t"),
-    "jsonl": lambda p: pd.read_json(p, lines=True),
-    "parquet": lambda p: pd.read_parquet(p),
+    "csv": lambda p, s: pd.read_csv(p, sep=s.sep or ",", encoding=s.encoding or "utf-8"),
+    "tsv": lambda p, s: pd.read_csv(p, sep="\t", encoding=s.encoding or "utf-8"),
+    "jsonl": lambda p, s: pd.read_json(p, lines=True, encoding=s.encoding or "utf-8"),
+    "parquet": lambda p, s: pd.read_parquet(p),
 }
 _EXPECTED = {
     "csv": "comma-separated values with a header row",
@@ -107,10 +107,16 @@ def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
             "(relative paths are read from the config file's folder)."
         )
     try:
-        return _READERS[source.kind](path)
+        return _READERS[source.kind](path, source)
     except ImportError as e:  # parquet needs pyarrow (or fastparquet)
         raise AssetMissingError(f"Reading {path} needs an optional package: {e}. Run `pip install pyarrow`.") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as e:
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"Cannot read {path}: it is not {source.encoding or 'utf-8'} text (it holds the byte {e.object[e.start]:#04x}). "
+            f"Set '{key}.encoding' to the file's encoding (often latin-1 or cp1252 for files saved by "
+            "Excel on Windows), or save the file as UTF-8."
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(
             f"Cannot read {path} as {source.kind} ({reason}). The '{key}.kind' {source.kind!r} expects "
@@ -238,6 +244,10 @@ def _check_columns(df: pd.DataFrame, cfg: DataConfig, name: str, optional: set[s
         hint = difflib.get_close_matches(col, available, n=1, cutoff=0.5)
         msg += f" Available columns: {', '.join(available)}"
         msg += f"; did you mean {hint[0]!r}?" if hint else "."
+        sep = next((s for s in (";", "\t", "|") if len(available) == 1 and s in available[0]), None)
+        if sep is not None:
+            msg += (f" The header reads as one column holding {sep!r}: the file seems to be separated by {sep!r}; "
+                    f"set sep: {sep!r} on the source" + (" (or kind: tsv)" if sep == "\t" else "") + ".")
         problems.append(msg)
     if problems:
         raise DataError("\n".join(problems))
