@@ -45,6 +45,44 @@ def test_image_study_runs_the_protocol_end_to_end(tmp_path):
     ref = model.reference()
     assert ref["input_words"] is None and 0.0 < ref["input_brightness"]["mean"] < 1.0
     assert ref["input_brightness"]["std"] > 0 and len(ref["input_brightness"]["quantiles"]) == 5
+    _check_graft_predict_on_images(result.run_dir / "model", model, tmp_path)
+
+
+def _check_graft_predict_on_images(model_dir, model, tmp_path):
+    """`graft predict --image` (files or a folder) and `--file` with image paths equal the model's own probabilities."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from graftlab.cli import app
+
+    assert model.meta["input_column"] == "image"
+    images = synthetic_images(3, seed=11).image.tolist()
+    folder = tmp_path / "to_predict"
+    (folder / "more").mkdir(parents=True)
+    names = ["a.png", "b.png", "more/c.png"]
+    for name, pixels in zip(names, images, strict=True):
+        Image.fromarray(pixels).save(folder / name)
+    expected = model.predict_proba(images)
+    runner = CliRunner()
+    for args in (["--image", str(folder)], ["--image", str(folder / "a.png"), "--image", str(folder / "more")]):
+        res = runner.invoke(app, ["predict", str(model_dir), *args])
+        assert res.exit_code == 0, res.output
+        rows = [json.loads(line) for line in res.output.strip().splitlines()]
+        assert [r["input"] for r in rows] == [str(folder / n) for n in (names if len(args) == 2 else ["a.png", "more/c.png"])]
+        got = np.array([[r[f"p_{n}"] for n in model.label_names] for r in rows])
+        np.testing.assert_allclose(got, expected if len(args) == 2 else expected[[0, 2]], atol=1e-6)
+    pd.DataFrame({"image": names}).to_csv(folder / "list.csv", index=False)
+    res = runner.invoke(app, ["predict", str(model_dir), "--file", str(folder / "list.csv")])
+    assert res.exit_code == 0 and [json.loads(x)["input"] for x in res.output.strip().splitlines()] == names
+    res = runner.invoke(app, ["predict", str(model_dir), "--text", "a shirt"])
+    assert res.exit_code == 2 and "is an image model: pass --image" in res.output
+    (folder / "broken.png").write_bytes(b"not a png")
+    res = runner.invoke(app, ["predict", str(model_dir), "--image", str(folder)])
+    assert res.exit_code == 2 and "broken.png cannot be read as an image" in res.output
 
 
 def _check_image_explanations(run_dir, r):

@@ -137,6 +137,11 @@ def test_cli_study_exit_code_follows_the_gates_and_predict_reads_the_model(tiny_
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in res.output.strip().splitlines()]
     assert [r["label"] for r in rows] == ["great", "other"]
+    (study_dir / "new.csv").write_text("id,review\n1,great tasty coffee\n2,awful stale tea\n")
+    res = runner.invoke(app, ["predict", str(model), "--file", str(study_dir / "new.csv")])  # the model's column: review
+    assert res.exit_code == 0 and [json.loads(x)["label"] for x in res.output.strip().splitlines()] == ["great", "other"]
+    res = runner.invoke(app, ["predict", str(model), "--image", str(study_dir / "new.csv")])
+    assert res.exit_code == 2 and "is a text model: pass --text" in res.output
 
     res = runner.invoke(app, ["predict", str(study_dir / "nope")])
     assert res.exit_code == 2 and "Traceback" not in res.output

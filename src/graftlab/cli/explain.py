@@ -15,6 +15,7 @@ from rich.text import Text
 
 from ..core.errors import ArtifactError, DataError
 from .app import app, stdout
+from .inputs import read_image_args
 
 __all__ = ["load_any_model", "render_explanation", "render_image_explanation"]
 
@@ -143,28 +144,11 @@ def _header(e: dict[str, Any], console: Console, name: str = "") -> None:
         console.print(Text(e["note"], style="yellow"))
 
 
-def _read_images(paths: list[str]) -> list[Any]:
-    """Decode the --image files (grayscale or RGB uint8 arrays), with a clear error for a missing one."""
-    from ..data.images import decode_image_file
-
-    out = []
-    for p in paths:
-        if not Path(p).expanduser().is_file():
-            where = "is a folder, not an image file" if Path(p).expanduser().is_dir() else "does not exist"
-            raise DataError(f"The --image file {p} {where}. Pass the path of an image file (PNG, JPEG, BMP, GIF, TIFF, WebP).")
-        try:
-            out.append(decode_image_file(Path(p).expanduser())[0])
-        except Exception as err:  # noqa: BLE001  (Pillow raises many kinds for a file that is not an image)
-            raise DataError(f"The --image file {p} cannot be read as an image ({type(err).__name__}: "
-                            f"{str(err).strip()[:120]}). Pass a PNG, JPEG, BMP, GIF, TIFF or WebP file.") from None
-    return out
-
-
 @app.command()
 def explain(
     model: Annotated[str, typer.Argument(help="A packaged model folder (runs/<study>/<run>/model), or NAME@alias from the registry.")],
     text: Annotated[list[str] | None, typer.Option("--text", help="An input text (repeatable; text models).")] = None,
-    image: Annotated[list[str] | None, typer.Option("--image", help="An image file (repeatable; image models).")] = None,
+    image: Annotated[list[str] | None, typer.Option("--image", help="An image file, or a folder of them (repeatable; image models).")] = None,
     method: Annotated[str, typer.Option("--method", help="ig (integrated gradients) or occlusion (faster, one word or image patch at a time).")] = "ig",
     target: Annotated[str | None, typer.Option("--target", help="Label to explain (default: the predicted one).")] = None,
     steps: Annotated[int, typer.Option("--steps", help="Integration steps for ig.")] = 32,
@@ -183,7 +167,7 @@ def explain(
         raise DataError("--heatmap draws image explanations: give at least one --image.")
     if heatmap is not None and heatmap.exists() and not heatmap.is_dir():
         raise DataError(f"--heatmap {heatmap} is a file; it must be a folder (the heatmaps are written into it).")
-    arrays = _read_images(list(image)) if image else []
+    image, arrays = read_image_args(list(image)) if image else ([], [])
     m = load_any_model(model)
     console = stdout()
     for t in text or []:

@@ -158,9 +158,12 @@ def study(
 @app.command()
 def predict(
     model: Annotated[Path, typer.Argument(help="A packaged model folder (runs/<study>/<run>/model) or a run folder.")],
-    text: Annotated[list[str] | None, typer.Option("--text", help="An input text (repeatable).")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="A CSV/TSV/JSONL/parquet file of inputs.")] = None,
-    column: Annotated[str | None, typer.Option("--column", help="The text column in --file (default: the model's).")] = None,
+    text: Annotated[list[str] | None, typer.Option("--text", help="An input text (repeatable; text models).")] = None,
+    image: Annotated[list[str] | None, typer.Option("--image", help="An image file, or a folder of them (repeatable; "
+                                                                     "image models).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="A CSV/TSV/JSONL/parquet file of inputs (texts, or image "
+                                                             "paths relative to the file).")] = None,
+    column: Annotated[str | None, typer.Option("--column", help="The input column in --file (default: the model's).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions here (csv/jsonl/parquet).")] = None,
 ) -> None:
     """Predict with a saved model: calibrated probabilities and the predicted label."""
@@ -171,21 +174,36 @@ def predict(
     from ..packaging import load_model
 
     m = load_model(model)
-    if bool(text) == bool(file):
-        raise DataError("Give either --text (one or more) or --file, not both and not neither.")
+    images = m.modality == "image"
+    if sum(map(bool, (text, image, file))) != 1:
+        raise DataError(f"Give one of --{'image' if images else 'text'} (one or more) or --file.")
+    if text and images:
+        raise DataError(f"{m.name} is an image model: pass --image FILE (or a folder), or --file with image paths.")
+    if image and not images:
+        raise DataError(f"{m.name} is a text model: pass --text, or --file with a text column.")
     if file is not None:
         kind = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}.get(file.suffix.lower())
         if kind is None:
             raise DataError(f"--file {file} must end in .csv, .tsv, .jsonl or .parquet.")
         frame = load_frame(SourceConfig(kind=kind, path=str(file)))
-        col = column or m.meta.get("text_column") or "text"
+        col = column or m.meta.get("input_column") or ("image" if images else "text")
         if col not in frame.columns:
             raise DataError(f"--file {file} has no column {col!r}. Available columns: {', '.join(map(str, frame.columns))}. Pass --column.")
-        inputs = frame[col].fillna("").astype(str).tolist()
+        if images:
+            from ..data.images import decode_images
+
+            names = frame[col].astype(str).tolist()
+            inputs = decode_images(frame[col].tolist(), base_dir=file.parent, column=col, name=str(file))
+        else:
+            names = inputs = frame[col].fillna("").astype(str).tolist()
+    elif image:
+        from .inputs import read_image_args
+
+        names, inputs = read_image_args(list(image))
     else:
-        inputs = list(text or [])
+        names = inputs = list(text or [])
     proba = m.predict_proba(inputs)
-    out = pd.DataFrame({"input": inputs, "label": [m.label_names[i] for i in proba.argmax(1)], "confidence": proba.max(1)})
+    out = pd.DataFrame({"input": names, "label": [m.label_names[i] for i in proba.argmax(1)], "confidence": proba.max(1)})
     for j, name in enumerate(m.label_names):
         out[f"p_{name}"] = proba[:, j]
     if output is not None:

@@ -364,6 +364,7 @@ class Study:
             "gates": results["gates"],
             "max_length": self.config.train.max_length,
             "modality": prepared.test.modality,
+            "input_column": self.config.data.image or self.config.data.text,  # what `graft predict --file` reads
         }
         export_model(predictor, run_dir / "model", meta, reference=self._reference(shipped, prepared, bb, w))
         results["model_dir"] = str(run_dir / "model")
