@@ -67,3 +67,15 @@ def test_record_holds_the_evidence(tmp_path):
     assert "challenger alone is right on 12" in md
     assert '"challenger_version": 4' in (tmp_path / "decision.json").read_text()
     assert render_markdown({**outcome, "evidence": {"name": "m"}, "command": None}).startswith("# Retrain decision")
+
+
+def test_the_retrain_config_replaces_a_time_ordered_split_by_the_recorded_one(tmp_path):
+    from graftlab.core.config import StudyConfig
+    from graftlab.lifecycle.protocol import SPLIT_COLUMN
+    from graftlab.lifecycle.retrain import _config
+
+    champion = StudyConfig.from_dict({"name": "t", "data": {
+        "source": {"kind": "csv", "path": "x.csv", "encoding": "latin-1"}, "split": {"order_by": "created_at"}}})
+    cfg = _config(champion, tmp_path / "retrain.parquet", "t", "sqlite:///x.db")
+    assert cfg.data.split.column == SPLIT_COLUMN and cfg.data.split.order_by is None
+    assert cfg.data.source.kind == "parquet" and cfg.data.source.encoding is None
