@@ -164,6 +164,8 @@ def predict(
     file: Annotated[Path | None, typer.Option("--file", help="A CSV/TSV/JSONL/parquet file of inputs (texts, or image "
                                                              "paths relative to the file).")] = None,
     column: Annotated[str | None, typer.Option("--column", help="The input column in --file (default: the model's).")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="The text encoding of --file (default: utf-8).")] = None,
+    sep: Annotated[str | None, typer.Option("--sep", help="The field separator of a .csv --file (default: ',').")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions here (csv/jsonl/parquet).")] = None,
 ) -> None:
     """Predict with a saved model: calibrated probabilities and the predicted label."""
@@ -185,7 +187,11 @@ def predict(
         kind = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}.get(file.suffix.lower())
         if kind is None:
             raise DataError(f"--file {file} must end in .csv, .tsv, .jsonl or .parquet.")
-        frame = load_frame(SourceConfig(kind=kind, path=str(file)))
+        try:
+            source = SourceConfig(kind=kind, path=str(file), encoding=encoding, sep=sep)
+        except ValueError as err:  # pydantic: an unknown encoding, --sep on a non-csv file
+            raise DataError(f"--file {file}: {err.errors()[0]['msg'].removeprefix('Value error, ')}.") from None
+        frame = load_frame(source, key="--file")
         col = column or m.meta.get("input_column") or ("image" if images else "text")
         if col not in frame.columns:
             raise DataError(f"--file {file} has no column {col!r}. Available columns: {', '.join(map(str, frame.columns))}. Pass --column.")

@@ -113,7 +113,7 @@ def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
     except UnicodeDecodeError as e:
         raise DataError(
             f"Cannot read {path}: it is not {source.encoding or 'utf-8'} text (it holds the byte {e.object[e.start]:#04x}). "
-            f"Set '{key}.encoding' to the file's encoding (often latin-1 or cp1252 for files saved by "
+            f"Set {_option(key, 'encoding')} to the file's encoding (often latin-1 or cp1252 for files saved by "
             "Excel on Windows), or save the file as UTF-8."
         ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:
@@ -123,6 +123,11 @@ def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
             f"{_EXPECTED[source.kind]}; fix the file or set '{key}.kind' to its real format "
             "(csv, tsv, jsonl or parquet)."
         ) from None
+
+
+def _option(key: str, name: str) -> str:
+    """How the user sets source option ``name``: a config key, or a command-line option (``key`` "--file")."""
+    return f"'{key}.{name}'" if not key.startswith("--") else f"--{name}"
 
 
 def _load_python(source: SourceConfig, key: str) -> Any:
