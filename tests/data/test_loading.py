@@ -24,6 +24,7 @@ def _cfg(**kw) -> DataConfig:
         ("tsv", lambda df, p: df.to_csv(p, sep="\t", index=False)),
         ("jsonl", lambda df, p: df.to_json(p, orient="records", lines=True)),
         ("parquet", lambda df, p: df.to_parquet(p, index=False)),
+        ("excel", lambda df, p: df.to_excel(p, index=False)),
     ],
 )
 def test_load_each_file_kind(tmp_path, reviews, kind, write):
@@ -54,6 +55,7 @@ def test_missing_file_names_path_and_key(tmp_path):
         ("csv", b""),
         ("jsonl", b'{"a": 1}\nnot json\n'),
         ("parquet", b"this is not parquet"),
+        ("excel", b"a,b\n1,2\n"),
     ],
 )
 def test_malformed_file_is_a_data_error_saying_what_was_expected(tmp_path, kind, content):
@@ -80,6 +82,19 @@ def test_a_file_in_another_encoding_says_to_set_it_and_then_loads(tmp_path, revi
         load_frame(SourceConfig(kind=kind, path=str(path)))
 
 
+def test_an_excel_sheet_is_chosen_by_name_or_position_and_a_missing_one_lists_the_sheets(tmp_path, reviews):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as book:
+        pd.DataFrame({"note": ["labels are on the next sheet"]}).to_excel(book, sheet_name="About", index=False)
+        reviews.to_excel(book, sheet_name="Labels", index=False)
+    for sheet in ("Labels", 1):
+        frame = load_frame(SourceConfig(kind="excel", path=str(path), sheet=sheet))
+        pd.testing.assert_frame_equal(frame, reviews, check_dtype=False)
+    assert list(load_frame(SourceConfig(kind="excel", path=str(path))).columns) == ["note"]  # the first sheet
+    with pytest.raises(DataError, match="has no sheet 'labels'; its sheets are 'About', 'Labels'. Set 'data.source.sheet'"):
+        load_frame(SourceConfig(kind="excel", path=str(path), sheet="labels"))
+
+
 def test_a_semicolon_separated_file_gets_a_hint_and_loads_with_sep(tmp_path, reviews):
     path = tmp_path / "data.csv"
     reviews.to_csv(path, sep=";", index=False)
@@ -94,6 +109,7 @@ def test_a_semicolon_separated_file_gets_a_hint_and_loads_with_sep(tmp_path, rev
     ({"kind": "parquet", "path": "x.parquet", "encoding": "latin-1"}, "'encoding' applies to csv, tsv and jsonl"),
     ({"kind": "csv", "path": "x.csv", "encoding": "latin-9000"}, "'latin-9000' is not a text encoding"),
     ({"kind": "tsv", "path": "x.tsv", "sep": ";"}, "'sep' applies to csv files only"),
+    ({"kind": "csv", "path": "x.csv", "sheet": "Labels"}, "'sheet' applies to excel files"),
 ])
 def test_file_options_on_the_wrong_source_are_config_errors(write_study, source, says):
     with pytest.raises(ConfigError, match=says):

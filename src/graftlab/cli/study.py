@@ -161,7 +161,7 @@ def predict(
     text: Annotated[list[str] | None, typer.Option("--text", help="An input text (repeatable; text models).")] = None,
     image: Annotated[list[str] | None, typer.Option("--image", help="An image file, or a folder of them (repeatable; "
                                                                      "image models).")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="A CSV/TSV/JSONL/parquet file of inputs (texts, or image "
+    file: Annotated[Path | None, typer.Option("--file", help="A CSV/TSV/JSONL/parquet/xlsx file of inputs (texts, or image "
                                                              "paths relative to the file).")] = None,
     column: Annotated[str | None, typer.Option("--column", help="The input column in --file (default: the model's).")] = None,
     encoding: Annotated[str | None, typer.Option("--encoding", help="The text encoding of --file (default: utf-8).")] = None,
@@ -184,9 +184,9 @@ def predict(
     if image and not images:
         raise DataError(f"{m.name} is a text model: pass --text, or --file with a text column.")
     if file is not None:
-        kind = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}.get(file.suffix.lower())
+        kind = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet", ".xlsx": "excel"}.get(file.suffix.lower())
         if kind is None:
-            raise DataError(f"--file {file} must end in .csv, .tsv, .jsonl or .parquet.")
+            raise DataError(f"--file {file} must end in .csv, .tsv, .jsonl, .parquet or .xlsx.")
         try:
             source = SourceConfig(kind=kind, path=str(file), encoding=encoding, sep=sep)
         except ValueError as err:  # pydantic: an unknown encoding, --sep on a non-csv file

