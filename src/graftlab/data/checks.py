@@ -285,7 +285,7 @@ def check_absent_classes(splits: Mapping[str, LabeledData], resolution: str) -> 
         return CheckResult("absent_classes", "ok", 0, "val and test hold every class of train", "", key)
     names = train.label_names
     detail = "; ".join(f"{name} has no {', '.join(repr(names[i]) for i in ids)} rows" for name, ids in missing.items())
-    detail += " — its metrics cannot say how the model does on those classes."
+    detail += f" — {'its' if len(missing) == 1 else 'their'} metrics cannot say how the model does on those classes."
     count = len({i for ids in missing.values() for i in ids})
     if resolution == "warn":
         return CheckResult("absent_classes", "warn", count, detail, f"kept ({key}: warn)", key)
