@@ -123,6 +123,9 @@ def test_selection_plan_uses_kfold_below_the_threshold_only():
     assert plan["use_kfold"] and plan["selection_method"] == "repeated stratified k-fold"
     assert f"fewer than {TINY_PER_CLASS}" in plan["why"] and str(small.class_counts().min()) in plan["why"]
     assert not selection_plan(data.subset(range(100)), val, threshold=20)["use_kfold"]
+    timed = selection_plan(small, val, ordered_by="created_at")  # later rows must not train a fold that scores earlier ones
+    assert not timed["use_kfold"] and timed["selection_method"] == "validation split"
+    assert "ordered in time ('created_at')" in timed["why"] and "eval.selection: kfold" in timed["why"]
 
 
 def test_as_study_selection_has_the_study_shape():

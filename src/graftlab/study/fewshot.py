@@ -95,11 +95,22 @@ def recommend(n_per_class: int) -> dict[str, Any]:
     }
 
 
-def selection_plan(train: LabeledData, val: LabeledData, threshold: int = TINY_PER_CLASS) -> dict[str, Any]:
-    """Whether the study should select by k-fold (tiny training split) or by its validation split, and why."""
+def selection_plan(train: LabeledData, val: LabeledData, threshold: int = TINY_PER_CLASS,
+                   ordered_by: str | None = None) -> dict[str, Any]:
+    """Whether the study should select by k-fold (tiny training split) or by its validation split, and why.
+
+    ``ordered_by``: the split is ordered in time by this column; the validation split then ranks the strategies
+    whatever its size, since shuffled k-fold would train on rows newer than those it scores.
+    """
     counts = train.class_counts()
     smallest = int(counts.min()) if len(counts) else 0
     val_smallest = int(val.class_counts().min()) if len(val) else 0
+    if smallest < threshold and ordered_by:
+        why = (f"The training split has {smallest} examples in its smallest class (fewer than {threshold}), but the "
+               f"split is ordered in time ({ordered_by!r}): the later validation rows ({val_smallest} in the smallest "
+               "class) rank the strategies, as shuffled k-fold would train on rows newer than those it scores "
+               "(eval.selection: kfold asks for it anyway).")
+        return {"use_kfold": False, "n_per_class": smallest, "selection_method": "validation split", "why": why}
     if smallest < threshold:
         why = (f"The training split has {smallest} examples in its smallest class (fewer than {threshold}), so its "
                f"validation split ({val_smallest} in the smallest class) is too small to rank strategies reliably; "

@@ -271,7 +271,7 @@ class Study:
         """The winner: by the validation split, or by repeated stratified k-fold on train+val when the training
         split is too small for its validation split to rank strategies (``eval.selection``; docs/fewshot.md)."""
         cfg = self.config
-        plan = selection_plan(prepared.train, prepared.val)
+        plan = selection_plan(prepared.train, prepared.val, ordered_by=cfg.data.split.order_by)
         mode = cfg.eval.selection
         if mode == "validation" or (mode == "auto" and not plan["use_kfold"]):
             winner, runner_up, selection = select_winner(summaries, cfg.eval.metric)
