@@ -70,3 +70,15 @@ def test_nan_becomes_null(binary_results, tmp_path):
     binary_results["strategies"][binary_results["winner"]]["test"]["roc_auc"]["value"] = float("nan")
     _, json_path = write_decision_record(binary_results, tmp_path)
     assert json.loads(json_path.read_text())["evidence"]["test"]["roc_auc"]["value"] is None
+
+
+def test_a_flagged_class_slice_is_named_once_in_the_record_and_the_report(results, tmp_path):
+    from graftlab.reporting import render_report
+
+    flagged = {"slice_column": "class", "slice": "class=other", "n": 90, "metric": "macro_f1", "value": 0.7,
+               "ci_low": 0.6, "ci_high": 0.8, "overall": 0.861, "flagged": True}
+    results = {**results, "slices": [*results["slices"], flagged]}
+    md = write_decision_record(results, tmp_path)[0].read_text()
+    html = render_report(results, tmp_path).read_text()
+    assert "| class=other | 90 |" in md and "product_type=pet_food" in md
+    assert "class=class" not in md and "class=class" not in html and "<b>class=other</b>" in html

@@ -24,6 +24,7 @@ from .formatting import (
     is_number,
     metric_label,
     reading,
+    slice_name,
 )
 
 __all__ = [
@@ -278,7 +279,7 @@ def _md_risks(d: Mapping[str, Any]) -> list[str]:
         lines += ["### Flagged slices", ""]
         lines += _table(
             ["slice", "n", "metric", "value [CI]", "overall"],
-            [[f"{s.get('slice_column')}={s.get('slice')}", s.get("n", "—"), s.get("metric", "—"),
+            [[slice_name(s), s.get("n", "—"), s.get("metric", "—"),
               fmt_ci({"value": s.get("value"), "ci_low": s.get("ci_low"), "ci_high": s.get("ci_high")}),
               fmt_num(s.get("overall"))] for s in risks["flagged_slices"]],
         )

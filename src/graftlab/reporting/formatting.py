@@ -27,6 +27,7 @@ __all__ = [
     "is_number",
     "metric_label",
     "reading",
+    "slice_name",
 ]
 
 MISSING = "—"
@@ -70,6 +71,13 @@ def higher_is_better(metric: str | None) -> bool:
 def metric_label(metric: str) -> str:
     """Human name of a metric key (``macro_f1`` → ``Macro F1``)."""
     return _METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+def slice_name(s: Any) -> str:
+    """A slice row's name: "column=value", or the value alone when it already says what it is ("class=great",
+    "len Q1 (3-20 words)")."""
+    col, val = str(s.get("slice_column", "?")), str(s.get("slice", "?"))
+    return val if val.startswith(f"{col}=") or col == "length" else f"{col}={val}"
 
 
 def fmt_num(x: Any, digits: int = 3) -> str:

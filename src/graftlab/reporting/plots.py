@@ -15,7 +15,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .formatting import fmt_p, is_number, metric_label, reading
+from .formatting import fmt_p, is_number, metric_label, reading, slice_name
 
 __all__ = [
     "bakeoff_plot",
@@ -388,7 +388,7 @@ def slices_plot(slices: Sequence[Mapping[str, Any]], metric: str | None = None) 
             if any(s.get("flagged") for s in rows):
                 handles.append(Patch(color=_BAD, label="flagged"))
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        labels = [f"{s.get('slice_column', '?')}={s.get('slice', '?')} (n={s.get('n', '?')})"
+        labels = [f"{slice_name(s)} (n={s.get('n', '?')})"
                   for s in reversed(rows)]
         ax.set_yticks(range(n), labels)
         ax.set_ylim(-0.7, n - 0.3)
