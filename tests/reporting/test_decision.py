@@ -82,3 +82,12 @@ def test_a_flagged_class_slice_is_named_once_in_the_record_and_the_report(result
     html = render_report(results, tmp_path).read_text()
     assert "| class=other | 90 |" in md and "product_type=pet_food" in md
     assert "class=class" not in md and "class=class" not in html and "<b>class=other</b>" in html
+
+
+def test_a_time_ordered_split_is_stated_in_the_decision(results, tmp_path):
+    data = {**results["data"], "summary": {"time_order": {"column": "posted", "ranges": {
+        "train": ["2024-01-01", "2024-06-10"], "val": ["2024-07-01", "2024-08-10"], "test": ["2024-09-01", "2024-10-10"]}}}}
+    md = write_decision_record({**results, "data": data}, tmp_path)[0].read_text()
+    assert ("- Split by time on `posted`: train 2024-01-01 to 2024-06-10; "
+            "val 2024-07-01 to 2024-08-10; test 2024-09-01 to 2024-10-10") in md
+    assert "Split by time" not in write_decision_record(results, tmp_path / "plain")[0].read_text()

@@ -187,6 +187,7 @@ def build_decision(results: Mapping[str, Any]) -> dict[str, Any]:
         "run_id": results.get("run_id"),
         "created": results.get("created"),
         "data_fingerprint": _dict(results.get("data")).get("fingerprint"),
+        "time_order": _dict(_dict(results.get("data")).get("summary")).get("time_order"),
         "backbone": {"name": backbone.get("name"), "license": backbone.get("license")} if backbone else None,
         "headline_metric": metric,
         "winner": winner,
@@ -332,6 +333,11 @@ def decision_markdown(d: Mapping[str, Any]) -> str:
         lines.append(f"- Why: {sel['why']}")
     if sel["source"] == "computed":
         lines.append("- The results did not record a winner; it was recomputed with the rule above.")
+    time_order = d.get("time_order") or {}
+    if time_order.get("column"):
+        periods = "; ".join(f"{name} {' to '.join(map(str, r)) if r else 'n/a'}"
+                            for name, r in _dict(time_order.get("ranges")).items())
+        lines.append(f"- Split by time on `{time_order['column']}`: {periods}")
     lines.append("")
     if d["winner"]:
         lines += _md_evidence(d)
