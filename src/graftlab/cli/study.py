@@ -42,9 +42,9 @@ def render_prepared(prepared: Any, console: Console) -> None:
         console.print(Text(f"{key}: {src['name']} ({src['rows']} rows, ids from {src['first_id']})"))
     time_order = summary.get("time_order")
     if time_order:
-        periods = "; ".join(f"{name} {' to '.join(map(str, r)) if r else 'n/a'}"
-                            for name, r in time_order["ranges"].items())
-        console.print(Text(f"split by time on {time_order['column']!r}: {periods}"))
+        from ..reporting.formatting import fmt_periods
+
+        console.print(Text(f"split by time on {time_order['column']!r}: {fmt_periods(time_order['ranges'])}"))
     console.print(Text(f"labels: {', '.join(summary['label_names'])}"))
     console.print(Text(f"fingerprint: {prepared.fingerprint}"))
     console.print(checks_table(prepared.checks))

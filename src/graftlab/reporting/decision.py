@@ -18,6 +18,7 @@ from .formatting import (
     fmt_ci,
     fmt_num,
     fmt_p,
+    fmt_periods,
     fmt_pm,
     fmt_signed,
     higher_is_better,
@@ -335,9 +336,7 @@ def decision_markdown(d: Mapping[str, Any]) -> str:
         lines.append("- The results did not record a winner; it was recomputed with the rule above.")
     time_order = d.get("time_order") or {}
     if time_order.get("column"):
-        periods = "; ".join(f"{name} {' to '.join(map(str, r)) if r else 'n/a'}"
-                            for name, r in _dict(time_order.get("ranges")).items())
-        lines.append(f"- Split by time on `{time_order['column']}`: {periods}")
+        lines.append(f"- Split by time on `{time_order['column']}`: {fmt_periods(_dict(time_order.get('ranges')))}")
     lines.append("")
     if d["winner"]:
         lines += _md_evidence(d)

@@ -26,6 +26,7 @@ __all__ = [
     "higher_is_better",
     "is_number",
     "metric_label",
+    "fmt_periods",
     "reading",
     "slice_name",
 ]
@@ -71,6 +72,11 @@ def higher_is_better(metric: str | None) -> bool:
 def metric_label(metric: str) -> str:
     """Human name of a metric key (``macro_f1`` → ``Macro F1``)."""
     return _METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+def fmt_periods(ranges: Any) -> str:
+    """A time-ordered split's periods, ``{split: [first, last] or None}``, as "train A to B; val C to D; ..."."""
+    return "; ".join(f"{name} {' to '.join(map(str, r)) if r else MISSING}" for name, r in dict(ranges or {}).items())
 
 
 def slice_name(s: Any) -> str:
