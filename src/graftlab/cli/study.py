@@ -60,6 +60,13 @@ def _prepare(study: Any, console: Console) -> Any:
         raise
 
 
+def _json_lines(frame: Any) -> str:
+    """One JSON object per row, text as written (no \\u escapes, no escaped slashes in paths)."""
+    import json
+
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in frame.to_dict("records"))
+
+
 def _overrides(values: list[str] | None) -> dict[str, Any]:
     import yaml
 
@@ -217,13 +224,13 @@ def predict(
         if suffix == ".parquet":
             out.to_parquet(output, index=False)
         elif suffix == ".jsonl":
-            out.to_json(output, orient="records", lines=True)
+            output.write_text(_json_lines(out), encoding="utf-8")
         else:
             out.to_csv(output, index=False)
         stdout().print(Text(f"Wrote {len(out)} predictions to {output}"))
         return
     if not sys.stdout.isatty():
-        sys.stdout.write(out.to_json(orient="records", lines=True))
+        sys.stdout.write(_json_lines(out))
         return
     table = Table(title=f"{m.name} ({m.meta.get('strategy')}, temperature {m.temperature:.2f})", title_justify="left")
     for col in out.columns:
