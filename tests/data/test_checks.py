@@ -162,8 +162,12 @@ def test_run_split_checks_applies_drops_in_order():
     results, drop = run_split_checks(splits, cfg)
     assert [r.name for r in results] == ["leakage_exact", "leakage_normalised", "unseen_labels", "absent_classes",
                                          "imbalance"]
-    assert [r.status for r in results] == ["fixed", "fixed", "fixed", "fail", "ok"]  # val lost its only class-1 row
+    assert [r.status for r in results] == ["fixed", "fixed", "fixed", "warn", "ok"]  # val lost its only class-1 row
     np.testing.assert_array_equal(drop, [8, 10, 11])
+    results, _ = run_split_checks(splits, cfg, time_ordered=True)  # auto: an error when the split is ordered in time
+    assert results[3].name == "absent_classes" and results[3].status == "fail"
+    results, _ = run_split_checks(splits, ChecksConfig(leakage="drop", unseen_test_labels="drop", absent_classes="error"))
+    assert results[3].status == "fail"
 
 
 def test_a_class_of_train_missing_from_val_or_test_is_named_and_fails_unless_warned():

@@ -219,6 +219,9 @@ def test_a_time_ordered_split_that_leaves_a_class_out_of_test_fails_its_check(re
     frame["posted"] = range(100)  # every 'other' row is newer than every 'great' one
     with pytest.raises(DataCheckError, match="test has no 'great' rows.*data.checks.absent_classes: warn"):
         prepare_data(_cfg(split=SplitConfig(order_by="posted")), frame=frame)
+    frame["fold"] = ["train"] * 60 + ["val"] * 10 + ["test"] * 30  # the same split given by a column: a warning
+    given = prepare_data(_cfg(split=SplitConfig(column="fold")), frame=frame)
+    assert next(c for c in given.checks if c.name == "absent_classes").status == "warn"
     prepared = prepare_data(_cfg(split=SplitConfig(order_by="posted"), checks=ChecksConfig(absent_classes="warn")),
                             frame=frame)
     assert set(prepared.test.labels) == {1} and prepared.summary["time_order"]["ranges"]["test"] == [85, 99]

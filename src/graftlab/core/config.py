@@ -174,7 +174,9 @@ class ChecksConfig(Strict):
     empty: Resolution = "error"  # empty or whitespace-only input
     overlong: Literal["truncate", "drop", "error"] = "truncate"
     unseen_test_labels: Resolution = "error"
-    absent_classes: Literal["error", "warn"] = "error"  # a class of train missing from val or test
+    # a class of train missing from val or test; auto: error for a time-ordered split (data.split.order_by), where
+    # it is the drift itself, warn otherwise (a tiny class that a random split left out of a small test split)
+    absent_classes: Literal["auto", "error", "warn"] = "auto"
     min_per_class: Annotated[int, Field(ge=2)] = 3
     max_imbalance: Annotated[float, Field(ge=1.0)] = 20.0
     imbalance: Literal["error", "warn"] = "warn"

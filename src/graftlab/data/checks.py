@@ -274,7 +274,8 @@ def check_unseen_labels(splits: Mapping[str, LabeledData], resolution: str) -> t
 
 def check_absent_classes(splits: Mapping[str, LabeledData], resolution: str) -> CheckResult:
     """Classes of train that val or test do not hold at all: that split cannot measure them (no recall, and
-    macro-F1 averages over the classes it holds). Happens with time-ordered, user-given or fixed test splits."""
+    macro-F1 averages over the classes it holds). Happens with time-ordered splits (a class that fell out of
+    use), user-given or fixed test splits, and random splits of a class with very few examples."""
     key = "data.checks.absent_classes"
     train = splits["train"]
     present = set(np.unique(train.labels).tolist())
@@ -289,8 +290,9 @@ def check_absent_classes(splits: Mapping[str, LabeledData], resolution: str) -> 
     count = len({i for ids in missing.values() for i in ids})
     if resolution == "warn":
         return CheckResult("absent_classes", "warn", count, detail, f"kept ({key}: warn)", key)
-    action = (f"split so that every split holds every class (fractions, data.split.order_by over a longer period, the "
-              f"split column), or set {key}: warn to go on.")
+    action = (f"add examples of those classes (or raise data.checks.min_per_class to leave out classes too small to "
+              f"split), split so that every split holds every class (the fractions, data.split.order_by over a longer "
+              f"period, the split column), or set {key}: warn to go on.")
     return CheckResult("absent_classes", "fail", count, detail, action, key)
 
 
@@ -335,7 +337,8 @@ def _without(d: LabeledData, ids: np.ndarray) -> LabeledData:
     return d.subset(np.flatnonzero(~np.isin(d.ids, ids))) if len(ids) else d
 
 
-def run_split_checks(splits: Mapping[str, LabeledData], cfg: ChecksConfig) -> tuple[list[CheckResult], np.ndarray]:
+def run_split_checks(splits: Mapping[str, LabeledData], cfg: ChecksConfig,
+                     time_ordered: bool = False) -> tuple[list[CheckResult], np.ndarray]:
     """Leakage (exact, then normalised), unseen labels, absent classes and imbalance; returns the results and
     ids to drop.
 
@@ -355,7 +358,8 @@ def run_split_checks(splits: Mapping[str, LabeledData], cfg: ChecksConfig) -> tu
     apply(*check_leakage(splits, cfg.leakage))
     apply(*check_leakage(splits, cfg.leakage, normalised=True))
     apply(*check_unseen_labels(splits, cfg.unseen_test_labels))
-    results.append(check_absent_classes(splits, cfg.absent_classes))
+    absent = cfg.absent_classes if cfg.absent_classes != "auto" else "error" if time_ordered else "warn"
+    results.append(check_absent_classes(splits, absent))
     results.append(check_imbalance(splits["train"], cfg.max_imbalance, cfg.imbalance))
     drop = np.unique(np.concatenate(dropped)) if dropped else _EMPTY
     return results, drop

@@ -236,7 +236,7 @@ def prepare_data(
     splits = {name: source.subset(pos[name]) for name in SPLITS}
     if test is not None:
         splits["test"] = test
-    split_results, drop = run_split_checks(splits, cfg.checks)
+    split_results, drop = run_split_checks(splits, cfg.checks, time_ordered=bool(cfg.split.order_by))
     results += split_results
     raise_for_failures(results)
     splits = {name: _without(d, drop) for name, d in splits.items()}

@@ -87,8 +87,9 @@ class _GuardMiddleware:
                 await _send_json(send, 400, {"detail": "The Content-Length header is not a number."})
                 return None
             if size > limit:
-                if size <= DRAIN_BYTES:
-                    await _discard_body(receive, DRAIN_BYTES)
+                # a client waiting for "100 Continue" sends nothing unless asked (receive() would ask): no drain
+                if size <= _drain_budget(limit) and headers.get(b"expect", b"").lower() != b"100-continue":
+                    await _discard_body(receive, _drain_budget(limit))
                 await _send_json(send, 413, {"detail": _too_large(f"has {size} bytes", limit)})
                 return None
         chunks, total = [], 0
@@ -101,7 +102,7 @@ class _GuardMiddleware:
             more = message.get("more_body", False)
             if total > limit:
                 if more:
-                    await _discard_body(receive, DRAIN_BYTES - total)
+                    await _discard_body(receive, _drain_budget(limit) - total)
                 await _send_json(send, 413, {"detail": _too_large(f"has more than {limit} bytes", limit)})
                 return None
             if not more:
@@ -124,10 +125,11 @@ class _GuardMiddleware:
         return replay
 
 
-#: an oversized body up to this size is read and thrown away before the 413 is sent, so that a client that
-#: writes its whole request before reading (Python's requests, urllib, httpx) gets the answer instead of a
-#: reset connection; past it, the server answers at once and the connection closes
-DRAIN_BYTES = 256_000_000
+def _drain_budget(limit: int) -> int:
+    """An oversized body up to this size is read and thrown away before the 413 is sent, so that a client that
+    writes its whole request before reading (Python's urllib) gets the answer instead of a reset connection;
+    past it, the server answers at once and the connection closes."""
+    return max(4 * limit, 32_000_000)
 
 
 async def _discard_body(receive: Any, budget: int) -> None:
