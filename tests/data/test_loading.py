@@ -99,7 +99,7 @@ def test_a_semicolon_separated_file_gets_a_hint_and_loads_with_sep(tmp_path, rev
     path = tmp_path / "data.csv"
     reviews.to_csv(path, sep=";", index=False)
     frame = load_frame(SourceConfig(kind="csv", path=str(path)))
-    with pytest.raises(DataError, match="seems to be separated by ';'; set sep: ';' on the source"):
+    with pytest.raises(DataError, match="seems to be separated by ';'; set sep: ';' on a csv source.$"):
         to_labeled(frame, _cfg(), name="data.csv")
     frame = load_frame(SourceConfig(kind="csv", path=str(path), sep=";"))
     pd.testing.assert_frame_equal(frame, reviews, check_dtype=False)

@@ -191,15 +191,16 @@ def test_order_by_with_a_fixed_test_set_splits_train_and_val_by_time(reviews_fac
 
 
 @pytest.mark.parametrize("values, says", [
-    (["2024-01-01"] * 59 + ["soon"], "1 of 60 rows do not (first at row 59: 'soon')"),
-    ([None] + ["2024-01-01"] * 59, "first at row 0: None"),
-    ([True, False] * 30, "first at row 0: True"),
+    (["2024-01-01"] * 59 + ["soon"], "1 of 50 rows do not (first at row 59 of the data, counted from 0: 'soon')"),
+    ([None] * 11 + ["2024-01-01"] * 49, "first at row 10 of the data, counted from 0: None"),
+    ([True, False] * 30, "first at row 10 of the data, counted from 0: True"),
 ])
 def test_order_by_values_that_are_not_times_are_a_data_error(reviews, values, says):
     reviews["when"] = values
     cfg = SplitConfig(order_by="when")
+    data = _labeled(reviews, split=cfg).subset(range(10, 60))  # as after subsampling: the row named is the file's
     with pytest.raises(DataError, match=f"'data.split.order_by' column 'when' must hold a date.*{re.escape(says)}"):
-        split_data(_labeled(reviews, split=cfg), cfg)
+        split_data(data, cfg)
 
 
 def test_order_by_refuses_a_split_column_or_groups_and_names_a_missing_column(reviews):

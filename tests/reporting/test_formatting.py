@@ -49,6 +49,7 @@ def test_reading(diff, low, high, p, metric, text):
     ({"slice_column": "class", "slice": "class=iPhone"}, "class=iPhone"),  # the value already names its column
     ({"slice_column": "length", "slice": "len Q1 (3-20 words)"}, "len Q1 (3-20 words)"),
     ({"slice_column": "product", "slice": "pet_food"}, "product=pet_food"),
+    ({"slice_column": "length", "slice": "short"}, "length=short"),  # a user's own column named length
 ])
 def test_slice_names_do_not_repeat_their_column(row, name):
     assert F.slice_name(row) == name

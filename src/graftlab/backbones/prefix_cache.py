@@ -191,7 +191,10 @@ def cached_prefix(backbone: Backbone, encoder: nn.Module, data: EncodedSet, stop
             STATS["disk_hits"] += 1
         except Exception:  # noqa: BLE001  (whatever is wrong with an entry, it is recomputed, never trusted)
             entry = None
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # a read-only cache folder: the entry is rewritten below if it can be
     if entry is None:
         t0 = time.perf_counter()
         entry = compute_prefix(backbone, encoder, data, stop, batch_size)

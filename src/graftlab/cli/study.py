@@ -201,11 +201,14 @@ def predict(
         frame = load_frame(source, key="--file")
         col = column or m.meta.get("input_column") or ("image" if images else "text")
         if col not in frame.columns:
-            raise DataError(f"--file {file} has no column {col!r}. Available columns: {', '.join(map(str, frame.columns))}. Pass --column.")
+            from ..data.load import separator_hint
+
+            raise DataError(f"--file {file} has no column {col!r}. Available columns: {', '.join(map(str, frame.columns))}. "
+                            f"Pass --column.{separator_hint(list(frame.columns), '--sep {sep!r}')}")
         if images:
             from ..data.images import decode_images
 
-            names = frame[col].astype(str).tolist()
+            names = [v if isinstance(v, str) else f"row {i}" for i, v in enumerate(frame[col])]  # paths, not bytes
             inputs = decode_images(frame[col].tolist(), base_dir=file.parent, column=col, name=str(file))
         else:
             names = inputs = frame[col].fillna("").astype(str).tolist()

@@ -120,8 +120,11 @@ def load_frame_like(obj: Any, what: str = "the data") -> pd.DataFrame:
 
 def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
     path = Path(source.path or "")
+    cli = key.startswith("--")
     if not path.is_file():
         where = "is a folder, not a file" if path.is_dir() else "does not exist"
+        if cli:
+            raise DataError(f"{key} {path} {where}. Check the path.")
         raise DataError(
             f"The '{key}.path' file {path} {where}. Fix the path in the config "
             "(relative paths are read from the config file's folder)."
@@ -141,6 +144,10 @@ def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
         ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if cli:
+            raise DataError(f"Cannot read {path} as {source.kind} ({reason}). {key} with this ending expects "
+                            f"{_EXPECTED[source.kind]}; fix the file, or give it the ending of its real format "
+                            "(.csv, .tsv, .jsonl, .parquet or .xlsx).") from None
         raise DataError(
             f"Cannot read {path} as {source.kind} ({reason}). The '{key}.kind' {source.kind!r} expects "
             f"{_EXPECTED[source.kind]}; fix the file or set '{key}.kind' to its real format "
@@ -272,13 +279,19 @@ def _check_columns(df: pd.DataFrame, cfg: DataConfig, name: str, optional: set[s
         hint = difflib.get_close_matches(col, available, n=1, cutoff=0.5)
         msg += f" Available columns: {', '.join(available)}"
         msg += f"; did you mean {hint[0]!r}?" if hint else "."
-        sep = next((s for s in (";", "\t", "|") if len(available) == 1 and s in available[0]), None)
-        if sep is not None:
-            msg += (f" The header reads as one column holding {sep!r}: the file seems to be separated by {sep!r}; "
-                    f"set sep: {sep!r} on the source" + (" (or kind: tsv)" if sep == "\t" else "") + ".")
         problems.append(msg)
     if problems:
-        raise DataError("\n".join(problems))
+        raise DataError("\n".join(problems) + separator_hint(available))
+
+
+def separator_hint(columns: Sequence[str], option: str = "sep: {sep!r} on a csv source") -> str:
+    """A sentence when the header was read as one column holding ';', a tab or '|' (else ""): the file is
+    separated by that character. ``option`` says how to set it ({sep} is filled in)."""
+    sep = next((s for s in (";", "\t", "|") if len(columns) == 1 and s in str(columns[0])), None)
+    if sep is None:
+        return ""
+    how = "kind: tsv" if sep == "\t" and "sep:" in option else option.format(sep=sep)
+    return f" The header reads as one column holding {sep!r}: the file seems to be separated by {sep!r}; set {how}."
 
 
 def _is_missing(x: Any) -> bool:

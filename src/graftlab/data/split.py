@@ -149,7 +149,8 @@ def order_values(data: LabeledData, column: str) -> pd.Series:
     if len(bad):
         raise DataError(
             f"The 'data.split.order_by' column {column!r} must hold a date, a time or a number in every row; {len(bad)} "
-            f"of {len(raw)} rows do not (first at row {bad[0]}: {raw.tolist()[bad[0]]!r}). Fill in or drop those rows, or "
+            f"of {len(raw)} rows do not (first at row {int(data.ids[bad[0]])} of the data, counted from 0: "
+            f"{raw.tolist()[bad[0]]!r}). Fill in or drop those rows, or "
             "remove data.split.order_by."
         )
     return values

@@ -26,6 +26,7 @@ __all__ = [
     "higher_is_better",
     "is_number",
     "metric_label",
+    "fmt_period",
     "fmt_periods",
     "reading",
     "slice_name",
@@ -74,16 +75,22 @@ def metric_label(metric: str) -> str:
     return _METRIC_LABELS.get(metric, metric.replace("_", " "))
 
 
+def fmt_period(r: Any) -> str:
+    """One split's period, [first, last], as "A to B" (the missing mark when there is none)."""
+    return " to ".join(map(str, r)) if isinstance(r, (list, tuple)) and r else MISSING
+
+
 def fmt_periods(ranges: Any) -> str:
     """A time-ordered split's periods, ``{split: [first, last] or None}``, as "train A to B; val C to D; ..."."""
-    return "; ".join(f"{name} {' to '.join(map(str, r)) if r else MISSING}" for name, r in dict(ranges or {}).items())
+    return "; ".join(f"{name} {fmt_period(r)}" for name, r in dict(ranges or {}).items())
 
 
 def slice_name(s: Any) -> str:
-    """A slice row's name: "column=value", or the value alone when it already says what it is ("class=great",
-    "len Q1 (3-20 words)")."""
+    """A slice row's name: "column=value", or the value alone when it already says what it is (the automatic
+    slices "class=great" and "len Q1 (3-20 words)")."""
     col, val = str(s.get("slice_column", "?")), str(s.get("slice", "?"))
-    return val if val.startswith(f"{col}=") or col == "length" else f"{col}={val}"
+    automatic = val.startswith(f"{col}=") or (col == "length" and val.startswith("len Q"))
+    return val if automatic else f"{col}={val}"
 
 
 def fmt_num(x: Any, digits: int = 3) -> str:

@@ -274,7 +274,7 @@ def _data(results: Mapping[str, Any]) -> dict[str, Any] | None:
         "time_order": time_order.get("column"),
         "splits": [{"name": s, "n": splits.get(s, F.MISSING),
                     "counts": [_dict(counts.get(s)).get(lbl, F.MISSING) for lbl in labels],
-                    "period": " to ".join(map(str, ranges[s])) if _list(ranges.get(s)) else F.MISSING}
+                    "period": F.fmt_period(ranges.get(s))}
                    for s in split_names],
         "checks": [_dict(c) for c in _list(data.get("checks"))],
         "length_stats": _flatten(_dict(data.get("length_stats"))),
