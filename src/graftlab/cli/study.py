@@ -204,7 +204,7 @@ def predict(
             from ..data.load import separator_hint
 
             raise DataError(f"--file {file} has no column {col!r}. Available columns: {', '.join(map(str, frame.columns))}. "
-                            f"Pass --column.{separator_hint(list(frame.columns), '--sep {sep!r}')}")
+                            f"Pass --column.{separator_hint(list(frame.columns), cli=True)}")
         if images:
             from ..data.images import decode_images
 

@@ -120,7 +120,7 @@ def load_frame_like(obj: Any, what: str = "the data") -> pd.DataFrame:
 
 def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
     path = Path(source.path or "")
-    cli = key.startswith("--")
+    cli = key.startswith("--")  # a command-line option (graft predict --file), not a config key
     if not path.is_file():
         where = "is a folder, not a file" if path.is_dir() else "does not exist"
         if cli:
@@ -139,7 +139,7 @@ def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
     except UnicodeDecodeError as e:
         raise DataError(
             f"Cannot read {path}: it is not {source.encoding or 'utf-8'} text (it holds the byte {e.object[e.start]:#04x}). "
-            f"Set {_option(key, 'encoding')} to the file's encoding (often latin-1 or cp1252 for files saved by "
+            f"Set {'--encoding' if cli else repr(key + '.encoding')} to the file's encoding (often latin-1 or cp1252 for files saved by "
             "Excel on Windows), or save the file as UTF-8."
         ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:
@@ -153,11 +153,6 @@ def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
             f"{_EXPECTED[source.kind]}; fix the file or set '{key}.kind' to its real format "
             "(csv, tsv, jsonl, parquet or excel)."
         ) from None
-
-
-def _option(key: str, name: str) -> str:
-    """How the user sets source option ``name``: a config key, or a command-line option (``key`` "--file")."""
-    return f"'{key}.{name}'" if not key.startswith("--") else f"--{name}"
 
 
 def _load_python(source: SourceConfig, key: str) -> Any:
@@ -284,13 +279,13 @@ def _check_columns(df: pd.DataFrame, cfg: DataConfig, name: str, optional: set[s
         raise DataError("\n".join(problems) + separator_hint(available))
 
 
-def separator_hint(columns: Sequence[str], option: str = "sep: {sep!r} on a csv source") -> str:
+def separator_hint(columns: Sequence[str], cli: bool = False) -> str:
     """A sentence when the header was read as one column holding ';', a tab or '|' (else ""): the file is
-    separated by that character. ``option`` says how to set it ({sep} is filled in)."""
+    separated by that character; it says what to set in the config, or on the command line (``cli``)."""
     sep = next((s for s in (";", "\t", "|") if len(columns) == 1 and s in str(columns[0])), None)
     if sep is None:
         return ""
-    how = "kind: tsv" if sep == "\t" and "sep:" in option else option.format(sep=sep)
+    how = f"--sep {sep!r}" if cli else "kind: tsv" if sep == "\t" else f"sep: {sep!r} on a csv source"
     return f" The header reads as one column holding {sep!r}: the file seems to be separated by {sep!r}; set {how}."
 
 
