@@ -142,8 +142,8 @@ def slices_for(record: TrialRecord, test: LabeledData, cfg: StudyConfig, tempera
     """Slices of the shipped model: config slice columns, input-length quartiles, each true class."""
     groups = auto_slices([str(x) for x in test.inputs] if isinstance(test.inputs[0], str) else None, test.labels, test.label_names)
     for col in cfg.data.slices:
-        if col in test.meta.columns:
-            groups[col] = test.meta[col].astype(str).to_numpy()
+        if col in test.meta.columns:  # a column named like an automatic slice ("length", "class") keeps both
+            groups[f"{col} (column)" if col in groups else col] = test.meta[col].astype(str).to_numpy()
     return slice_metrics(test.labels, softmax(record.test_logits, temperature), groups, metric="accuracy",
                          n_boot=cfg.eval.bootstrap, confidence=cfg.eval.confidence, seed=cfg.seed)
 
