@@ -103,3 +103,14 @@ def test_the_graft_entry_point_exits_2_on_user_errors(write_study):
     )
     assert proc.returncode == 2
     assert "Unknown key 'data.lable'" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_validate_says_which_rare_classes_were_merged(runner, write_study, reviews_factory):
+    frame = pd.concat([reviews_factory(), pd.DataFrame({"review": ["one odd review", "a stray one"],
+                                                        "score": ["odd", "stray"]})], ignore_index=True)
+    result = _run(runner, "validate", write_study(frame))
+    assert result.exit_code == 2 and "data.checks.rare_classes: other" in result.output
+    result = _run(runner, "validate", write_study(frame, checks={"rare_classes": "other"}))
+    assert result.exit_code == 0, result.output
+    assert "rare classes merged into 'other': 'odd', 'stray'" in result.stdout
+    assert "labels: great, other" in result.stdout

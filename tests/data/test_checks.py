@@ -17,12 +17,14 @@ from graftlab.data.checks import (
     check_imbalance,
     check_leakage,
     check_min_per_class,
+    rare_class_map,
     check_overlong,
     check_single_class,
     check_unseen_labels,
     checks_table,
     normalise_texts,
     raise_for_failures,
+    run_class_checks,
     run_split_checks,
 )
 
@@ -64,7 +66,7 @@ def test_conflicting_labels_on_normalised_identical_inputs():
     data = _data(["Great tea!", "great  tea", "bad jam", "Bad jam.", "other"], [0, 1, 1, 1, 0])
     result, drop = check_conflicts(data, "error")
     assert (result.status, result.count) == ("fail", 2)
-    assert "'great tea' -> a, b" in result.detail
+    assert "'Great tea!' (2 rows) -> 'a', 'b'" in result.detail  # the input as written, labels quoted
     result, drop = check_conflicts(data, "drop")
     assert result.status == "fixed"
     np.testing.assert_array_equal(drop, [0, 1])
@@ -206,3 +208,43 @@ def test_checks_table_lists_each_result():
     text = console.export_text()
     assert "leakage_exact" in text and "fixed" in text and "dropped 3 rows" in text
     assert "no [bold]empty[/] inputs" in text  # user text is not read as rich markup
+
+
+def test_conflicts_name_the_most_repeated_input_and_quote_labels_with_commas():
+    names = ["Loss", "Loss, Theft", "Theft"]
+    data = _data(["\\N", "\\N", "\\N", "x", "X"], [0, 1, 2, 0, 2], names=names)
+    detail = check_conflicts(data, "error")[0].detail
+    assert "2 distinct inputs (5 rows)" in detail
+    assert "'\\\\N' (3 rows) -> 'Loss', 'Loss, Theft', 'Theft'" in detail
+
+
+def test_rare_classes_are_dropped_or_merged_into_other():
+    data = _data(["t"] * 9, [0, 0, 0, 0, 0, 1, 1, 2, 0], names=["a", "b", "c"])
+    assert rare_class_map(data, 3, "error") == {}
+    assert rare_class_map(data, 3, "drop") == {"b": None, "c": None}
+    assert rare_class_map(data, 3, "other") == {"b": "other", "c": "other"}
+    assert rare_class_map(data, 2, "other") == {"c": "other"}
+    with_other = _data(["t"] * 6, [0, 0, 0, 1, 2, 2], names=["a", "b", "Other"])
+    assert rare_class_map(with_other, 3, "other") == {"b": "Other"}  # an existing class takes them, any case
+
+    results, mapping = run_class_checks(data, ChecksConfig(rare_classes="other"))
+    rare = next(r for r in results if r.name == "min_per_class")
+    assert (rare.status, rare.count) == ("fixed", 3) and "merged into the class 'other', now 3 examples" in rare.action
+    merged = data.relabel(mapping)
+    assert merged.label_names == ["a", "other"] and merged.class_counts().tolist() == [6, 3]
+
+    results, mapping = run_class_checks(data, ChecksConfig(rare_classes="drop"))
+    rare = next(r for r in results if r.name == "min_per_class")
+    assert (rare.status, rare.count) == ("fixed", 3) and "dropped" in rare.action
+    kept = data.relabel(mapping)
+    assert kept.label_names == ["a"] and kept.ids.tolist() == [0, 1, 2, 3, 4, 8]
+    single = next(r for r in results if r.name == "single_class")
+    assert single.status == "fail"  # dropping the rare classes left one class: said, not trained on
+
+
+def test_rare_classes_merged_but_still_too_few_fail_with_the_fix():
+    data = _data(["t"] * 7, [0, 0, 0, 1, 1, 1, 2], names=["a", "b", "c"])
+    results, _ = run_class_checks(data, ChecksConfig(rare_classes="other"))
+    rare = next(r for r in results if r.name == "min_per_class")
+    assert rare.status == "fail" and "Merged into 'other' they still make only 1." in rare.detail
+    assert "data.checks.rare_classes" in rare.action

@@ -9,6 +9,7 @@ import pytest
 from graftlab.core.config import ChecksConfig, DataConfig, SourceConfig, SplitConfig, SubsampleConfig, load_config
 from graftlab.core.errors import DataCheckError, DataError
 from graftlab.data import PreparedData, fingerprint, load_prepared_split, prepare_data
+from graftlab.data.split import save_split
 
 
 def _cfg(**kw) -> DataConfig:
@@ -84,7 +85,8 @@ def test_fixed_test_set_gets_offset_ids_and_shared_label_map(reviews, reviews_fa
     cfg = _cfg(split=SplitConfig(train=0.8, val=0.2, test=0.0),
                checks=ChecksConfig(unseen_test_labels="drop"))
     prepared = prepare_data(cfg, frame=reviews, test_frame=test)
-    assert prepared.label_names == ["great", "meh", "other"]
+    assert prepared.label_names == ["great", "other"]  # 'meh' lost its only rows to the check: not an output
+    assert prepared.full.label_names == ["great", "meh", "other"]  # the rows as loaded
     assert prepared.summary["sources"]["test_source"] == {"name": "the test data passed in", "first_id": 60, "rows": 12}
     assert min(prepared.split_ids["test"]) >= 60 and max(prepared.split_ids["train"]) < 60
     assert len(prepared.val) == 12 and len(prepared.train) == 48
@@ -225,3 +227,53 @@ def test_a_time_ordered_split_that_leaves_a_class_out_of_test_fails_its_check(re
     prepared = prepare_data(_cfg(split=SplitConfig(order_by="posted"), checks=ChecksConfig(absent_classes="warn")),
                             frame=frame)
     assert set(prepared.test.labels) == {1} and prepared.summary["time_order"]["ranges"]["test"] == [85, 99]
+
+
+def test_rare_classes_merged_in_every_split_and_in_the_rebuilt_split(tmp_path, reviews_factory):
+    frame = reviews_factory(n_per_class=20)
+    rare = pd.DataFrame({"review": ["a rare one", "another rare", "a third kind"], "score": ["rare", "rare", "odd"]})
+    frame = pd.concat([frame, rare], ignore_index=True)
+    test = pd.DataFrame({"review": ["held out great", "held out other", "held out rare"],
+                         "score": ["great", "other", "rare"]})
+    cfg = _cfg(split=SplitConfig(train=0.8, val=0.2, test=0.0), checks=ChecksConfig(rare_classes="other"))
+    with pytest.raises(DataCheckError, match="rare_classes"):
+        prepare_data(_cfg(split=SplitConfig(train=0.8, val=0.2, test=0.0)), frame=frame, test_frame=test)
+    prepared = prepare_data(cfg, frame=frame, test_frame=test)
+    assert prepared.label_names == ["great", "other"]  # 'rare' and 'odd' went into the existing 'other'
+    assert prepared.relabel == {"odd": "other", "rare": "other"}
+    assert prepared.summary["rare_classes"] == {"merged": {"odd": "other", "rare": "other"}}
+    assert "min_per_class" not in prepared.summary["dropped"]
+    assert prepared.summary["class_counts"]["test"] == {"great": 1, "other": 2}  # the test row of 'rare' too
+    path = prepared.save_split(tmp_path / "split.json")
+    again = load_prepared_split(cfg, path, frame=frame, test_frame=test)
+    assert again.label_names == prepared.label_names and again.split_ids == prepared.split_ids
+    for name in ("train", "val", "test"):
+        assert again.splits[name].labels.tolist() == prepared.splits[name].labels.tolist()
+
+
+def test_rare_classes_dropped_with_their_test_rows(reviews_factory):
+    frame = pd.concat([reviews_factory(n_per_class=20), pd.DataFrame({"review": ["rare"], "score": ["rare"]})],
+                      ignore_index=True)
+    test = pd.DataFrame({"review": ["held out great", "held out rare"], "score": ["great", "rare"]})
+    cfg = _cfg(split=SplitConfig(train=0.8, val=0.2, test=0.0), checks=ChecksConfig(rare_classes="drop"))
+    prepared = prepare_data(cfg, frame=frame, test_frame=test)
+    assert prepared.label_names == ["great", "other"]
+    assert list(prepared.test.inputs) == ["held out great"]
+    assert prepared.summary["rare_classes"] == {"dropped": ["rare"]}
+
+
+def test_a_class_whose_rows_a_check_removed_leaves_the_label_map(tmp_path, reviews_factory):
+    frame = reviews_factory(n_per_class=20)
+    frame = pd.concat([frame, pd.DataFrame({"review": ["", " "], "score": ["blank", "blank"]})], ignore_index=True)
+    cfg = _cfg(checks=ChecksConfig(empty="drop"))
+    prepared = prepare_data(cfg, frame=frame)
+    assert prepared.label_names == ["great", "other"]
+    assert all(d.label_names == ["great", "other"] for d in prepared.splits.values())
+    again = load_prepared_split(cfg, prepared.save_split(tmp_path / "split.json"), frame=frame)
+    assert again.label_names == ["great", "other"] and again.split_ids == prepared.split_ids
+    # a split saved before such classes left the label map (fingerprints over the loaded map) rebuilds as it was
+    path = tmp_path / "old.json"
+    old = {name: prepared.full.subset(np.asarray(ids)) for name, ids in prepared.split_ids.items()}
+    save_split(path, prepared.split_ids, fingerprint=prepared.fingerprint,
+               split_fingerprints={name: fingerprint(d) for name, d in old.items()})
+    assert load_prepared_split(cfg, path, frame=frame).label_names == ["blank", "great", "other"]

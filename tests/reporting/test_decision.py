@@ -91,3 +91,14 @@ def test_a_time_ordered_split_is_stated_in_the_decision(results, tmp_path):
     assert ("- Split by time on `posted`: train 2024-01-01 to 2024-06-10; "
             "val 2024-07-01 to 2024-08-10; test 2024-09-01 to 2024-10-10") in md
     assert "Split by time" not in write_decision_record(results, tmp_path / "plain")[0].read_text()
+
+
+def test_rare_classes_merged_or_left_out_are_named_in_the_decision(results, tmp_path):
+    merged = {**results["data"], "summary": {"rare_classes": {"merged": {"Loss, Theft": "Other", "Unknown": "Other"}}}}
+    md = write_decision_record({**results, "data": merged}, tmp_path)[0].read_text()
+    assert ("- Rare classes merged into `Other` (data.checks.rare_classes): `Loss, Theft`, `Unknown`; "
+            "the model does not tell them apart") in md
+    dropped = {**results["data"], "summary": {"rare_classes": {"dropped": ["Unknown"]}}}
+    md = write_decision_record({**results, "data": dropped}, tmp_path / "dropped")[0].read_text()
+    assert "- Rare classes left out (data.checks.rare_classes): `Unknown`; the model never predicts them" in md
+    assert "Rare classes" not in write_decision_record(results, tmp_path / "plain")[0].read_text()

@@ -45,6 +45,12 @@ def render_prepared(prepared: Any, console: Console) -> None:
         from ..reporting.formatting import fmt_periods
 
         console.print(Text(f"split by time on {time_order['column']!r}: {fmt_periods(time_order['ranges'])}"))
+    rare = summary.get("rare_classes") or {}
+    for target in dict.fromkeys((rare.get("merged") or {}).values()):
+        merged = [k for k, v in rare["merged"].items() if v == target]
+        console.print(Text(f"rare classes merged into {target!r}: {', '.join(map(repr, merged))}"))
+    if rare.get("dropped"):
+        console.print(Text(f"rare classes left out: {', '.join(map(repr, rare['dropped']))}"))
     console.print(Text(f"labels: {', '.join(summary['label_names'])}"))
     console.print(Text(f"fingerprint: {prepared.fingerprint}"))
     console.print(checks_table(prepared.checks))

@@ -178,6 +178,9 @@ class ChecksConfig(Strict):
     # it is the drift itself, warn otherwise (a tiny class that a random split left out of a small test split)
     absent_classes: Literal["auto", "error", "warn"] = "auto"
     min_per_class: Annotated[int, Field(ge=2)] = 3
+    # classes with fewer than min_per_class examples: error stops the study, drop removes their rows (and their
+    # test rows), other merges them into one class 'other' (into an existing class of that name, any case)
+    rare_classes: Literal["error", "drop", "other"] = "error"
     max_imbalance: Annotated[float, Field(ge=1.0)] = 20.0
     imbalance: Literal["error", "warn"] = "warn"
 

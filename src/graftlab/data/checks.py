@@ -34,6 +34,7 @@ __all__ = [
     "check_overlong",
     "check_single_class",
     "check_min_per_class",
+    "rare_class_map",
     "check_leakage",
     "check_unseen_labels",
     "check_imbalance",
@@ -151,12 +152,15 @@ def check_conflicts(data: LabeledData, resolution: str) -> tuple[CheckResult, np
     bad = frame[n_labels > 1]
     detail = ""
     if len(bad):
-        first = bad["norm"].iloc[0]
-        names = sorted({data.label_names[i] for i in bad.loc[bad["norm"] == first, "label"]})
-        example = first if len(first) <= 40 else first[:37] + "..."
+        first = bad["norm"].value_counts().index[0]  # the input repeated most: often a placeholder such as "\\N"
+        rows = bad.index[bad["norm"] == first]
+        names = sorted({data.label_names[i] for i in bad.loc[rows, "label"]})
+        text = str(data.inputs[rows[0]])
+        example = text if len(text) <= 40 else text[:37] + "..."
+        labels = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         detail = (
             f"{bad['norm'].nunique()} distinct inputs ({len(bad)} rows) carry more than one label, "
-            f"e.g. {example!r} -> {', '.join(names)}"
+            f"e.g. {example!r} ({len(rows)} rows) -> {labels}"
         )
     return _resolve(
         "conflicts", "data.checks.conflicts", resolution, np.sort(bad["id"].to_numpy()), detail,
@@ -198,19 +202,52 @@ def check_single_class(data: LabeledData) -> CheckResult:
     )
 
 
-def check_min_per_class(data: LabeledData, min_per_class: int) -> CheckResult:
-    """Classes with fewer than ``min_per_class`` examples cannot be spread over train, val and test."""
+def rare_class_map(data: LabeledData, min_per_class: int, resolution: str) -> dict[str, str | None]:
+    """What ``data.checks.rare_classes`` does with the classes that have fewer than ``min_per_class`` examples:
+    label name -> ``None`` (drop their rows) or the name of the class that takes them (``other``, or an existing
+    class called so in any case); empty for ``error`` or when no class is that small."""
+    counts = data.class_counts()
+    small = [data.label_names[i] for i, c in enumerate(counts) if 0 < c < min_per_class]
+    if resolution == "error" or not small:
+        return {}
+    if resolution == "drop":
+        return dict.fromkeys(small)
+    other = next((n for n in data.label_names if n.strip().lower() == "other"), "other")
+    return {name: other for name in small if name != other}
+
+
+def check_min_per_class(data: LabeledData, min_per_class: int,
+                        resolved: Mapping[str, str | None] | None = None) -> CheckResult:
+    """Classes with fewer than ``min_per_class`` examples cannot be spread over train, val and test.
+
+    ``data`` are the rows as loaded; ``resolved`` is the :func:`rare_class_map` applied to them, if any.
+    """
     key = "data.checks.min_per_class"
     counts = data.class_counts()
     small = [(data.label_names[i], int(c)) for i, c in enumerate(counts) if 0 < c < min_per_class]
     if not small:
         return CheckResult("min_per_class", "ok", 0, f"every class has at least {min_per_class} examples", "", key)
-    listed = ", ".join(f"{name!r} ({c})" for name, c in small[:10])
-    return CheckResult(
-        "min_per_class", "fail", len(small),
-        f"{len(small)} classes have fewer than {min_per_class} examples, too few to stratify: {listed}.",
-        f"add examples of these classes, remove them from the data, or lower {key} (at least 2).", key,
-    )
+    listed = ", ".join(f"{name!r} ({c})" for name, c in small[:10]) + (", ..." if len(small) > 10 else "")
+    detail = f"{len(small)} classes have fewer than {min_per_class} examples, too few to stratify: {listed}."
+    fix = (f"add examples of these classes, set data.checks.rare_classes: other (merge them into one class) or "
+           f"drop (leave them out), or lower {key} (at least 2).")
+    if not resolved:
+        return CheckResult("min_per_class", "fail", len(small), detail, fix, key)
+    rows = int(sum(c for name, c in small if name in resolved))
+    targets = {t for t in resolved.values() if t is not None}
+    if not targets:
+        return CheckResult("min_per_class", "fixed", rows, detail,
+                           f"their {rows} rows dropped, with any of their test rows (data.checks.rare_classes: drop)",
+                           "data.checks.rare_classes")
+    target = next(iter(targets))
+    merged = data.relabel(resolved)
+    size = int(merged.class_counts()[merged.label_names.index(target)])
+    if size < min_per_class:
+        return CheckResult("min_per_class", "fail", len(small),
+                           f"{detail} Merged into {target!r} they still make only {size}.", fix, key)
+    return CheckResult("min_per_class", "fixed", rows, detail,
+                       f"merged into the class {target!r}, now {size} examples, test rows too "
+                       "(data.checks.rare_classes: other)", "data.checks.rare_classes")
 
 
 def _leak_ids(splits: Mapping[str, LabeledData], normalised: bool) -> np.ndarray:
@@ -254,7 +291,7 @@ def check_leakage(
     per_split = ", ".join(f"{n} {np.isin(d.ids, ids).sum()}" for n, d in splits.items() if n != "train")
     return _resolve(
         name, "data.checks.leakage", resolution, ids,
-        f"{_rows(len(ids))} ({per_split}) repeat an input of another split {kind}",
+        f"{_rows(len(ids))} ({per_split}) {'repeats' if len(ids) == 1 else 'repeat'} an input of another split {kind}",
         "no input is shared between splits", where=" from val/test",
     )
 
@@ -290,8 +327,8 @@ def check_absent_classes(splits: Mapping[str, LabeledData], resolution: str) -> 
     count = len({i for ids in missing.values() for i in ids})
     if resolution == "warn":
         return CheckResult("absent_classes", "warn", count, detail, f"kept ({key}: warn)", key)
-    action = (f"add examples of those classes (or raise data.checks.min_per_class to leave out classes too small to "
-              f"split), split so that every split holds every class (the fractions, data.split.order_by over a longer "
+    action = (f"add examples of those classes (or raise data.checks.min_per_class with data.checks.rare_classes: "
+              f"other or drop for classes too small to split), split so that every split holds every class (the fractions, data.split.order_by over a longer "
               f"period, the split column), or set {key}: warn to go on.")
     return CheckResult("absent_classes", "fail", count, detail, action, key)
 
@@ -328,9 +365,12 @@ def run_row_checks(
     return [r for r, _ in outcomes], drop
 
 
-def run_class_checks(data: LabeledData, cfg: ChecksConfig) -> list[CheckResult]:
-    """Single class and classes too small to stratify, on the rows that will be split."""
-    return [check_single_class(data), check_min_per_class(data, cfg.min_per_class)]
+def run_class_checks(data: LabeledData, cfg: ChecksConfig) -> tuple[list[CheckResult], dict[str, str | None]]:
+    """Classes too small to stratify and a single class, on the rows that will be split; returns the results and
+    the classes to rename or drop (:func:`rare_class_map`; apply it with :meth:`LabeledData.relabel`)."""
+    mapping = rare_class_map(data, cfg.min_per_class, cfg.rare_classes)
+    rare = check_min_per_class(data, cfg.min_per_class, mapping)
+    return [check_single_class(data.relabel(mapping)), rare], mapping
 
 
 def _without(d: LabeledData, ids: np.ndarray) -> LabeledData:

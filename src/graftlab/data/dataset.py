@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,3 +55,18 @@ class LabeledData:
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=self.n_classes)
+
+    def relabel(self, mapping: Mapping[str, str | None]) -> LabeledData:
+        """Classes renamed by ``mapping`` (label name -> new name, or None to drop its rows); the others kept.
+
+        The new label map is sorted, like a loaded one; classes mapped to the same name become one.
+        """
+        if not mapping:
+            return self
+        new = [mapping.get(n, n) for n in self.label_names]
+        names = sorted({n for n in new if n is not None})
+        index = {n: i for i, n in enumerate(names)}
+        target = np.array([index[n] if n is not None else -1 for n in new], dtype=np.int64)
+        keep = np.flatnonzero(target[self.labels] >= 0) if len(self.labels) else np.array([], dtype=np.int64)
+        d = self.subset(keep)
+        return LabeledData(d.inputs, target[d.labels], names, d.ids, d.meta)

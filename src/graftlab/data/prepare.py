@@ -7,7 +7,7 @@ saved with :meth:`PreparedData.save_split` is rebuilt exactly by :func:`load_pre
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,9 @@ class PreparedData:
         fingerprint: sha256 of ``full`` (source and test set hashed as separate parts).
         checks: every check's outcome, in the order they ran.
         summary: rows, class counts and text-length stats per split, label names, sources.
+        relabel: classes merged (label -> new label) or dropped (label -> None) by ``data.checks.rare_classes``,
+            in every split (``full`` keeps the labels as loaded). The splits' label map holds only classes with
+            rows left after the checks (see :func:`_drop_empty_classes`).
     """
 
     train: LabeledData
@@ -54,6 +57,7 @@ class PreparedData:
     fingerprint: str
     checks: list[CheckResult]
     summary: dict[str, Any]
+    relabel: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def splits(self) -> dict[str, LabeledData]:
@@ -61,7 +65,7 @@ class PreparedData:
 
     @property
     def label_names(self) -> list[str]:
-        return list(self.full.label_names)
+        return list(self.train.label_names)
 
     def save_split(self, path: str | Path) -> Path:
         """Write the split ids with the fingerprints and check results (see :func:`load_prepared_split`)."""
@@ -72,6 +76,7 @@ class PreparedData:
             split_fingerprints={name: fingerprint(d) for name, d in self.splits.items()},
             sources=self.summary["sources"],
             checks=[c.to_dict() for c in self.checks],
+            relabel=self.relabel,
         )
 
 
@@ -95,6 +100,17 @@ def _without(d: LabeledData | None, ids: np.ndarray) -> LabeledData | None:
     if d is None or not len(ids):
         return d
     return d.subset(np.flatnonzero(~np.isin(d.ids, ids)))
+
+
+def _drop_empty_classes(splits: dict[str, LabeledData]) -> dict[str, LabeledData]:
+    """The splits with a label map of the classes that still have rows: a class whose every row a check removed
+    (conflicts, empty inputs, unseen test labels) would otherwise be an output the model never learns."""
+    first = next(iter(splits.values()))
+    present = np.zeros(first.n_classes, dtype=bool)
+    for d in splits.values():
+        present |= d.class_counts() > 0
+    empty = {name: None for name, p in zip(first.label_names, present, strict=True) if not p}
+    return {name: d.relabel(empty) for name, d in splits.items()} if empty else splits
 
 
 def _frames(cfg: DataConfig, frame: Any, test_frame: Any) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str]:
@@ -163,12 +179,16 @@ def _stats(v: np.ndarray) -> dict[str, float]:
 
 def summarise(
     splits: dict[str, LabeledData], fp: str, sources: dict[str, Any], checks: list[CheckResult],
-    order_by: str | None = None,
+    order_by: str | None = None, relabel: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Rows, class counts and text-length stats per split, plus label names, sources and drops; with a
-    time-ordered split (``order_by``), the first and last value of each split."""
+    time-ordered split (``order_by``), the first and last value of each split; with rare classes merged or
+    dropped (``relabel``), which."""
     names = list(next(iter(splits.values())).label_names)
     extra = {"time_order": {"column": order_by, "ranges": order_ranges(splits, order_by)}} if order_by else {}
+    merged = bool(relabel) and any(v is not None for v in relabel.values())
+    if relabel:
+        extra["rare_classes"] = {"merged": dict(relabel)} if merged else {"dropped": sorted(relabel)}
     return {
         **extra,
         "fingerprint": fp,
@@ -177,7 +197,8 @@ def summarise(
         "class_counts": {n: dict(zip(names, map(int, d.class_counts()), strict=True)) for n, d in splits.items()},
         "length": {n: _length_stats(list(d.inputs)) for n, d in splits.items()},
         "sources": sources,
-        "dropped": {c.name: c.count for c in checks if c.status == "fixed"},
+        "dropped": {c.name: c.count for c in checks
+                    if c.status == "fixed" and not (merged and c.name == "min_per_class")},
     }
 
 
@@ -225,11 +246,17 @@ def prepare_data(
         length_fn = max_length = None
     results, drop = run_row_checks(_concat(source, test), cfg.checks, length_fn=length_fn, max_length=max_length)
     source, test = _without(source, drop), _without(test, drop)
-    results += run_class_checks(source, cfg.checks)
+    class_results, relabel = run_class_checks(source, cfg.checks)
+    results += class_results
+    if relabel:  # data.checks.rare_classes: the same classes merged or dropped everywhere
+        source = source.relabel(relabel)
+        test = test.relabel(relabel) if test is not None else None
 
     try:
         pos = split_data(source, cfg.split, cfg.group, fixed_test=test is not None)
     except DataError as e:
+        if any(r.name == "min_per_class" and r.status == "fail" for r in results):
+            raise DataChecksFailed(results) from None  # the split failed for the reason that check gives
         if any(r.status == "fail" for r in results):
             raise DataChecksFailed(results, note=f"The split could not be made either: {e}") from None
         raise
@@ -239,14 +266,15 @@ def prepare_data(
     split_results, drop = run_split_checks(splits, cfg.checks, time_ordered=bool(cfg.split.order_by))
     results += split_results
     raise_for_failures(results)
-    splits = {name: _without(d, drop) for name, d in splits.items()}
+    splits = _drop_empty_classes({name: _without(d, drop) for name, d in splits.items()})
     return PreparedData(
         **splits,
         full=full,
         split_ids={name: [int(i) for i in d.ids] for name, d in splits.items()},
         fingerprint=fp,
         checks=results,
-        summary=summarise(splits, fp, sources, results, cfg.split.order_by),
+        relabel=relabel,
+        summary=summarise(splits, fp, sources, results, cfg.split.order_by, relabel),
     )
 
 
@@ -271,14 +299,22 @@ def load_prepared_split(
             f"{str(record.get('fingerprint'))[:12]}... saved, {fp[:12]}... now). Use the same data, or "
             "prepare a new split without the split file."
         )
-    splits = {}
+    relabel = record.get("relabel") or {}
+    if not isinstance(relabel, dict) or not all(isinstance(v, str | None) for v in relabel.values()):
+        raise DataError(f"The split file {split_file} has a damaged 'relabel' entry; prepare a new split.")
+    loaded = {}
     for name in SPLITS:
         ids = np.asarray(record["ids"].get(name, []), dtype=np.int64)
         if len(ids) and (ids.min() < 0 or ids.max() >= len(full)):
             raise DataError(f"The split file {split_file} refers to row ids outside 0..{len(full) - 1}.")
-        splits[name] = full.subset(ids)  # ids are positions in ``full``
-        saved = record.get("split_fingerprints", {}).get(name)
-        if saved is not None and saved != fingerprint(splits[name]):
+        loaded[name] = full.subset(ids).relabel(relabel)  # ids are positions in the loaded ``full``
+    saved = record.get("split_fingerprints", {})
+    splits = _drop_empty_classes(loaded)
+    if any(saved.get(n) not in (None, fingerprint(d)) for n, d in splits.items()) and all(
+            saved.get(n) in (None, fingerprint(d)) for n, d in loaded.items()):
+        splits = loaded  # saved before classes without rows left the label map: rebuilt as it was
+    for name, d in splits.items():
+        if saved.get(name) is not None and saved[name] != fingerprint(d):
             raise DataError(
                 f"The {name} rows rebuilt from {split_file} differ from the saved ones: the rows of the "
                 "data were reordered. Restore the original row order, or prepare a new split."
@@ -290,5 +326,6 @@ def load_prepared_split(
         split_ids={name: [int(i) for i in d.ids] for name, d in splits.items()},
         fingerprint=fp,
         checks=checks,
-        summary=summarise(splits, fp, sources, checks, cfg.split.order_by),
+        relabel=relabel,
+        summary=summarise(splits, fp, sources, checks, cfg.split.order_by, relabel),
     )

@@ -189,6 +189,7 @@ def build_decision(results: Mapping[str, Any]) -> dict[str, Any]:
         "created": results.get("created"),
         "data_fingerprint": _dict(results.get("data")).get("fingerprint"),
         "time_order": _dict(_dict(results.get("data")).get("summary")).get("time_order"),
+        "rare_classes": _dict(_dict(results.get("data")).get("summary")).get("rare_classes"),
         "backbone": {"name": backbone.get("name"), "license": backbone.get("license")} if backbone else None,
         "headline_metric": metric,
         "winner": winner,
@@ -238,6 +239,20 @@ def _gates_line(gates: Mapping[str, Any]) -> str:
     if gates["verdict"] == "FAIL":
         return f"FAIL ({gates['failed']} of {total} failed)"
     return f"PASS (all {total} passed)"
+
+
+def _rare_lines(rare: Mapping[str, Any]) -> list[str]:
+    """What ``data.checks.rare_classes`` did: the model cannot tell these classes apart (or never saw them)."""
+    merged, dropped = _dict(rare.get("merged")), _list(rare.get("dropped"))
+    lines = []
+    for target in dict.fromkeys(str(v) for v in merged.values()):
+        names = ", ".join(f"`{k}`" for k, v in merged.items() if str(v) == target)
+        lines.append(f"- Rare classes merged into `{target}` (data.checks.rare_classes): {names}; the model "
+                     "does not tell them apart")
+    if dropped:
+        lines.append(f"- Rare classes left out (data.checks.rare_classes): {', '.join(f'`{k}`' for k in dropped)}; "
+                     "the model never predicts them")
+    return lines
 
 
 def _md_evidence(d: Mapping[str, Any]) -> list[str]:
@@ -337,6 +352,7 @@ def decision_markdown(d: Mapping[str, Any]) -> str:
     time_order = d.get("time_order") or {}
     if time_order.get("column"):
         lines.append(f"- Split by time on `{time_order['column']}`: {fmt_periods(_dict(time_order.get('ranges')))}")
+    lines += _rare_lines(_dict(d.get("rare_classes")))
     lines.append("")
     if d["winner"]:
         lines += _md_evidence(d)

@@ -21,7 +21,6 @@ from ..core.artifacts import (
     verify_manifest,
     write_manifest,
 )
-from ..reporting.formatting import slice_name
 
 __all__ = [
     "CARD_FORMAT",
@@ -324,16 +323,25 @@ def _md_evidence(card: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _slice_value(s: Mapping[str, Any]) -> str:
+    """The slice's value without its column repeated: the automatic class slices are stored as "class=great"."""
+    return str(s.get("slice")).removeprefix(f"{s.get('slice_column')}=")
+
+
+def _slice_label(s: Mapping[str, Any]) -> str:
+    return f"{s.get('slice_column')}: {_slice_value(s)}"
+
+
 def _md_slices(card: Mapping[str, Any]) -> list[str]:
     lines = ["## Slices", ""]
-    rows = [[slice_name(s), s.get("n"), _ci(s), _num(s.get("diff")),
+    rows = [[s.get("slice_column"), _slice_value(s), s.get("n"), _ci(s), _num(s.get("diff")),
              "yes" if s.get("flagged") else ("too small" if s.get("too_small") else "")] for s in card["slices"]]
     metric = next((s.get("metric") for s in card["slices"] if s.get("metric")), "metric")
-    lines += (_table(["slice", "n", f"{metric} [CI]", "vs overall", "flagged"], rows) if rows
+    lines += (_table(["column", "slice", "n", f"{metric} [CI]", "vs overall", "flagged"], rows) if rows
               else ["No slices measured.", ""])
     worst = card.get("worst_slices") or []
     if worst:
-        lines += ["Worst slices: " + "; ".join(f"{slice_name(s)} {_ci(s)} (n={s['n']})" for s in worst), ""]
+        lines += ["Worst slices: " + "; ".join(f"{_slice_label(s)} {_ci(s)} (n={s['n']})" for s in worst), ""]
     g = _d(card["gates"])
     verdict = {True: "PASS", False: "FAIL"}.get(g.get("passed"), NOT_RECORDED)
     lines += [f"## Gates: {verdict}", ""]
@@ -347,7 +355,7 @@ def _md_failures(card: Mapping[str, Any]) -> list[str]:
     f = _d(card["known_failure_modes"])
     lines = ["## Known failure modes", ""]
     flagged = f.get("flagged_slices") or []
-    lines.append("- Flagged slices: " + ("; ".join(f"{slice_name(s)} {_ci(s)} ({_num(s.get('diff'))} vs overall)"
+    lines.append("- Flagged slices: " + ("; ".join(f"{_slice_label(s)} {_ci(s)} ({_num(s.get('diff'))} vs overall)"
                                                   for s in flagged) or "none"))
     lines.append("- Most confused: " + ("; ".join(f"{p['true']} → {p['predicted']}: {p['count']} "
                                                  f"({p['share_of_true']:.0%} of {p['true']})" for p in f["most_confused"])
