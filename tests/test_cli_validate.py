@@ -56,7 +56,7 @@ def test_validate_failed_checks_print_table_then_error(runner, write_study, revi
     result = _run(runner, "validate", write_study(dupes))
     assert result.exit_code == 2
     assert "Data checks" in result.stdout and "fail" in result.stdout
-    assert "set data.checks.leakage: drop" in result.stderr
+    assert "set data.checks.leakage: group" in result.stderr
     assert "Traceback" not in result.output
 
 

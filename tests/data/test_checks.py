@@ -16,6 +16,7 @@ from graftlab.data.checks import (
     check_empty,
     check_imbalance,
     check_leakage,
+    duplicate_groups,
     check_min_per_class,
     rare_class_map,
     check_overlong,
@@ -119,7 +120,7 @@ def test_exact_leakage_drops_from_val_and_test_never_from_train():
     np.testing.assert_array_equal(drop, [3, 5, 6])
     assert not np.isin(drop, splits["train"].ids).any()
     failed, _ = check_leakage(splits, "error")
-    assert failed.status == "fail" and "set data.checks.leakage: drop" in failed.action
+    assert failed.status == "fail" and "set data.checks.leakage: group" in failed.action and "data.checks.leakage: drop" in failed.action
 
 
 def test_normalised_leakage_counts_only_rows_the_exact_check_misses():
@@ -248,3 +249,12 @@ def test_rare_classes_merged_but_still_too_few_fail_with_the_fix():
     rare = next(r for r in results if r.name == "min_per_class")
     assert rare.status == "fail" and "Merged into 'other' they still make only 1." in rare.detail
     assert "data.checks.rare_classes" in rare.action
+
+
+def test_duplicate_groups_join_copies_but_not_empty_inputs():
+    data = _data(["Tea!", "tea", "jam", "", "  ", "?!", "Jam."], [0, 0, 1, 0, 1, 0, 1])
+    groups = duplicate_groups(data)
+    assert groups[0] == groups[1] and groups[2] == groups[6] and groups[0] != groups[2]
+    assert len({groups[3], groups[4], groups[5]}) == 3  # nothing to compare: each its own group
+    joined = duplicate_groups(data, np.array([0, 1, 2, 3, 4, 5, 1]))  # rows 1 and 6 share a data.group value
+    assert joined[0] == joined[1] == joined[6] == joined[2]

@@ -50,7 +50,7 @@ def test_failed_checks_stop_with_every_failure_and_its_key(reviews):
         prepare_data(_cfg(), frame=bad)
     msg = str(err.value)
     assert "empty:" in msg and "set data.checks.empty: drop" in msg
-    assert "leakage_exact:" in msg and "set data.checks.leakage: drop" in msg
+    assert "leakage_exact:" in msg and "set data.checks.leakage: group" in msg
 
 
 def test_leakage_drop_removes_rows_from_val_and_test_only(reviews):
@@ -277,3 +277,49 @@ def test_a_class_whose_rows_a_check_removed_leaves_the_label_map(tmp_path, revie
     save_split(path, prepared.split_ids, fingerprint=prepared.fingerprint,
                split_fingerprints={name: fingerprint(d) for name, d in old.items()})
     assert load_prepared_split(cfg, path, frame=frame).label_names == ["blank", "great", "other"]
+
+
+def test_leakage_group_keeps_the_copies_of_an_input_in_one_split(reviews_factory):
+    frame = reviews_factory(n_per_class=40)
+    copies = pd.DataFrame({"review": [f"Same review number {i % 6}!" if i % 2 else f"same review number {i % 6}"
+                                      for i in range(48)], "score": ["great" if i % 6 < 3 else "other" for i in range(48)]})
+    frame = pd.concat([frame, copies], ignore_index=True)
+    with pytest.raises(DataCheckError, match="data.checks.leakage: group to keep every copy"):
+        prepare_data(_cfg(), frame=frame)
+    prepared = prepare_data(_cfg(checks=ChecksConfig(leakage="group")), frame=frame)
+    where = {}
+    for name, d in prepared.splits.items():
+        for text in d.inputs:
+            if "review number" in text:
+                where.setdefault(text.lower().rstrip("!"), set()).add(name)
+    assert len(where) == 6 and all(len(s) == 1 for s in where.values())  # exact and normalised copies together
+    assert sum(len(d) for d in prepared.splits.values()) == len(frame)  # nothing dropped
+    leak = next(c for c in prepared.checks if c.name == "leakage_exact")
+    assert leak.status == "ok" and "kept in one split" in leak.detail
+
+
+def test_leakage_group_joins_the_group_column(reviews_factory):
+    frame = reviews_factory(n_per_class=50)
+    for k in range(9):  # products p0 .. p9 linked in a chain: the last row of p{k} repeats the first of p{k+1}
+        frame.loc[[5 * k + 4, 5 * k + 5], "review"] = f"a review products {k} and {k + 1} share"
+    prepared = prepare_data(_cfg(group="product", checks=ChecksConfig(leakage="group")), frame=frame)
+    split_of = {p: name for name, d in prepared.splits.items() for p in d.meta["product"]}
+    assert len({split_of[f"p{k}"] for k in range(10)}) == 1
+    groups = {n: set(d.meta["product"]) for n, d in prepared.splits.items()}
+    assert not groups["train"] & groups["val"] and not groups["train"] & groups["test"]
+
+
+def test_leakage_group_needs_a_random_split():
+    with pytest.raises(Exception, match="leakage: group keeps the copies .* data.split.order_by"):
+        _cfg(split=SplitConfig(order_by="posted"), checks=ChecksConfig(leakage="group"))
+
+
+def test_leakage_group_with_a_fixed_test_set_drops_what_it_cannot_move(reviews_factory):
+    frame = reviews_factory(n_per_class=20)
+    test = pd.DataFrame({"review": [frame.loc[0, "review"], "a new one", "another new one"],
+                         "score": ["great", "great", "other"]})
+    cfg = _cfg(split=SplitConfig(train=0.8, val=0.2, test=0.0), checks=ChecksConfig(leakage="group"))
+    prepared = prepare_data(cfg, frame=frame, test_frame=test)
+    assert list(prepared.test.inputs) == ["a new one", "another new one"]
+    leak = next(c for c in prepared.checks if c.name == "leakage_exact")
+    assert leak.status == "fixed" and "grouping cannot move the rows of a fixed test set" in leak.action

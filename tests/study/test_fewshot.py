@@ -12,6 +12,7 @@ from graftlab.data.dataset import LabeledData
 from graftlab.strategies import FitContext, Strategy, make_strategy
 from graftlab.study.fewshot import (
     DEFAULTS,
+    KFOLD_MAX_ROWS,
     TINY_PER_CLASS,
     as_study_selection,
     combine,
@@ -20,6 +21,7 @@ from graftlab.study.fewshot import (
     recommend,
     select_by_kfold,
     selection_plan,
+    typical_per_class,
 )
 from graftlab.testing import synthetic_reviews
 
@@ -191,3 +193,22 @@ def test_recommend_switches_to_validation_selection_at_the_threshold():
     assert recommend(TINY_PER_CLASS)["selection"] == "validation split"
     with pytest.raises(ConfigError, match="n_per_class"):
         recommend(0)
+
+
+def test_one_rare_class_in_large_data_is_not_few_shot():
+    big = labeled(synthetic_reviews(3000, seed=1))
+    keep = np.flatnonzero(big.labels != 0)
+    rare = np.flatnonzero(big.labels == 0)[:40]
+    train = big.subset(np.concatenate([keep, rare]))
+    assert train.class_counts().min() == 40 and typical_per_class(train) >= TINY_PER_CLASS
+    val = big.subset(rare[:5])
+    plan = selection_plan(train, val)  # more than KFOLD_MAX_ROWS rows: six fits per strategy would be the cost
+    assert len(train) + len(val) > KFOLD_MAX_ROWS
+    assert not plan["use_kfold"] and "median class" in plan["why"] and "eval.selection: kfold" in plan["why"]
+    small = train.subset(np.concatenate([np.arange(300), np.arange(len(train) - 40, len(train))]))
+    assert len(small) + len(val) <= KFOLD_MAX_ROWS and selection_plan(small, val)["use_kfold"]  # cheap: k-fold
+
+
+def test_typical_per_class_is_the_median_class():
+    data = labeled(synthetic_reviews(30, seed=2))
+    assert typical_per_class(data) == int(np.median(data.class_counts()[data.class_counts() > 0]))

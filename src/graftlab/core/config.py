@@ -169,7 +169,8 @@ class ChecksConfig(Strict):
     """How each pre-training check is resolved: ``error`` stops the study, ``drop`` removes the rows
     and says how many, ``warn`` reports and goes on."""
 
-    leakage: Resolution = "error"  # same (normalised) input in two splits
+    # same (normalised) input in two splits; group: a random split keeps every copy of an input in one split
+    leakage: Literal["error", "warn", "drop", "group"] = "error"
     conflicts: Resolution = "error"  # identical input with different labels
     empty: Resolution = "error"  # empty or whitespace-only input
     overlong: Literal["truncate", "drop", "error"] = "truncate"
@@ -220,6 +221,12 @@ class DataConfig(Strict):
             raise ValueError(
                 f"data.group ({self.group!r}) and data.split.order_by ({self.split.order_by!r}) cannot be combined: "
                 "a group may span the time boundaries. Keep one of them (or give the split in data.split.column)"
+            )
+        fixed = "data.split.order_by" if self.split.order_by else "data.split.column" if self.split.column else None
+        if self.checks.leakage == "group" and fixed:
+            raise ValueError(
+                f"data.checks.leakage: group keeps the copies of an input together in a random split, but {fixed} "
+                "decides the split here. Set data.checks.leakage: drop (remove the copies from val/test) or warn"
             )
         return self
 

@@ -36,6 +36,7 @@ __all__ = [
     "check_min_per_class",
     "rare_class_map",
     "check_leakage",
+    "duplicate_groups",
     "check_unseen_labels",
     "check_imbalance",
     "run_row_checks",
@@ -109,6 +110,26 @@ def normalise_texts(texts: Iterable[Any]) -> pd.Series:
     return s.str.strip()
 
 
+def duplicate_groups(data: LabeledData, groups: np.ndarray | None = None) -> np.ndarray:
+    """(n,) group ids under which a split keeps identical inputs (after :func:`normalise_texts`; images by pixels)
+    together, joined with ``groups`` (the ``data.group`` column's ids) when given: rows linked through either
+    share a group."""
+    norm = normalise_texts(data.inputs)
+    keys = pd.factorize(norm)[0]
+    empty = (norm == "").to_numpy()  # nothing to compare: each empty input is its own group
+    keys[empty] = keys.max(initial=-1) + 1 + np.arange(int(empty.sum()))
+    if groups is None:
+        return keys
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n, n_keys, n_groups = len(keys), int(keys.max(initial=-1)) + 1, int(groups.max(initial=-1)) + 1
+    rows = np.concatenate([np.arange(n), np.arange(n)])
+    nodes = np.concatenate([n + keys, n + n_keys + groups])  # each row is linked to its input and to its group
+    graph = coo_matrix((np.ones(2 * n), (rows, nodes)), shape=(n + n_keys + n_groups,) * 2)
+    return connected_components(graph, directed=False)[1][:n]
+
+
 def _rows(n: int) -> str:
     return f"{n} row{'s' if n != 1 else ''}"
 
@@ -129,9 +150,15 @@ def _resolve(
     detail = f"{detail} ({_ids_text(ids)})."
     if resolution == "drop":
         return CheckResult(name, "fixed", n, detail, f"dropped {_rows(n)}{where}", key), ids
+    if resolution == "group":  # the split kept copies together; only a fixed test set can still share inputs
+        return CheckResult(name, "fixed", n, detail, f"dropped {_rows(n)}{where} as with drop: grouping cannot move "
+                           "the rows of a fixed test set (data.checks.leakage: group)", key), ids
     if resolution == "warn":
         return CheckResult(name, "warn", n, detail, f"kept ({key}: warn)", key), _EMPTY
     action = f"set {key}: drop to remove them{where}, or {key}: warn to keep them."
+    if key == "data.checks.leakage":
+        action = (f"set {key}: group to keep every copy of an input in one split (val and test keep their share of "
+                  f"repeated inputs), {key}: drop to remove them{where}, or {key}: warn to keep them.")
     return CheckResult(name, "fail", n, detail, action, key), _EMPTY
 
 
@@ -228,7 +255,8 @@ def check_min_per_class(data: LabeledData, min_per_class: int,
     if not small:
         return CheckResult("min_per_class", "ok", 0, f"every class has at least {min_per_class} examples", "", key)
     listed = ", ".join(f"{name!r} ({c})" for name, c in small[:10]) + (", ..." if len(small) > 10 else "")
-    detail = f"{len(small)} classes have fewer than {min_per_class} examples, too few to stratify: {listed}."
+    detail = (f"{len(small)} {'class has' if len(small) == 1 else 'classes have'} fewer than {min_per_class} examples, "
+              f"too few to stratify: {listed}.")
     fix = (f"add examples of these classes, set data.checks.rare_classes: other (merge them into one class) or "
            f"drop (leave them out), or lower {key} (at least 2).")
     if not resolved:
@@ -292,7 +320,9 @@ def check_leakage(
     return _resolve(
         name, "data.checks.leakage", resolution, ids,
         f"{_rows(len(ids))} ({per_split}) {'repeats' if len(ids) == 1 else 'repeat'} an input of another split {kind}",
-        "no input is shared between splits", where=" from val/test",
+        "no input is shared between splits" + (" (the copies of an input were kept in one split: "
+                                                "data.checks.leakage: group)" if resolution == "group" else ""),
+        where=" from val/test",
     )
 
 

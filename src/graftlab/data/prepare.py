@@ -20,6 +20,7 @@ from .checks import (
     CheckResult,
     DataChecksFailed,
     LengthFn,
+    duplicate_groups,
     raise_for_failures,
     run_class_checks,
     run_row_checks,
@@ -28,7 +29,7 @@ from .checks import (
 from .dataset import LabeledData
 from .fingerprint import fingerprint
 from .load import load_frame, load_frame_like, source_name, to_labeled
-from .split import SPLITS, load_split_info, order_ranges, save_split, split_data, subsample
+from .split import SPLITS, group_ids, load_split_info, order_ranges, save_split, split_data, subsample
 
 __all__ = ["PreparedData", "load_data", "prepare_data", "load_prepared_split", "summarise"]
 
@@ -253,7 +254,10 @@ def prepare_data(
         test = test.relabel(relabel) if test is not None else None
 
     try:
-        pos = split_data(source, cfg.split, cfg.group, fixed_test=test is not None)
+        groups = None
+        if cfg.checks.leakage == "group":  # copies of an input stay in one split (with the data.group column's)
+            groups = duplicate_groups(source, group_ids(source, cfg.group) if cfg.group else None)
+        pos = split_data(source, cfg.split, cfg.group, fixed_test=test is not None, groups=groups)
     except DataError as e:
         if any(r.name == "min_per_class" and r.status == "fail" for r in results):
             raise DataChecksFailed(results) from None  # the split failed for the reason that check gives

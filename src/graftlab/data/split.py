@@ -17,7 +17,7 @@ from ..core.errors import DataError
 from .dataset import LabeledData
 
 __all__ = ["SPLITS", "SPLIT_FORMAT", "subsample", "split_data", "save_split", "load_split", "load_split_info",
-           "order_ranges", "order_values"]
+           "order_ranges", "order_values", "group_ids"]
 
 SPLITS = ("train", "val", "test")
 SPLIT_FORMAT = "graftlab-split/1"
@@ -48,6 +48,7 @@ def split_data(
     group_col: str | None = None,
     *,
     fixed_test: bool = False,
+    groups: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Split rows into train/val/test and return each split's row positions (sorted).
 
@@ -57,6 +58,7 @@ def split_data(
         group_col: a column of ``data.meta``; rows sharing a value stay in one split.
         fixed_test: a separate test set is given (``data.test_source``): only train and val are
             split off, with val fraction ``val / (train + val)``; ``test`` comes back empty.
+        groups: (n,) group ids to use instead of ``group_col`` (e.g. :func:`~graftlab.data.checks.duplicate_groups`).
 
     Raises:
         DataError: the split cannot be made as configured (bad split-column values, a class or
@@ -72,7 +74,8 @@ def split_data(
     if cfg.order_by:
         return _by_order(data, cfg, fixed_test)
     labels = data.labels
-    groups = _groups(data, group_col) if group_col else None
+    if groups is None and group_col:
+        groups = group_ids(data, group_col)
     pos = np.arange(len(data))
     test = np.array([], dtype=np.int64)
     if not fixed_test:
@@ -85,11 +88,11 @@ def split_data(
     return out
 
 
-def _groups(data: LabeledData, group_col: str) -> np.ndarray:
+def group_ids(data: LabeledData, group_col: str) -> np.ndarray:
+    """(n,) ids of the ``data.group`` column's values; a row without a value is its own group."""
     if group_col not in data.meta.columns:
         raise DataError(f"The 'data.group' column {group_col!r} is not in the data's metadata.")
     values = data.meta[group_col]
-    # A row without a group value is its own group.
     filled = values.astype(object).where(values.notna(), pd.Series([f"__row{i}" for i in range(len(values))]))
     return pd.factorize(filled.astype(str))[0]
 

@@ -35,10 +35,15 @@ __all__ = [
     "recommend",
     "select_by_kfold",
     "selection_plan",
+    "typical_per_class",
 ]
 
 #: below this many training examples in the smallest class, selection uses k-fold on train+val
 TINY_PER_CLASS = 50
+#: ... unless train+val hold more rows than this and the typical (median) class is not tiny: k-fold fits every
+#: strategy six times, and on large imbalanced data (one rare class among thousands of rows) that multiplies hours
+#: of fine-tuning to rank by a class that a 15% validation split still holds a few of; eval.selection: kfold forces it
+KFOLD_MAX_ROWS = 1000
 
 #: measured defaults by examples per class (upper bound exclusive), from bench/fewshot.py (docs/fewshot.md)
 _CONTRASTIVE = {"name": "contrastive", "params": {"loss": "supcon", "lr": 2e-5, "epochs": 1, "pairs_per_example": 20}}
@@ -71,7 +76,8 @@ DEFAULTS: list[dict[str, Any]] = [
 
 
 def recommend(n_per_class: int) -> dict[str, Any]:
-    """Strategies and settings to run for ``n_per_class`` training examples in the smallest class.
+    """Strategies and settings to run for ``n_per_class`` training examples per class (the study passes its median
+    class, :func:`typical_per_class`).
 
     Returns:
         ``{"regime", "strategies": [{"name", "params"}], "train": {"lr", "epochs"}, "selection":
@@ -104,12 +110,20 @@ def selection_plan(train: LabeledData, val: LabeledData, threshold: int = TINY_P
     """
     counts = train.class_counts()
     smallest = int(counts.min()) if len(counts) else 0
+    typical = typical_per_class(train)
     val_smallest = int(val.class_counts().min()) if len(val) else 0
+    rows = len(train) + len(val)
     if smallest < threshold and ordered_by:
         why = (f"The training split has {smallest} examples in its smallest class (fewer than {threshold}), but the "
                f"split is ordered in time ({ordered_by!r}): the later validation rows ({val_smallest} in the smallest "
                "class) rank the strategies, as shuffled k-fold would train on rows newer than those it scores "
                "(eval.selection: kfold asks for it anyway).")
+        return {"use_kfold": False, "n_per_class": smallest, "selection_method": "validation split", "why": why}
+    if smallest < threshold and typical >= threshold and rows > KFOLD_MAX_ROWS:
+        why = (f"The training split has {smallest} examples in its smallest class (fewer than {threshold}) but "
+               f"{typical} in its median class and {rows} rows with validation: the validation split ({val_smallest} "
+               f"in the smallest class) ranks the strategies, as repeated k-fold would fit each six times on data "
+               f"this size (more than {KFOLD_MAX_ROWS} rows; eval.selection: kfold asks for it anyway).")
         return {"use_kfold": False, "n_per_class": smallest, "selection_method": "validation split", "why": why}
     if smallest < threshold:
         why = (f"The training split has {smallest} examples in its smallest class (fewer than {threshold}), so its "
@@ -118,6 +132,14 @@ def selection_plan(train: LabeledData, val: LabeledData, threshold: int = TINY_P
         return {"use_kfold": True, "n_per_class": smallest, "selection_method": "repeated stratified k-fold", "why": why}
     why = f"The training split has {smallest} examples in its smallest class (at least {threshold}): the validation split ranks the strategies."
     return {"use_kfold": False, "n_per_class": smallest, "selection_method": "validation split", "why": why}
+
+
+def typical_per_class(train: LabeledData) -> int:
+    """The median number of training examples per class (classes without rows left out): what decides the data-size
+    regime, so that one rare class among thousands of rows does not make a study few-shot."""
+    counts = train.class_counts()
+    counts = counts[counts > 0]
+    return int(np.median(counts)) if len(counts) else 0
 
 
 def combine(a: LabeledData, b: LabeledData) -> LabeledData:

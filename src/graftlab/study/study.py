@@ -30,7 +30,15 @@ from .curves import cost_report, learning_curve, size_label, subsample_train
 from .robustness import robustness_report
 from .aggregate import compare, gates_for, select_winner, slices_for, summarise_strategy, transfer_gain
 from .environment import environment
-from .fewshot import as_study_selection, combine, make_ctx_factory, recommend, select_by_kfold, selection_plan
+from .fewshot import (
+    as_study_selection,
+    combine,
+    make_ctx_factory,
+    recommend,
+    select_by_kfold,
+    selection_plan,
+    typical_per_class,
+)
 from .trials import TrialKey, TrialRecord, load_trial, run_trial
 
 __all__ = ["Study", "StudyResult"]
@@ -212,7 +220,7 @@ class Study:
         the contrastive strategy below 50 examples per class), with the majority and TF-IDF baselines always."""
         if "strategies" in self.config.model_fields_set or getattr(self.backbone.card, "modality", "text") != "text":
             return None
-        rec = recommend(max(1, int(prepared.train.class_counts().min())))
+        rec = recommend(max(1, typical_per_class(prepared.train)))  # the median class: one rare class is not few-shot
         specs = [StrategySpec(name=n) for n in ("majority", "tfidf_logreg") if n not in {s["name"] for s in rec["strategies"]}]
         specs += [StrategySpec(name=s["name"], params=s["params"], label=s["name"] if s["params"] else None) for s in rec["strategies"]]
         self._strategies = {spec.display_name: (spec, make_strategy(spec.name, spec.params)) for spec in specs}
@@ -285,7 +293,8 @@ class Study:
             kfold = load_json(saved)
         else:
             candidates = [(name, s) for name, (_, s) in self.strategies().items() if name in summaries]
-            preferred = next((n for n, s in candidates if s.name == recommend(max(1, plan["n_per_class"]))["preferred"]), None)
+            first = recommend(max(1, typical_per_class(prepared.train)))["preferred"]
+            preferred = next((n for n, s in candidates if s.name == first), None)
             kfold = select_by_kfold(candidates, combine(prepared.train, prepared.val), make_ctx_factory(cfg.train, bb),
                                     metric=cfg.eval.metric, seed=cfg.seed, preferred=preferred)
             save_json(kfold, saved)
