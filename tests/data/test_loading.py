@@ -144,6 +144,21 @@ def test_to_labeled_casts_labels_to_str_and_missing_text_to_empty():
     assert list(data.inputs) == ["a", "", "", "7"]
 
 
+def test_labels_are_stripped_and_a_blank_label_is_missing():
+    df = pd.DataFrame({"review": ["a", "b", "c"], "score": ["Theft", "Theft ", " Loss"]})
+    assert to_labeled(df, _cfg()).label_names == ["Loss", "Theft"]
+    df.loc[1, "score"] = "  "
+    with pytest.raises(DataError, match="1 rows of .* have no 'score' label"):
+        to_labeled(df, _cfg())
+
+
+def test_a_database_null_in_a_csv_file_is_missing(tmp_path):
+    (tmp_path / "rows.csv").write_text("review,score\nfine tea,great\n\\N,other\nstale,\\N\nok,other\n")
+    frame = load_frame(SourceConfig(kind="csv", path=str(tmp_path / "rows.csv")), "data.source")
+    assert frame["review"].isna().tolist() == [False, True, False, False]
+    assert frame["score"].isna().tolist() == [False, False, True, False]
+
+
 def test_missing_column_lists_available_and_closest(reviews):
     with pytest.raises(DataError) as err:
         to_labeled(reviews, DataConfig(text="review", label="scor"), name="reviews.csv")

@@ -102,3 +102,14 @@ def test_rare_classes_merged_or_left_out_are_named_in_the_decision(results, tmp_
     md = write_decision_record({**results, "data": dropped}, tmp_path / "dropped")[0].read_text()
     assert "- Rare classes left out (data.checks.rare_classes): `Unknown`; the model never predicts them" in md
     assert "Rare classes" not in write_decision_record(results, tmp_path / "plain")[0].read_text()
+
+
+def test_a_class_the_chosen_model_never_predicts_is_a_known_risk(results, tmp_path):
+    winner = results["winner"]
+    n = len(results["data"]["label_names"])
+    cm = [[5 if j == 0 else 0 for j in range(n)] for _ in range(n)]  # every row predicted as the first class
+    strategies = {**results["strategies"], winner: {**results["strategies"][winner], "confusion_matrix": cm}}
+    md = write_decision_record({**results, "strategies": strategies}, tmp_path)[0].read_text()
+    names = results["data"]["label_names"]
+    assert f"**Never predicted on test**: `{names[1]}` (5 test rows)" in md
+    assert "Never predicted" not in write_decision_record(results, tmp_path / "plain")[0].read_text()

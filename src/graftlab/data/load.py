@@ -21,9 +21,11 @@ from .images import load_idx, load_image_folder, with_image_columns
 
 __all__ = ["load_frame", "load_frame_like", "source_name", "data_columns", "to_labeled"]
 
+#: read as missing besides pandas' own markers (NA, NULL, n/a, ...): the null of MySQL and PostgreSQL exports
+NA_VALUES = ["\\N"]
 _READERS = {
-    "csv": lambda p, s: pd.read_csv(p, sep=s.sep or ",", encoding=s.encoding or "utf-8"),
-    "tsv": lambda p, s: pd.read_csv(p, sep="\t", encoding=s.encoding or "utf-8"),
+    "csv": lambda p, s: pd.read_csv(p, sep=s.sep or ",", encoding=s.encoding or "utf-8", na_values=NA_VALUES),
+    "tsv": lambda p, s: pd.read_csv(p, sep="\t", encoding=s.encoding or "utf-8", na_values=NA_VALUES),
     "jsonl": lambda p, s: pd.read_json(p, lines=True, encoding=s.encoding or "utf-8"),
     "parquet": lambda p, s: pd.read_parquet(p),
     "excel": lambda p, s: _read_excel(p, s.sheet),
@@ -324,14 +326,14 @@ def to_labeled(
         df = with_image_columns(df, cfg, name)
     _check_columns(df, cfg, name, set(optional_columns))
     label_col = df[cfg.label]
-    missing = label_col.isna().to_numpy()
+    labels_str = label_col.astype(str).str.strip()  # "Theft " and "Theft" are one class
+    missing = (label_col.isna() | (labels_str == "")).to_numpy()
     if missing.any():
         rows = np.flatnonzero(missing)
         raise DataError(
             f"{missing.sum()} rows of {name} have no '{cfg.label}' label (first at row {rows[0]}). "
             "Fill in or remove unlabeled rows before running a study."
         )
-    labels_str = label_col.astype(str)
     if label_names is None:
         label_names = sorted(labels_str.unique())
         if len(label_names) < min_classes:

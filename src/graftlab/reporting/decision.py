@@ -153,6 +153,18 @@ def confused_pairs(cm: Any, labels: list[str], top: int = _TOP_CONFUSIONS) -> li
     return pairs[:top]
 
 
+def never_predicted(cm: Any, labels: list[str]) -> list[dict[str, Any]]:
+    """Classes with test rows that the model never predicts (an empty column of the confusion matrix): its
+    recall on them is zero, whatever the averaged metrics say."""
+    rows = [list(r) for r in _list(cm) if isinstance(r, (list, tuple))]
+    n = len(rows)
+    if n == 0 or any(len(r) != n for r in rows) or not all(is_number(x) for r in rows for x in r):
+        return []
+    names = labels if len(labels) == n else [str(i) for i in range(n)]
+    return [{"class": names[j], "rows": sum(rows[j])} for j in range(n)
+            if sum(rows[j]) > 0 and sum(r[j] for r in rows) == 0]
+
+
 def label_names(results: Mapping[str, Any], winner_entry: Mapping[str, Any]) -> list[str]:
     names = _list(_dict(results.get("data")).get("label_names"))
     return [str(x) for x in names] or [str(x) for x in _dict(winner_entry.get("per_class"))]
@@ -168,6 +180,7 @@ def _risks(results: Mapping[str, Any], winner_entry: Mapping[str, Any]) -> dict[
                         reverse=True)
     return {
         "flagged_slices": flagged,
+        "never_predicted": never_predicted(winner_entry.get("confusion_matrix"), label_names(results, winner_entry)),
         "confused_pairs": confused_pairs(winner_entry.get("confusion_matrix"),
                                          label_names(results, winner_entry)),
         "calibration": {k: calibration.get(k) for k in ("temperature", "ece_before", "ece_after")
@@ -292,6 +305,12 @@ def _md_evidence(d: Mapping[str, Any]) -> list[str]:
 def _md_risks(d: Mapping[str, Any]) -> list[str]:
     risks = d["risks"]
     lines = ["## Known risks", ""]
+    missed = _list(risks.get("never_predicted"))
+    if missed:
+        listed = ", ".join(f"`{m['class']}` ({m['rows']} test rows)" for m in missed)
+        lines += [f"- **Never predicted on test**: {listed}; the chosen model's recall on "
+                  f"{'it' if len(missed) == 1 else 'them'} is 0 (consider loss.class_weights: balanced, more "
+                  "examples, or data.checks.rare_classes).", ""]
     if risks["flagged_slices"]:
         lines += ["### Flagged slices", ""]
         lines += _table(
