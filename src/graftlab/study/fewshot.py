@@ -121,9 +121,9 @@ def selection_plan(train: LabeledData, val: LabeledData, threshold: int = TINY_P
         return {"use_kfold": False, "n_per_class": smallest, "selection_method": "validation split", "why": why}
     if smallest < threshold and typical >= threshold and rows > KFOLD_MAX_ROWS:
         why = (f"The training split has {smallest} examples in its smallest class (fewer than {threshold}) but "
-               f"{typical} in its median class and {rows} rows with validation: the validation split ({val_smallest} "
+               f"{typical} in its median class, and train+val hold {rows:,} rows: the validation split ({val_smallest} "
                f"in the smallest class) ranks the strategies, as repeated k-fold would fit each six times on data "
-               f"this size (more than {KFOLD_MAX_ROWS} rows; eval.selection: kfold asks for it anyway).")
+               f"this size (more than {KFOLD_MAX_ROWS:,} rows; eval.selection: kfold asks for it anyway).")
         return {"use_kfold": False, "n_per_class": smallest, "selection_method": "validation split", "why": why}
     if smallest < threshold:
         why = (f"The training split has {smallest} examples in its smallest class (fewer than {threshold}), so its "
