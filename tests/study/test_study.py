@@ -140,6 +140,10 @@ def test_cli_study_exit_code_follows_the_gates_and_predict_reads_the_model(tiny_
     (study_dir / "new.csv").write_text("id,review\n1,great tasty coffee\n2,awful stale tea\n")
     res = runner.invoke(app, ["predict", str(model), "--file", str(study_dir / "new.csv")])  # the model's column: review
     assert res.exit_code == 0 and [json.loads(x)["label"] for x in res.output.strip().splitlines()] == ["great", "other"]
+    (study_dir / "gaps.csv").write_text("id,review\n1,great tasty coffee\n2,\\N\n3,\n")
+    res = runner.invoke(app, ["predict", str(model), "--file", str(study_dir / "gaps.csv")])
+    assert res.exit_code == 0 and len(res.stdout.strip().splitlines()) == 3  # every row scored, none lost
+    assert "2 of 3 inputs are empty (rows 1, 2 of --file)" in res.stderr
     res = runner.invoke(app, ["predict", str(model), "--image", str(study_dir / "new.csv")])
     assert res.exit_code == 2 and "is a text model: pass --text" in res.output
     (study_dir / "old.csv").write_bytes("review;x\ncafé great\n".encode("cp1252"))

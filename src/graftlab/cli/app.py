@@ -22,7 +22,7 @@ from typer.core import TyperGroup
 
 from ..core.errors import GraftError
 
-__all__ = ["app", "main", "report_error", "stdout", "EXIT_USER_ERROR"]
+__all__ = ["app", "main", "report_error", "stdout", "stderr", "EXIT_USER_ERROR"]
 
 EXIT_USER_ERROR = 2
 
@@ -31,7 +31,7 @@ def stdout() -> Console:
     return Console(highlight=False)
 
 
-def _stderr() -> Console:
+def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -47,7 +47,7 @@ def _debug_requested(ctx: click.Context | None) -> bool:
 
 def report_error(err: GraftError, debug: bool = False) -> None:
     """Print ``err`` as one red paragraph on stderr (with the traceback first when ``debug``)."""
-    console = _stderr()
+    console = stderr()
     if debug:
         console.print_exception(show_locals=False)
     console.print(Text(f"Error: {err}", style="red"))

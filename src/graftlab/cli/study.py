@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.errors import DataError
-from .app import app, stdout
+from .app import app, stderr, stdout
 
 __all__ = ["render_prepared", "render_result"]
 
@@ -224,6 +224,12 @@ def predict(
         names, inputs = read_image_args(list(image))
     else:
         names = inputs = list(text or [])
+    empty = [i for i, x in enumerate(inputs) if isinstance(x, str) and not x.strip()]
+    if empty:  # scored like any input, as the service does, but the score says nothing about a text
+        where = f" (rows {', '.join(map(str, empty[:5]))}{', ...' if len(empty) > 5 else ''} of --file)" if file else ""
+        stderr().print(Text(
+            f"Warning: {len(empty)} of {len(inputs)} inputs are empty{where}; their predictions are the model's "
+            "guess without a text.", style="yellow"))
     proba = m.predict_proba(inputs)
     out = pd.DataFrame({"input": names, "label": [m.label_names[i] for i in proba.argmax(1)], "confidence": proba.max(1)})
     for j, name in enumerate(m.label_names):
