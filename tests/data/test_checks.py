@@ -243,6 +243,14 @@ def test_rare_classes_are_dropped_or_merged_into_other():
     assert single.status == "fail"  # dropping the rare classes left one class: said, not trained on
 
 
+def test_rare_classes_other_with_only_the_other_class_rare_says_so():
+    data = _data(["t"] * 7, [0, 0, 0, 0, 1, 1, 0], names=["a", "Other", "c"])
+    results, mapping = run_class_checks(data, ChecksConfig(rare_classes="other"))
+    rare = next(r for r in results if r.name == "min_per_class")
+    assert mapping == {} and rare.status == "fail" and "has nothing to merge them with" in rare.detail
+    assert "rare_classes: drop" in rare.action and "rare_classes: other" not in rare.action
+
+
 def test_rare_classes_merged_but_still_too_few_fail_with_the_fix():
     data = _data(["t"] * 7, [0, 0, 0, 1, 1, 1, 2], names=["a", "b", "c"])
     results, _ = run_class_checks(data, ChecksConfig(rare_classes="other"))
@@ -251,10 +259,12 @@ def test_rare_classes_merged_but_still_too_few_fail_with_the_fix():
     assert "data.checks.rare_classes" in rare.action
 
 
-def test_duplicate_groups_join_copies_but_not_empty_inputs():
-    data = _data(["Tea!", "tea", "jam", "", "  ", "?!", "Jam."], [0, 0, 1, 0, 1, 0, 1])
+def test_duplicate_groups_join_copies_but_not_blank_inputs():
+    data = _data(["Tea!", "tea", "jam", "", "  ", "?!", "Jam.", "?!", "!!", "👍", "👍 "], [0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1])
     groups = duplicate_groups(data)
     assert groups[0] == groups[1] and groups[2] == groups[6] and groups[0] != groups[2]
-    assert len({groups[3], groups[4], groups[5]}) == 3  # nothing to compare: each its own group
-    joined = duplicate_groups(data, np.array([0, 1, 2, 3, 4, 5, 1]))  # rows 1 and 6 share a data.group value
+    assert groups[3] != groups[4]  # blank: nothing to compare, each its own group
+    assert groups[5] == groups[7] and groups[5] != groups[8] and groups[9] == groups[10]  # punctuation, emoji as written
+    assert groups[5] not in (groups[3], groups[4])
+    joined = duplicate_groups(data, np.arange(11) - np.isin(np.arange(11), [6]) * 5)  # row 6 shares row 1's group
     assert joined[0] == joined[1] == joined[6] == joined[2]

@@ -260,6 +260,11 @@ def test_rare_classes_dropped_with_their_test_rows(reviews_factory):
     assert prepared.label_names == ["great", "other"]
     assert list(prepared.test.inputs) == ["held out great"]
     assert prepared.summary["rare_classes"] == {"dropped": ["rare"]}
+    rare = next(c for c in prepared.checks if c.name == "min_per_class")
+    assert "1 row of the fixed test set dropped too" in rare.action
+    only_rare = pd.DataFrame({"review": ["held out rare"], "score": ["rare"]})
+    with pytest.raises(DataError, match="left no row in the fixed test set"):
+        prepare_data(cfg, frame=frame, test_frame=only_rare)
 
 
 def test_a_class_whose_rows_a_check_removed_leaves_the_label_map(tmp_path, reviews_factory):
@@ -269,6 +274,7 @@ def test_a_class_whose_rows_a_check_removed_leaves_the_label_map(tmp_path, revie
     prepared = prepare_data(cfg, frame=frame)
     assert prepared.label_names == ["great", "other"]
     assert all(d.label_names == ["great", "other"] for d in prepared.splits.values())
+    assert prepared.summary["classes_without_rows"] == ["blank"]
     again = load_prepared_split(cfg, prepared.save_split(tmp_path / "split.json"), frame=frame)
     assert again.label_names == ["great", "other"] and again.split_ids == prepared.split_ids
     # a split saved before such classes left the label map (fingerprints over the loaded map) rebuilds as it was

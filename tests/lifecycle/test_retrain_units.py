@@ -79,3 +79,38 @@ def test_the_retrain_config_replaces_a_time_ordered_split_by_the_recorded_one(tm
     cfg = _config(champion, tmp_path / "retrain.parquet", "t", "sqlite:///x.db")
     assert cfg.data.split.column == SPLIT_COLUMN and cfg.data.split.order_by is None
     assert cfg.data.source.kind == "parquet" and cfg.data.source.encoding is None
+
+
+def test_the_retrain_data_keeps_the_champions_merged_classes_and_grouping(tmp_path, reviews_factory):
+    """A champion trained with rare_classes: other on a fixed test set: the retrain study, which reads the test rows
+    back into its source, must see the same classes (counted over source + test, 'rare' would be a class again)."""
+    import pandas as pd
+
+    from graftlab.core.config import StudyConfig
+    from graftlab.data import prepare_data
+    from graftlab.data.split import load_split_info
+    from graftlab.lifecycle.protocol import Protocol, original_frame
+    from graftlab.lifecycle.retrain import _config
+
+    source = pd.concat([reviews_factory(n_per_class=20), pd.DataFrame({"review": ["rare a", "rare b"],
+                                                                        "score": ["rare", "rare"]})], ignore_index=True)
+    test = pd.DataFrame({"review": ["test great", "test other", "test rare c", "test rare d"],
+                         "score": ["great", "other", "rare", "rare"]})
+    source.to_csv(tmp_path / "train.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    champion = StudyConfig.from_dict({"name": "t", "data": {
+        "source": {"kind": "csv", "path": str(tmp_path / "train.csv")},
+        "test_source": {"kind": "csv", "path": str(tmp_path / "test.csv")}, "text": "review", "label": "score",
+        "split": {"train": 0.8, "val": 0.2, "test": 0.0},
+        "checks": {"rare_classes": "other", "leakage": "group"}}})
+    prepared = prepare_data(champion.data)
+    assert prepared.label_names == ["great", "other"]
+    record = load_split_info(prepared.save_split(tmp_path / "split.json"))
+    rows, _ = original_frame(Protocol(champion, record, None, "test", None))
+    assert "rare" not in set(rows["score"]) and len(rows) == len(source) + len(test)
+    rows.to_parquet(tmp_path / "retrain.parquet")
+    cfg = _config(champion, tmp_path / "retrain.parquet", "t", "sqlite:///x.db")  # group -> drop: split is fixed
+    assert cfg.data.checks.leakage == "drop"
+    again = prepare_data(cfg.data)
+    assert again.label_names == prepared.label_names
+    assert {n: len(d) for n, d in again.splits.items()} == {n: len(d) for n, d in prepared.splits.items()}

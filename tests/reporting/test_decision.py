@@ -107,9 +107,10 @@ def test_rare_classes_merged_or_left_out_are_named_in_the_decision(results, tmp_
 def test_a_class_the_chosen_model_never_predicts_is_a_known_risk(results, tmp_path):
     winner = results["winner"]
     n = len(results["data"]["label_names"])
-    cm = [[5 if j == 0 else 0 for j in range(n)] for _ in range(n)]  # every row predicted as the first class
-    strategies = {**results["strategies"], winner: {**results["strategies"][winner], "confusion_matrix": cm}}
+    cm = [[15 if j == 0 else 0 for j in range(n)] for _ in range(n)]  # 3 seeds x 5 rows, all predicted as class 0
+    strategies = {**results["strategies"], winner: {**results["strategies"][winner], "confusion_matrix": cm,
+                                                    "seeds": [0, 1, 2]}}
     md = write_decision_record({**results, "strategies": strategies}, tmp_path)[0].read_text()
     names = results["data"]["label_names"]
-    assert f"**Never predicted on test**: `{names[1]}` (5 test rows)" in md
+    assert f"**Never predicted on test** by any seed of the chosen strategy: `{names[1]}` (5 test rows)" in md
     assert "Never predicted" not in write_decision_record(results, tmp_path / "plain")[0].read_text()

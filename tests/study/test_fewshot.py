@@ -210,5 +210,11 @@ def test_one_rare_class_in_large_data_is_not_few_shot():
 
 
 def test_typical_per_class_is_the_median_class():
-    data = labeled(synthetic_reviews(30, seed=2))
-    assert typical_per_class(data) == int(np.median(data.class_counts()[data.class_counts() > 0]))
+    def counts(*per_class):
+        labels = np.repeat(np.arange(len(per_class) + 1), [*per_class, 0])  # the last class has no rows
+        names = [f"c{i}" for i in range(len(per_class) + 1)]
+        return LabeledData(["x"] * len(labels), labels, names, np.arange(len(labels)))
+
+    assert typical_per_class(counts(3, 40, 900)) == 40
+    assert typical_per_class(counts(49, 50)) == 50  # a class without rows does not count
+    assert typical_per_class(counts(7)) == 7

@@ -51,6 +51,9 @@ def render_prepared(prepared: Any, console: Console) -> None:
         console.print(Text(f"rare classes merged into {target!r}: {', '.join(map(repr, merged))}"))
     if rare.get("dropped"):
         console.print(Text(f"rare classes left out: {', '.join(map(repr, rare['dropped']))}"))
+    if summary.get("classes_without_rows"):
+        console.print(Text(f"classes left out, every row removed by the checks: "
+                           f"{', '.join(map(repr, summary['classes_without_rows']))}"))
     console.print(Text(f"labels: {', '.join(summary['label_names'])}"))
     console.print(Text(f"fingerprint: {prepared.fingerprint}"))
     console.print(checks_table(prepared.checks))

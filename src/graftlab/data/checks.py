@@ -115,8 +115,10 @@ def duplicate_groups(data: LabeledData, groups: np.ndarray | None = None) -> np.
     together, joined with ``groups`` (the ``data.group`` column's ids) when given: rows linked through either
     share a group."""
     norm = normalise_texts(data.inputs)
+    raw = pd.Series([x.strip() if isinstance(x, str) else "" for x in data.inputs], dtype=object)
+    norm = norm.where(norm != "", "\x01" + raw)  # only punctuation or emoji ("!!!", "👍"): compared as written
     keys = pd.factorize(norm)[0]
-    empty = (norm == "").to_numpy()  # nothing to compare: each empty input is its own group
+    empty = ((norm == "\x01") & (raw == "")).to_numpy()  # blank: nothing to compare, each its own group
     keys[empty] = keys.max(initial=-1) + 1 + np.arange(int(empty.sum()))
     if groups is None:
         return keys
@@ -182,7 +184,8 @@ def check_conflicts(data: LabeledData, resolution: str) -> tuple[CheckResult, np
         first = bad["norm"].value_counts().index[0]  # the input repeated most: often a placeholder such as "\\N"
         rows = bad.index[bad["norm"] == first]
         names = sorted({data.label_names[i] for i in bad.loc[rows, "label"]})
-        text = str(data.inputs[rows[0]])
+        first_input = data.inputs[rows[0]]
+        text = first_input if isinstance(first_input, str) else f"the image of row {int(data.ids[rows[0]])}"
         example = text if len(text) <= 40 else text[:37] + "..."
         labels = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         detail = (
@@ -244,7 +247,7 @@ def rare_class_map(data: LabeledData, min_per_class: int, resolution: str) -> di
 
 
 def check_min_per_class(data: LabeledData, min_per_class: int,
-                        resolved: Mapping[str, str | None] | None = None) -> CheckResult:
+                        resolved: Mapping[str, str | None] | None = None, resolution: str = "error") -> CheckResult:
     """Classes with fewer than ``min_per_class`` examples cannot be spread over train, val and test.
 
     ``data`` are the rows as loaded; ``resolved`` is the :func:`rare_class_map` applied to them, if any.
@@ -260,6 +263,10 @@ def check_min_per_class(data: LabeledData, min_per_class: int,
     fix = (f"add examples of these classes, set data.checks.rare_classes: other (merge them into one class) or "
            f"drop (leave them out), or lower {key} (at least 2).")
     if not resolved:
+        if resolution == "other":  # nothing to merge: the rare class is the one the others would go into
+            fix = (f"add examples of these classes, set data.checks.rare_classes: drop (leave them out), or lower "
+                   f"{key} (at least 2).")
+            detail += " data.checks.rare_classes: other has nothing to merge them with."
         return CheckResult("min_per_class", "fail", len(small), detail, fix, key)
     rows = int(sum(c for name, c in small if name in resolved))
     targets = {t for t in resolved.values() if t is not None}
@@ -399,7 +406,7 @@ def run_class_checks(data: LabeledData, cfg: ChecksConfig) -> tuple[list[CheckRe
     """Classes too small to stratify and a single class, on the rows that will be split; returns the results and
     the classes to rename or drop (:func:`rare_class_map`; apply it with :meth:`LabeledData.relabel`)."""
     mapping = rare_class_map(data, cfg.min_per_class, cfg.rare_classes)
-    rare = check_min_per_class(data, cfg.min_per_class, mapping)
+    rare = check_min_per_class(data, cfg.min_per_class, mapping, cfg.rare_classes)
     return [check_single_class(data.relabel(mapping)), rare], mapping
 
 

@@ -7,7 +7,7 @@ saved with :meth:`PreparedData.save_split` is rebuilt exactly by :func:`load_pre
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,15 +103,16 @@ def _without(d: LabeledData | None, ids: np.ndarray) -> LabeledData | None:
     return d.subset(np.flatnonzero(~np.isin(d.ids, ids)))
 
 
-def _drop_empty_classes(splits: dict[str, LabeledData]) -> dict[str, LabeledData]:
-    """The splits with a label map of the classes that still have rows: a class whose every row a check removed
-    (conflicts, empty inputs, unseen test labels) would otherwise be an output the model never learns."""
+def _drop_empty_classes(splits: dict[str, LabeledData]) -> tuple[dict[str, LabeledData], list[str]]:
+    """The splits with a label map of the classes that still have rows, and the classes left out: a class whose
+    every row a check removed (conflicts, empty inputs, unseen test labels) would otherwise be an output the model
+    never learns."""
     first = next(iter(splits.values()))
     present = np.zeros(first.n_classes, dtype=bool)
     for d in splits.values():
         present |= d.class_counts() > 0
     empty = {name: None for name, p in zip(first.label_names, present, strict=True) if not p}
-    return {name: d.relabel(empty) for name, d in splits.items()} if empty else splits
+    return ({name: d.relabel(empty) for name, d in splits.items()} if empty else splits), list(empty)
 
 
 def _frames(cfg: DataConfig, frame: Any, test_frame: Any) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str]:
@@ -180,16 +181,18 @@ def _stats(v: np.ndarray) -> dict[str, float]:
 
 def summarise(
     splits: dict[str, LabeledData], fp: str, sources: dict[str, Any], checks: list[CheckResult],
-    order_by: str | None = None, relabel: dict[str, str | None] | None = None,
+    order_by: str | None = None, relabel: dict[str, str | None] | None = None, emptied: list[str] | None = None,
 ) -> dict[str, Any]:
     """Rows, class counts and text-length stats per split, plus label names, sources and drops; with a
     time-ordered split (``order_by``), the first and last value of each split; with rare classes merged or
-    dropped (``relabel``), which."""
+    dropped (``relabel``), which; classes whose every row the checks removed (``emptied``)."""
     names = list(next(iter(splits.values())).label_names)
     extra = {"time_order": {"column": order_by, "ranges": order_ranges(splits, order_by)}} if order_by else {}
     merged = bool(relabel) and any(v is not None for v in relabel.values())
     if relabel:
         extra["rare_classes"] = {"merged": dict(relabel)} if merged else {"dropped": sorted(relabel)}
+    if emptied:
+        extra["classes_without_rows"] = list(emptied)
     return {
         **extra,
         "fingerprint": fp,
@@ -251,7 +254,17 @@ def prepare_data(
     results += class_results
     if relabel:  # data.checks.rare_classes: the same classes merged or dropped everywhere
         source = source.relabel(relabel)
-        test = test.relabel(relabel) if test is not None else None
+        if test is not None:
+            before, test = len(test), test.relabel(relabel)
+            if len(test) < before:  # drop: the fixed test set's rows of those classes go too; say how many
+                i = next(i for i, r in enumerate(results) if r.name == "min_per_class")
+                lost = before - len(test)
+                results[i] = replace(results[i], action=f"{results[i].action}; {lost} row{'s' if lost != 1 else ''} "
+                                                        "of the fixed test set dropped too")
+            if not len(test):
+                raise DataError(f"data.checks.rare_classes: drop left no row in the fixed test set (all {before} "
+                                "rows were of the rare classes). Use rare_classes: other, or a test set with "
+                                "examples of the other classes.")
 
     try:
         groups = None
@@ -270,7 +283,7 @@ def prepare_data(
     split_results, drop = run_split_checks(splits, cfg.checks, time_ordered=bool(cfg.split.order_by))
     results += split_results
     raise_for_failures(results)
-    splits = _drop_empty_classes({name: _without(d, drop) for name, d in splits.items()})
+    splits, emptied = _drop_empty_classes({name: _without(d, drop) for name, d in splits.items()})
     return PreparedData(
         **splits,
         full=full,
@@ -278,7 +291,7 @@ def prepare_data(
         fingerprint=fp,
         checks=results,
         relabel=relabel,
-        summary=summarise(splits, fp, sources, results, cfg.split.order_by, relabel),
+        summary=summarise(splits, fp, sources, results, cfg.split.order_by, relabel, emptied),
     )
 
 
@@ -313,10 +326,10 @@ def load_prepared_split(
             raise DataError(f"The split file {split_file} refers to row ids outside 0..{len(full) - 1}.")
         loaded[name] = full.subset(ids).relabel(relabel)  # ids are positions in the loaded ``full``
     saved = record.get("split_fingerprints", {})
-    splits = _drop_empty_classes(loaded)
+    splits, emptied = _drop_empty_classes(loaded)
     if any(saved.get(n) not in (None, fingerprint(d)) for n, d in splits.items()) and all(
             saved.get(n) in (None, fingerprint(d)) for n, d in loaded.items()):
-        splits = loaded  # saved before classes without rows left the label map: rebuilt as it was
+        splits, emptied = loaded, []  # saved before classes without rows left the label map: rebuilt as it was
     for name, d in splits.items():
         if saved.get(name) is not None and saved[name] != fingerprint(d):
             raise DataError(
@@ -331,5 +344,5 @@ def load_prepared_split(
         fingerprint=fp,
         checks=checks,
         relabel=relabel,
-        summary=summarise(splits, fp, sources, checks, cfg.split.order_by, relabel),
+        summary=summarise(splits, fp, sources, checks, cfg.split.order_by, relabel, emptied),
     )

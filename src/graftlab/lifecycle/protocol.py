@@ -20,10 +20,11 @@ import yaml
 from ..core.config import StudyConfig
 from ..core.errors import ArtifactError, ConfigError
 from ..data.fingerprint import fingerprint
+from ..data.load import NA_VALUES
 from ..data.prepare import load_data
 from ..data.split import load_split_info
 
-__all__ = ["SPLIT_COLUMN", "Protocol", "find_protocol", "original_frame"]
+__all__ = ["SPLIT_COLUMN", "Protocol", "find_protocol", "original_frame", "relabelled"]
 
 SPLIT_COLUMN = "_graft_split"
 
@@ -96,6 +97,16 @@ def _resolved(cfg: StudyConfig, run_dir: Path | None) -> StudyConfig:
     return cfg
 
 
+def relabelled(frame: pd.DataFrame, column: str, mapping: dict[str, str | None]) -> pd.DataFrame:
+    """``frame`` with the labels in ``column`` renamed by ``mapping`` and the rows of labels mapped to None
+    removed (what ``data.checks.rare_classes`` recorded in the champion's split)."""
+    if not mapping:
+        return frame
+    labels = frame[column].astype(str).map(lambda v: mapping.get(v, v))
+    out = frame.assign(**{column: labels})
+    return out[labels.notna().to_numpy()]
+
+
 def _frame(data: Any, cfg: StudyConfig) -> pd.DataFrame:
     """A LabeledData as a DataFrame with the config's column names."""
     d = cfg.data
@@ -130,7 +141,7 @@ def original_frame(protocol: Protocol, original: Any = None,
     frame = None
     if original is not None:
         frame = pd.read_parquet(original) if str(original).endswith(".parquet") else (
-            pd.read_csv(original) if isinstance(original, (str, Path)) else original)
+            pd.read_csv(original, na_values=NA_VALUES) if isinstance(original, (str, Path)) else original)
     elif cfg.data.source is None:
         raise ConfigError(
             f"The champion's study ({cfg.name}) was given its data as a DataFrame, so the original rows are not on "
@@ -151,11 +162,12 @@ def original_frame(protocol: Protocol, original: Any = None,
     if missing:
         raise ConfigError(f"The original data has {len(full)} rows but the champion's split uses row ids such as "
                           f"{missing}: this is not the data the champion was trained on. Pass the original with --data.")
+    relabel = protocol.split.get("relabel") or {}  # data.checks.rare_classes as the champion's study applied it
     parts = []
     for split, rows in ids.items():
         part = full.loc[rows].copy()
         part[SPLIT_COLUMN] = split
-        parts.append(part)
+        parts.append(relabelled(part, cfg.data.label, relabel))
     info = {"source": "given" if original is not None else str(cfg.data.source.path or cfg.data.source.item),
             "fingerprint_recorded": recorded, "fingerprint_now": fp_now,
             "fingerprint_matches": recorded == fp_now, "rows": {k: len(v) for k, v in ids.items()}}

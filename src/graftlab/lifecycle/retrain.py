@@ -32,7 +32,7 @@ from ..core.errors import ConfigError
 from ..data.checks import normalise_texts
 from ..data.images import DERIVED_COLUMNS, encode_png, image_digest
 from ..evaluation import mcnemar, metrics_with_ci, paired_bootstrap
-from .protocol import SPLIT_COLUMN, find_protocol, original_frame
+from .protocol import SPLIT_COLUMN, find_protocol, original_frame, relabelled
 from .record import write_record
 
 __all__ = ["LABELS_UNTIL_TAG", "RetrainOutcome", "RetrainPolicy", "retrain", "time_split"]
@@ -186,6 +186,8 @@ def _config(cfg: StudyConfig, data_path: Path, name: str, tracking_uri: str) -> 
     d["data"].update({"source": {"kind": "parquet", "path": str(data_path.resolve())}, "test_source": None,
                       "subsample": None, "test_subsample": None})
     d["data"]["split"].update({"column": SPLIT_COLUMN, "order_by": None})  # the champion's split, and the new rows split by time
+    if d["data"]["checks"]["leakage"] == "group":  # the champion's split kept copies together; new rows are deduplicated
+        d["data"]["checks"]["leakage"] = "drop"
     d["tracking"].update({"enabled": True, "register_as": name, "uri": tracking_uri})
     return StudyConfig.from_dict(d, source="the retrain config")
 
@@ -320,6 +322,7 @@ def retrain(
     since = float((champion.get("tags") or {}).get(LABELS_UNTIL_TAG, 0.0))
     protocol = find_protocol(champion, uri)
     new, label_info = _new_labels(log_db, since, protocol.config.data.modality)
+    new = relabelled(new, "true_label", protocol.split.get("relabel") or {})  # as the champion's classes were made
     original_rows, data_info = original_frame(protocol, original, policy.allow_changed_data)
     known = _original_keys(original_rows, protocol.config)
     fresh = new[~new["_key"].isin(known)]

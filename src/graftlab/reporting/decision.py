@@ -153,15 +153,15 @@ def confused_pairs(cm: Any, labels: list[str], top: int = _TOP_CONFUSIONS) -> li
     return pairs[:top]
 
 
-def never_predicted(cm: Any, labels: list[str]) -> list[dict[str, Any]]:
-    """Classes with test rows that the model never predicts (an empty column of the confusion matrix): its
-    recall on them is zero, whatever the averaged metrics say."""
+def never_predicted(cm: Any, labels: list[str], n_seeds: int = 1) -> list[dict[str, Any]]:
+    """Classes with test rows that no seed of the strategy ever predicts (an empty column of its confusion matrix,
+    summed over ``n_seeds`` seeds): the recall on them is zero, whatever the averaged metrics say."""
     rows = [list(r) for r in _list(cm) if isinstance(r, (list, tuple))]
     n = len(rows)
     if n == 0 or any(len(r) != n for r in rows) or not all(is_number(x) for r in rows for x in r):
         return []
     names = labels if len(labels) == n else [str(i) for i in range(n)]
-    return [{"class": names[j], "rows": sum(rows[j])} for j in range(n)
+    return [{"class": names[j], "rows": round(sum(rows[j]) / max(n_seeds, 1))} for j in range(n)
             if sum(rows[j]) > 0 and sum(r[j] for r in rows) == 0]
 
 
@@ -180,7 +180,8 @@ def _risks(results: Mapping[str, Any], winner_entry: Mapping[str, Any]) -> dict[
                         reverse=True)
     return {
         "flagged_slices": flagged,
-        "never_predicted": never_predicted(winner_entry.get("confusion_matrix"), label_names(results, winner_entry)),
+        "never_predicted": never_predicted(winner_entry.get("confusion_matrix"), label_names(results, winner_entry),
+                                           len(_list(winner_entry.get("seeds"))) or 1),
         "confused_pairs": confused_pairs(winner_entry.get("confusion_matrix"),
                                          label_names(results, winner_entry)),
         "calibration": {k: calibration.get(k) for k in ("temperature", "ece_before", "ece_after")
@@ -203,6 +204,7 @@ def build_decision(results: Mapping[str, Any]) -> dict[str, Any]:
         "data_fingerprint": _dict(results.get("data")).get("fingerprint"),
         "time_order": _dict(_dict(results.get("data")).get("summary")).get("time_order"),
         "rare_classes": _dict(_dict(results.get("data")).get("summary")).get("rare_classes"),
+        "classes_without_rows": _dict(_dict(results.get("data")).get("summary")).get("classes_without_rows"),
         "backbone": {"name": backbone.get("name"), "license": backbone.get("license")} if backbone else None,
         "headline_metric": metric,
         "winner": winner,
@@ -308,9 +310,9 @@ def _md_risks(d: Mapping[str, Any]) -> list[str]:
     missed = _list(risks.get("never_predicted"))
     if missed:
         listed = ", ".join(f"`{m['class']}` ({m['rows']} test rows)" for m in missed)
-        lines += [f"- **Never predicted on test**: {listed}; the chosen model's recall on "
-                  f"{'it' if len(missed) == 1 else 'them'} is 0 (consider loss.class_weights: balanced, more "
-                  "examples, or data.checks.rare_classes).", ""]
+        lines += [f"- **Never predicted on test** by any seed of the chosen strategy: {listed}; its recall on "
+                  f"{'that class' if len(missed) == 1 else 'those classes'} is 0 (consider loss.class_weights: "
+                  "balanced, more examples, or data.checks.rare_classes).", ""]
     if risks["flagged_slices"]:
         lines += ["### Flagged slices", ""]
         lines += _table(
@@ -372,6 +374,9 @@ def decision_markdown(d: Mapping[str, Any]) -> str:
     if time_order.get("column"):
         lines.append(f"- Split by time on `{time_order['column']}`: {fmt_periods(_dict(time_order.get('ranges')))}")
     lines += _rare_lines(_dict(d.get("rare_classes")))
+    if d.get("classes_without_rows"):
+        lines.append("- Classes left out, every row removed by the data checks: "
+                     f"{', '.join(f'`{k}`' for k in _list(d['classes_without_rows']))}; the model never predicts them")
     lines.append("")
     if d["winner"]:
         lines += _md_evidence(d)

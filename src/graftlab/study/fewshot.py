@@ -139,7 +139,7 @@ def typical_per_class(train: LabeledData) -> int:
     regime, so that one rare class among thousands of rows does not make a study few-shot."""
     counts = train.class_counts()
     counts = counts[counts > 0]
-    return int(np.median(counts)) if len(counts) else 0
+    return int(np.floor(np.median(counts) + 0.5)) if len(counts) else 0  # [49, 50] -> 50
 
 
 def combine(a: LabeledData, b: LabeledData) -> LabeledData:

@@ -293,7 +293,7 @@ class Study:
             kfold = load_json(saved)
         else:
             candidates = [(name, s) for name, (_, s) in self.strategies().items() if name in summaries]
-            first = recommend(max(1, typical_per_class(prepared.train)))["preferred"]
+            first = recommend(max(1, plan["n_per_class"]))["preferred"]  # k-fold: the few-shot row's preference
             preferred = next((n for n, s in candidates if s.name == first), None)
             kfold = select_by_kfold(candidates, combine(prepared.train, prepared.val), make_ctx_factory(cfg.train, bb),
                                     metric=cfg.eval.metric, seed=cfg.seed, preferred=preferred)
