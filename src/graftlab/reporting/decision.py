@@ -309,7 +309,7 @@ def _md_risks(d: Mapping[str, Any]) -> list[str]:
     lines = ["## Known risks", ""]
     missed = _list(risks.get("never_predicted"))
     if missed:
-        listed = ", ".join(f"`{m['class']}` ({m['rows']} test rows)" for m in missed)
+        listed = ", ".join(f"`{m['class']}` ({m['rows']} test row{'s' if m['rows'] != 1 else ''})" for m in missed)
         lines += [f"- **Never predicted on test** by any seed of the chosen strategy: {listed}; its recall on "
                   f"{'that class' if len(missed) == 1 else 'those classes'} is 0 (consider loss.class_weights: "
                   "balanced, more examples, or data.checks.rare_classes).", ""]
