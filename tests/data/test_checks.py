@@ -256,7 +256,7 @@ def test_rare_classes_merged_but_still_too_few_fail_with_the_fix():
     results, _ = run_class_checks(data, ChecksConfig(rare_classes="other"))
     rare = next(r for r in results if r.name == "min_per_class")
     assert rare.status == "fail" and "Merged into 'other' they still make only 1." in rare.detail
-    assert "data.checks.rare_classes" in rare.action
+    assert "rare_classes: drop" in rare.action and "rare_classes: other" not in rare.action
 
 
 def test_duplicate_groups_join_copies_but_not_blank_inputs():

@@ -244,6 +244,8 @@ def test_rare_classes_merged_in_every_split_and_in_the_rebuilt_split(tmp_path, r
     assert prepared.summary["rare_classes"] == {"merged": {"odd": "other", "rare": "other"}}
     assert "min_per_class" not in prepared.summary["dropped"]
     assert prepared.summary["class_counts"]["test"] == {"great": 1, "other": 2}  # the test row of 'rare' too
+    rare = next(c for c in prepared.checks if c.name == "min_per_class")
+    assert rare.action.endswith("; 1 row of the fixed test set merged too")
     path = prepared.save_split(tmp_path / "split.json")
     again = load_prepared_split(cfg, path, frame=frame, test_frame=test)
     assert again.label_names == prepared.label_names and again.split_ids == prepared.split_ids

@@ -262,18 +262,18 @@ def check_min_per_class(data: LabeledData, min_per_class: int,
               f"too few to stratify: {listed}.")
     fix = (f"add examples of these classes, set data.checks.rare_classes: other (merge them into one class) or "
            f"drop (leave them out), or lower {key} (at least 2).")
+    if resolution == "other":  # merging was asked for and is not enough
+        fix = (f"add examples of these classes, set data.checks.rare_classes: drop (leave them out), or lower "
+               f"{key} (at least 2).")
     if not resolved:
         if resolution == "other":  # nothing to merge: the rare class is the one the others would go into
-            fix = (f"add examples of these classes, set data.checks.rare_classes: drop (leave them out), or lower "
-                   f"{key} (at least 2).")
             detail += " data.checks.rare_classes: other has nothing to merge them with."
         return CheckResult("min_per_class", "fail", len(small), detail, fix, key)
     rows = int(sum(c for name, c in small if name in resolved))
     targets = {t for t in resolved.values() if t is not None}
     if not targets:
         return CheckResult("min_per_class", "fixed", rows, detail,
-                           f"their {rows} rows dropped, with any of their test rows (data.checks.rare_classes: drop)",
-                           "data.checks.rare_classes")
+                           f"their {_rows(rows)} dropped (data.checks.rare_classes: drop)", "data.checks.rare_classes")
     target = next(iter(targets))
     merged = data.relabel(resolved)
     size = int(merged.class_counts()[merged.label_names.index(target)])
@@ -281,8 +281,8 @@ def check_min_per_class(data: LabeledData, min_per_class: int,
         return CheckResult("min_per_class", "fail", len(small),
                            f"{detail} Merged into {target!r} they still make only {size}.", fix, key)
     return CheckResult("min_per_class", "fixed", rows, detail,
-                       f"merged into the class {target!r}, now {size} examples, test rows too "
-                       "(data.checks.rare_classes: other)", "data.checks.rare_classes")
+                       f"merged into the class {target!r}, now {size} examples (data.checks.rare_classes: other)",
+                       "data.checks.rare_classes")
 
 
 def _leak_ids(splits: Mapping[str, LabeledData], normalised: bool) -> np.ndarray:
@@ -365,8 +365,8 @@ def check_absent_classes(splits: Mapping[str, LabeledData], resolution: str) -> 
     if resolution == "warn":
         return CheckResult("absent_classes", "warn", count, detail, f"kept ({key}: warn)", key)
     action = (f"add examples of those classes (or raise data.checks.min_per_class with data.checks.rare_classes: "
-              f"other or drop for classes too small to split), split so that every split holds every class (the fractions, data.split.order_by over a longer "
-              f"period, the split column), or set {key}: warn to go on.")
+              f"other or drop for classes too small to split), split so that every split holds every class (the "
+              f"fractions, data.split.order_by over a longer period, the split column), or set {key}: warn to go on.")
     return CheckResult("absent_classes", "fail", count, detail, action, key)
 
 

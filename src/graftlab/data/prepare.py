@@ -254,13 +254,14 @@ def prepare_data(
     results += class_results
     if relabel:  # data.checks.rare_classes: the same classes merged or dropped everywhere
         source = source.relabel(relabel)
-        if test is not None:
+        if test is not None:  # the fixed test set's rows of those classes are merged or dropped too: say how many
+            touched = int(np.isin(np.asarray(test.label_names)[test.labels], list(relabel)).sum())
             before, test = len(test), test.relabel(relabel)
-            if len(test) < before:  # drop: the fixed test set's rows of those classes go too; say how many
+            if touched:
                 i = next(i for i, r in enumerate(results) if r.name == "min_per_class")
-                lost = before - len(test)
-                results[i] = replace(results[i], action=f"{results[i].action}; {lost} row{'s' if lost != 1 else ''} "
-                                                        "of the fixed test set dropped too")
+                done = "dropped" if len(test) < before else "merged"
+                rows = f"{touched} row{'s' if touched != 1 else ''}"
+                results[i] = replace(results[i], action=f"{results[i].action}; {rows} of the fixed test set {done} too")
             if not len(test):
                 raise DataError(f"data.checks.rare_classes: drop left no row in the fixed test set (all {before} "
                                 "rows were of the rare classes). Use rare_classes: other, or a test set with "
