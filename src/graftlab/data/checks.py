@@ -142,9 +142,11 @@ def _ids_text(ids: np.ndarray, limit: int = 5) -> str:
 
 
 def _resolve(
-    name: str, key: str, resolution: str, ids: np.ndarray, detail: str, ok_detail: str, where: str = ""
+    name: str, key: str, resolution: str, ids: np.ndarray, detail: str, ok_detail: str, where: str = "",
+    other_fix: str = "",
 ) -> tuple[CheckResult, np.ndarray]:
-    """Map a resolution (error / drop / warn) and the offending ids to a result and the ids to drop."""
+    """Map a resolution (error / drop / warn) and the offending ids to a result and the ids to drop;
+    ``other_fix`` is a further resolution to offer first (``"<key>: group to ..., "``)."""
     ids = np.asarray(ids, dtype=np.int64)
     n = len(ids)
     if n == 0:
@@ -157,10 +159,7 @@ def _resolve(
                            "the rows of a fixed test set (data.checks.leakage: group)", key), ids
     if resolution == "warn":
         return CheckResult(name, "warn", n, detail, f"kept ({key}: warn)", key), _EMPTY
-    action = f"set {key}: drop to remove them{where}, or {key}: warn to keep them."
-    if key == "data.checks.leakage":
-        action = (f"set {key}: group to keep every copy of an input in one split (val and test keep their share of "
-                  f"repeated inputs), {key}: drop to remove them{where}, or {key}: warn to keep them.")
+    action = f"set {other_fix}{key}: drop to remove them{where}, or {key}: warn to keep them."
     return CheckResult(name, "fail", n, detail, action, key), _EMPTY
 
 
@@ -329,7 +328,8 @@ def check_leakage(
         f"{_rows(len(ids))} ({per_split}) {'repeats' if len(ids) == 1 else 'repeat'} an input of another split {kind}",
         "no input is shared between splits" + (" (the copies of an input were kept in one split: "
                                                 "data.checks.leakage: group)" if resolution == "group" else ""),
-        where=" from val/test",
+        where=" from val/test", other_fix="data.checks.leakage: group to keep every copy of an input in one split "
+                                          "(val and test keep their share of repeated inputs), ",
     )
 
 

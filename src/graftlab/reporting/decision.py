@@ -135,13 +135,17 @@ def gate_summary(results: Mapping[str, Any]) -> dict[str, Any]:
     return {"verdict": verdict, "passed": len(passed), "failed": len(failed), "entries": items}
 
 
+def _square(cm: Any, labels: list[str]) -> tuple[list[list[Any]], list[str]]:
+    """A confusion matrix's rows and class names; no rows unless it is square (names default to the indices)."""
+    rows = [list(r) for r in _list(cm) if isinstance(r, (list, tuple))]
+    if any(len(r) != len(rows) for r in rows):
+        return [], []
+    return rows, labels if len(labels) == len(rows) else [str(i) for i in range(len(rows))]
+
+
 def confused_pairs(cm: Any, labels: list[str], top: int = _TOP_CONFUSIONS) -> list[dict[str, Any]]:
     """The largest off-diagonal cells of a confusion matrix (rows true, columns predicted)."""
-    rows = [list(r) for r in _list(cm) if isinstance(r, (list, tuple))]
-    n = len(rows)
-    if n == 0 or any(len(r) != n for r in rows):
-        return []
-    names = labels if len(labels) == n else [str(i) for i in range(n)]
+    rows, names = _square(cm, labels)
     pairs = []
     for i, row in enumerate(rows):
         total = sum(x for x in row if is_number(x))
@@ -156,12 +160,10 @@ def confused_pairs(cm: Any, labels: list[str], top: int = _TOP_CONFUSIONS) -> li
 def never_predicted(cm: Any, labels: list[str], n_seeds: int = 1) -> list[dict[str, Any]]:
     """Classes with test rows that no seed of the strategy ever predicts (an empty column of its confusion matrix,
     summed over ``n_seeds`` seeds): the recall on them is zero, whatever the averaged metrics say."""
-    rows = [list(r) for r in _list(cm) if isinstance(r, (list, tuple))]
-    n = len(rows)
-    if n == 0 or any(len(r) != n for r in rows) or not all(is_number(x) for r in rows for x in r):
+    rows, names = _square(cm, labels)
+    if not all(is_number(x) for r in rows for x in r):
         return []
-    names = labels if len(labels) == n else [str(i) for i in range(n)]
-    return [{"class": names[j], "rows": round(sum(rows[j]) / max(n_seeds, 1))} for j in range(n)
+    return [{"class": names[j], "rows": round(sum(rows[j]) / max(n_seeds, 1))} for j in range(len(rows))
             if sum(rows[j]) > 0 and sum(r[j] for r in rows) == 0]
 
 
