@@ -49,6 +49,8 @@ def test_strategy_contract(name, modality_case, tmp_path):
     assert proba.shape == (len(test), train.n_classes)
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-5)
     assert 0 < out.trainable_params <= out.total_params
+    if out.logits_for is not None:  # the study scores val and test from the fit's caches: the same logits
+        np.testing.assert_allclose(out.logits_for(list(test.inputs)), out.predictor.predict_logits(test.inputs), atol=1e-4)
 
     save_predictor(out.predictor, tmp_path / "model")
     assert not list((tmp_path / "model").rglob("*.pkl")) and not list((tmp_path / "model").rglob("*.bin"))

@@ -92,6 +92,21 @@ def test_training_with_the_cache_equals_training_without(tiny_bert, reviews):
     w_plain = plain.predictor.model.encoder.encoder.layer[1].output.dense.weight
     w_cached = cached.predictor.model.encoder.encoder.layer[1].output.dense.weight
     assert torch.allclose(w_plain, w_cached, atol=1e-5)
+    assert plain.logits_for is None
+
+
+def test_the_study_scores_val_and_test_through_the_cache(tiny_bert, reviews):
+    bb = get_backbone(tiny_bert)
+    train, val, test = split(reviews)
+    out = fit_finetune(bb, train, val, cache=True)
+    before = dict(pc.STATS)
+    np.testing.assert_allclose(out.logits_for(list(val.inputs)), out.predictor.predict_logits(val.inputs), atol=1e-4)
+    assert pc.STATS["computed"] == before["computed"]  # val's states were cached while training
+    first = out.logits_for(list(test.inputs))
+    again = out.logits_for(list(test.inputs))  # another seed, the same frozen prefix: computed once
+    assert pc.STATS["computed"] == before["computed"] + 1
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_allclose(first, out.predictor.predict_logits(test.inputs), atol=1e-4)
 
 
 def test_entries_are_reused_from_memory_then_disk_and_keyed_by_what_matters(tiny_bert, reviews):

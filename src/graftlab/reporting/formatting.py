@@ -98,6 +98,11 @@ def fmt_num(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if is_number(x) else MISSING
 
 
+def fmt_share(x: Any) -> str:
+    """``0.4231`` → ``42%`` (a share of rows)."""
+    return f"{100 * x:.0f}%" if is_number(x) else MISSING
+
+
 def fmt_signed(x: Any, digits: int = 3) -> str:
     """``0.0123`` → ``+0.012`` (differences read better with their sign)."""
     return f"{x:+.{digits}f}" if is_number(x) else MISSING

@@ -374,7 +374,7 @@ def _environment() -> Any:
         lstrip_blocks=True,
     )
     env.filters.update(
-        num=F.fmt_num, ci=F.fmt_ci, p=F.fmt_p, pm=F.fmt_pm, signed=F.fmt_signed,
+        num=F.fmt_num, share=F.fmt_share, ci=F.fmt_ci, p=F.fmt_p, pm=F.fmt_pm, signed=F.fmt_signed,
         count=F.fmt_count, bytes=F.fmt_bytes, ms=F.fmt_ms, secs=F.fmt_seconds,
         metric=F.metric_label, slice_name=F.slice_name, short=lambda s, n=12: str(s)[:n] if s else F.MISSING,
     )

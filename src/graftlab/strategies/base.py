@@ -12,7 +12,7 @@ Strategies never import the training layer: neural ones receive a ``trainer`` in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -68,11 +68,16 @@ class FitContext:
 
 @dataclass
 class FitOutcome:
+    """What a fit returns. ``logits_for``, when set, gives the predictor's logits for a list of inputs from the
+    fit's caches (frozen embeddings, a frozen prefix): the same numbers as ``predictor.predict_logits`` up to float
+    rounding, without running the frozen part again. The study scores val and test with it."""
+
     predictor: Predictor
     history: list[dict[str, Any]] = field(default_factory=list)
     trainable_params: int = 0
     total_params: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    logits_for: Callable[[Sequence], np.ndarray] | None = None
 
 
 class Strategy(ABC):
@@ -135,6 +140,11 @@ class Predictor(ABC):
     @abstractmethod
     def predict_logits(self, inputs: Sequence, batch_size: int = 64) -> np.ndarray:
         """Unnormalised scores (n, k); softmax gives probabilities (log-probabilities are fine logits)."""
+
+    def model_view(self, inputs: Sequence) -> list | None:
+        """What the model computes from, one comparable item per input (e.g. token ids after truncation): inputs
+        with equal items get equal logits, so callers may reuse them. None when the predictor cannot say."""
+        return None
 
     def predict_proba(self, inputs: Sequence, batch_size: int = 64, temperature: float = 1.0) -> np.ndarray:
         z = self.predict_logits(inputs, batch_size) / temperature

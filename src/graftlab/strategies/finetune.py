@@ -14,6 +14,7 @@ from .base import STRATEGIES, FitContext, FitOutcome, Strategy
 from .neural import (
     EncoderClassifier,
     NeuralPredictor,
+    cached_logits,
     count_params,
     freeze_all_but_top,
     param_groups,
@@ -75,7 +76,8 @@ def train_classifier(
                             "stop_reason": result.stop_reason, "lr": lr, "layer_lr_decay": params.layer_lr_decay,
                             "loss": cfg.loss.model_dump(), "knobs": enabled_knobs(cfg, params), **cache_info}
     pred = NeuralPredictor(model, train.label_names, cfg.max_length, cfg.dropout)
-    return FitOutcome(pred, history=result.history, trainable_params=trainable, total_params=total, info=info)
+    return FitOutcome(pred, history=result.history, trainable_params=trainable, total_params=total, info=info,
+                      logits_for=cached_logits(pred, cfg, cache_info))
 
 
 @STRATEGIES.register("finetune")

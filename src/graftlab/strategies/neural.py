@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..backbones.base import REBUILDERS, Backbone, LayerGroup
+from ..backbones.base import REBUILDERS, Backbone, EncodedSet, LayerGroup
 from .base import PREDICTORS, Predictor
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "count_params",
     "frozen_boundary",
     "training_sets",
+    "cached_logits",
 ]
 
 
@@ -109,6 +110,25 @@ def frozen_boundary(model: EncoderClassifier) -> int:
     return len(blocks)
 
 
+def cached_logits(predictor: NeuralPredictor, cfg, cache_info: dict[str, Any]):
+    """``FitOutcome.logits_for`` of a model trained on a cached frozen prefix: inputs go through the same cache
+    (val is there already; test is computed once and then shared by every seed), then only the blocks above it.
+    None when training did not use the cache."""
+    from ..backbones.prefix_cache import cached_prefix
+
+    info = cache_info.get("prefix_cache", {})
+    if not info.get("used"):
+        return None
+    model, bb = predictor.model, predictor.backbone
+
+    def logits_for(inputs: Sequence) -> np.ndarray:
+        data = bb.encode(inputs, max_length=cfg.max_length)
+        states = cached_prefix(bb, model.encoder, data, info["start_block"], cfg.max_length, cfg.eval_batch_size)
+        return predictor.logits_of_set(states, cfg.eval_batch_size)
+
+    return logits_for
+
+
 def training_sets(model: EncoderClassifier, train, val, cfg) -> tuple[Any, Any, dict[str, Any]]:
     """Encoded train and val sets for ``model``: hidden states at the freeze boundary when the prefix
     cache applies (``cfg.cache_frozen``, no augmentation, at least one frozen block, a supported encoder),
@@ -189,16 +209,24 @@ class NeuralPredictor(Predictor):
     def modality(self) -> str | None:  # type: ignore[override]  (the backbone's)
         return getattr(self.backbone, "modality", None)
 
-    @torch.no_grad()
     def predict_logits(self, inputs: Sequence, batch_size: int = 64) -> np.ndarray:
+        return self.logits_of_set(self.backbone.encode(inputs, max_length=self.max_length), batch_size)
+
+    @torch.no_grad()
+    def logits_of_set(self, data: EncodedSet, batch_size: int = 64) -> np.ndarray:
+        """Logits for an encoded set: token ids, or hidden states at a cached freeze boundary."""
         self.model.eval()
-        data = self.backbone.encode(inputs, max_length=self.max_length)
         order = np.argsort(-data.lengths, kind="stable")  # similar lengths together: less padding
         out = np.zeros((len(data), len(self.label_names)), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             out[idx] = self.model(data.collate(idx)).float().numpy()
         return out
+
+    def model_view(self, inputs: Sequence) -> list | None:
+        if self.modality != "text":
+            return None  # images: every perturbation changes pixels; encoding them twice would only cost time
+        return list(self.backbone.encode(inputs, max_length=self.max_length).items)
 
     def n_parameters(self) -> int:
         return count_params(self.model)[1]

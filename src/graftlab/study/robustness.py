@@ -96,16 +96,41 @@ def robustness_report(predictor: Any, inputs: Sequence, labels: np.ndarray, metr
         return []
     fn = HEADLINE_METRICS[metric]
     clean = float(fn.fn(labels, softmax(clean_logits, temperature)))
+    clean_view = _model_view(predictor, inputs)
     out = []
     for name, perturb in perturbations.items():
         rng = random.Random(seed)
         changed = [perturb(t, rng) for t in inputs]
-        proba = softmax(predictor.predict_logits(changed, batch_size), temperature)
-        value = float(fn.fn(labels, proba))
+        differs = np.array([_differs(a, b) for a, b in zip(inputs, changed, strict=True)], dtype=bool)
+        logits, seen = _perturbed_logits(predictor, changed, differs, clean_view, clean_logits, batch_size)
+        value = float(fn.fn(labels, softmax(logits, temperature)))
         drop = clean - value if fn.higher_is_better else value - clean
         out.append({"perturbation": name, "metric": metric, "clean": clean, "perturbed": value, "drop": drop,
-                    "changed_share": float(np.mean([_differs(a, b) for a, b in zip(inputs, changed, strict=True)]))})
+                    "changed_share": float(differs.mean()), "model_input_changed_share": float(seen.mean())})
     return out
+
+
+def _perturbed_logits(predictor: Any, changed: list, differs: np.ndarray, clean_view: list | None,
+                      clean_logits: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Logits on the perturbed inputs, and which of them the model sees differently from the clean ones.
+
+    Where the model's view of an input is unchanged (an uncased tokenizer and UPPERCASE, whitespace, a typo past
+    the max length) its clean logits are reused instead of running the model again on the same tokens.
+    """
+    view = _model_view(predictor, changed) if clean_view is not None else None
+    if view is None:
+        return predictor.predict_logits(changed, batch_size), differs
+    seen = np.array([a != b for a, b in zip(clean_view, view, strict=True)], dtype=bool)
+    logits = np.array(clean_logits, dtype=np.float32, copy=True)
+    rows = np.flatnonzero(seen)
+    if len(rows):
+        logits[rows] = predictor.predict_logits([changed[i] for i in rows], batch_size)
+    return logits, seen
+
+
+def _model_view(predictor: Any, inputs: Sequence) -> list | None:
+    view = getattr(predictor, "model_view", None)  # a Predictor has it; a stand-in with predict_logits only may not
+    return view(inputs) if view is not None else None
 
 
 def _differs(a: Any, b: Any) -> bool:

@@ -110,8 +110,13 @@ def run_trial(
     outcome = strategy.fit(train, val, ctx)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    val_logits = outcome.predictor.predict_logits(list(val.inputs), cfg.train.eval_batch_size)
-    test_logits = outcome.predictor.predict_logits(list(test.inputs), cfg.train.eval_batch_size)
+    def predict(inputs: list) -> np.ndarray:
+        if outcome.logits_for is not None:  # from the fit's caches: the same logits without the frozen forward
+            return outcome.logits_for(inputs)
+        return outcome.predictor.predict_logits(inputs, cfg.train.eval_batch_size)
+
+    val_logits = predict(list(val.inputs))
+    test_logits = predict(list(test.inputs))
     predict_s = time.perf_counter() - t0
 
     result: dict[str, Any] = {
