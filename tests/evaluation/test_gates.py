@@ -107,3 +107,12 @@ def test_beats_with_real_paired_bootstrap_results():
 def test_beats_gate_fails_when_the_named_baseline_is_itself_the_winner():
     (res,) = evaluate_gates(["beats: tfidf_logreg"], {"accuracy": 0.7}, {}, winner="tfidf_logreg")
     assert not res["passed"] and "is itself the chosen model" in res["evidence"]
+
+
+def test_a_latency_gate_with_latency_off_is_refused_when_the_config_is_read():
+    from graftlab.core.config import StudyConfig
+
+    base = {"name": "x", "data": {"source": {"kind": "csv", "path": "r.csv"}, "text": "t", "label": "y"}}
+    with pytest.raises(ConfigError, match=r"gate 'latency_ms_b1 <= 20' needs the latency measured; set eval.latency: true"):
+        StudyConfig.from_dict({**base, "eval": {"latency": False, "gates": ["latency_ms_b1 <= 20"]}})
+    assert StudyConfig.from_dict({**base, "eval": {"latency": False, "gates": ["macro_f1 >= 0.5"]}}).eval.latency is False

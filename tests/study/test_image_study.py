@@ -36,6 +36,11 @@ def test_image_study_runs_the_protocol_end_to_end(tmp_path):
     assert {row["perturbation"] for row in r["robustness"]} >= {"blur (3x3 box)", "darker (x0.6)"}
     assert any("Q1 (darkest)" in str(s) for s in r["slices"])
     assert "learning_curve" in r
+    # deterministic pixel_logreg: one fit on the training split, every seed on the learning curve's subsamples
+    seeds = {(d.parent.name, d.name) for d in (result.run_dir / "trials" / "pixel_logreg").glob("*/seed-*")}
+    assert ("size-all", "seed-0") in seeds and ("size-all", "seed-1") not in seeds
+    assert {seed for size, seed in seeds if size != "size-all"} == {"seed-0", "seed-1"}
+    assert r["strategies"]["pixel_logreg"]["latency_ms_b1"] is None  # eval.latency: false
     assert (result.run_dir / "report.html").is_file() and (result.run_dir / "model").is_dir()
     _check_image_explanations(result.run_dir, r)
     from graftlab.packaging import load_model  # the package says what it takes and profiles its inputs for drift

@@ -58,6 +58,12 @@ def test_study_writes_every_output_and_is_reproducible(tiny_bert, study_dir):
         ci = s["test"]["accuracy"]
         assert ci["ci_low"] <= ci["value"] <= ci["ci_high"]
     assert len(results["strategies"]["full"]["seed_stats"]["accuracy"]["values"]) == 2
+    # a deterministic strategy is fitted once: another seed would give the same model
+    assert {s: v["seeds"] for s, v in results["strategies"].items() if len(v["seeds"]) == 1} == {
+        "majority": [0], "tfidf_logreg": [0], "linear_probe": [0]}
+    trials = {p.parent.parent.name: json.loads(p.read_text()) for p in (run / "trials").glob("*/size-all/seed-1/result.json")}
+    assert trials and all("latency_ms_b1" not in r for r in trials.values())  # the same architecture: measured once
+    assert results["strategies"]["full"]["latency_ms_b1"] > 0
     assert results["data"]["fingerprint"] and results["backbone"]["weights_sha256"]
     assert (run / "predictions" / "full.parquet").is_file()
     assert results["exit"]["gates_passed"] is True

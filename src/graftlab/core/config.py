@@ -409,7 +409,7 @@ class EvalConfig(Strict):
         default_factory=list,
         description="learning-curve sizes: fractions of train (<= 1) or examples per class (> 1)",
     )
-    latency: bool = True
+    latency: bool = Field(default=True, description="measure each strategy's latency (ms per example at batch 1 and 32)")
     ablation: bool = Field(
         default=True,
         description="for each strategy with a loss, augmentation, sampler or layer-LR knob enabled, also run it with "
@@ -445,6 +445,13 @@ class EvalConfig(Strict):
                     f"gate {g!r} is not understood; write 'METRIC >= NUMBER' (or <=, >, <) or 'beats: STRATEGY'"
                 )
         return gates
+
+    @model_validator(mode="after")
+    def _latency_gate_needs_latency(self) -> EvalConfig:
+        gate = next((g for g in self.gates if g.strip().startswith("latency_ms")), None)
+        if gate is not None and not self.latency:
+            raise ValueError(f"gate {gate!r} needs the latency measured; set eval.latency: true or remove the gate")
+        return self
 
 
 class TrackingConfig(Strict):

@@ -88,6 +88,9 @@ class Strategy(ABC):
     #: 'baseline' strategies are the yardsticks; 'transfer' ones use the pretrained backbone
     kind: ClassVar[str] = "transfer"
     uses_backbone: ClassVar[bool] = True
+    #: the same data give the same model whatever the seed (no random initialisation, order or sampling), so the
+    #: study fits it once on a given training set instead of once per seed
+    deterministic: ClassVar[bool] = False
     #: the input modalities the strategy works on; neural strategies follow their backbone
     modalities: ClassVar[tuple[str, ...]] = ("text", "image")
 

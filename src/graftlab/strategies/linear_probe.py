@@ -30,6 +30,7 @@ class ProbeParams(StrategyParams):
 class LinearProbe(Strategy):
     name = "linear_probe"
     Params = ProbeParams
+    deterministic = True  # frozen embeddings in eval mode, then an lbfgs logistic regression
 
     def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome:
         bb, max_len = ctx.backbone, ctx.train.max_length

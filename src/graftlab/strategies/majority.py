@@ -40,6 +40,7 @@ class Majority(Strategy):
 
     name = "majority"
     kind = "baseline"
+    deterministic = True
     uses_backbone = False
 
     def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome:

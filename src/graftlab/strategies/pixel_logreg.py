@@ -79,6 +79,7 @@ class PixelLogreg(Strategy):
 
     name = "pixel_logreg"
     kind = "baseline"
+    deterministic = True
     uses_backbone = False
     modalities = ("image",)
     Params = PixelParams

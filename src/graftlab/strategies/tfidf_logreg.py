@@ -82,6 +82,7 @@ class TfidfLogreg(Strategy):
 
     name = "tfidf_logreg"
     kind = "baseline"
+    deterministic = True  # TF-IDF and lbfgs logistic regressions (C chosen on val) draw nothing at random
     uses_backbone = False
     modalities = ("text",)
     Params = TfidfParams

@@ -155,10 +155,11 @@ class Study:
         timings: dict[str, float] = {}
         for name, (spec, strategy) in strategies.items():
             t0 = time.perf_counter()
-            for seed in self._seeds(strategy):
+            for i, seed in enumerate(self._seeds(strategy)):
                 key = TrialKey(name, seed)
-                rec = load_trial(key, run_dir) or run_trial(
-                    key, spec, strategy, train, val, test, cfg, bb, run_dir, progress=self.progress)
+                rec = load_trial(key, run_dir) or run_trial(  # latency: the same architecture every seed, measured once
+                    key, spec, strategy, train, val, test, cfg, bb, run_dir, measure=cfg.eval.latency and i == 0,
+                    progress=self.progress)
                 trials.setdefault(name, []).append(rec)
             timings[name] = round(time.perf_counter() - t0, 3)
         curve_trials, n_train = self._learning_curve_trials(strategies, prepared, bb, run_dir)
@@ -206,7 +207,7 @@ class Study:
         for size in sorted(f for f in self.config.eval.fractions if f != 1.0):
             label = size_label(size)
             for name, (spec, strategy) in strategies.items():
-                for seed in self._seeds(strategy):
+                for seed in self._seeds(strategy, data_varies=True):
                     sub = subsample_train(prepared.train, size, seed)
                     n_train[label] = len(sub)
                     key = TrialKey(name, seed, size=label)
@@ -300,10 +301,12 @@ class Study:
             save_json(kfold, saved)
         return as_study_selection(kfold, plan)
 
-    def _seeds(self, strategy: Strategy) -> list[int]:
-        """Seeds to run: every configured seed, except for deterministic baselines (one seed tells all)."""
-        n = 1 if strategy.name in ("majority",) else self.config.eval.seeds
-        return [self.config.seed + i for i in range(n)]
+    def _seeds(self, strategy: Strategy, data_varies: bool = False) -> list[int]:
+        """Seeds to run: every configured seed, except for a deterministic strategy on one training set (one seed
+        tells all). ``data_varies``: each seed draws its own training subsample (learning curves), so every seed
+        counts, except for the majority class."""
+        once = strategy.name == "majority" or (strategy.deterministic and not data_varies)
+        return [self.config.seed + i for i in range(1 if once else self.config.eval.seeds)]
 
     def _evidence(self, trials: dict[str, list[TrialRecord]], prepared: PreparedData, bb, run_dir: Path) -> dict[str, Any]:
         cfg = self.config
