@@ -109,12 +109,13 @@ def run_trial(
     t0 = time.perf_counter()
     outcome = strategy.fit(train, val, ctx)
     fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+
     def predict(inputs: list) -> np.ndarray:
         if outcome.logits_for is not None:  # from the fit's caches: the same logits without the frozen forward
             return outcome.logits_for(inputs)
         return outcome.predictor.predict_logits(inputs, cfg.train.eval_batch_size)
 
+    t0 = time.perf_counter()
     val_logits = predict(list(val.inputs))
     test_logits = predict(list(test.inputs))
     predict_s = time.perf_counter() - t0
