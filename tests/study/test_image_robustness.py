@@ -34,3 +34,4 @@ def test_robustness_report_on_images_shows_the_brightness_sensitivity():
     by_name = {r["perturbation"]: r for r in rows}
     assert set(by_name) == set(IMAGE_PERTURBATIONS)
     assert by_name["darker (x0.6)"]["drop"] > 0 and by_name["darker (x0.6)"]["changed_share"] == 1.0
+    assert by_name["darker (x0.6)"]["model_input_changed_share"] is None  # the stand-in cannot say what it sees

@@ -99,8 +99,14 @@ def fmt_num(x: Any, digits: int = 3) -> str:
 
 
 def fmt_share(x: Any) -> str:
-    """``0.4231`` → ``42%`` (a share of rows)."""
-    return f"{100 * x:.0f}%" if is_number(x) else MISSING
+    """``0.4231`` → ``42%`` (a share of rows); a share that is not exactly 0 or 1 never rounds to them."""
+    if not is_number(x):
+        return MISSING
+    if 0 < x < 0.005:
+        return "<1%"
+    if 0.995 <= x < 1:
+        return ">99%"
+    return f"{100 * x:.0f}%"
 
 
 def fmt_signed(x: Any, digits: int = 3) -> str:

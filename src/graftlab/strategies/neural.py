@@ -114,7 +114,7 @@ def cached_logits(predictor: NeuralPredictor, cfg, cache_info: dict[str, Any]):
     """``FitOutcome.logits_for`` of a model trained on a cached frozen prefix: inputs go through the same cache
     (val is there already; test is computed once and then shared by every seed), then only the blocks above it.
     None when training did not use the cache."""
-    from ..backbones.prefix_cache import cached_prefix
+    from ..backbones.prefix_cache import MEMORY_BYTES, cached_prefix
 
     info = cache_info.get("prefix_cache", {})
     if not info.get("used"):
@@ -123,10 +123,18 @@ def cached_logits(predictor: NeuralPredictor, cfg, cache_info: dict[str, Any]):
 
     def logits_for(inputs: Sequence) -> np.ndarray:
         data = bb.encode(inputs, max_length=cfg.max_length)
+        if _states_bytes(data, bb) > MEMORY_BYTES // 4:  # a large test file: batch by batch, nothing kept
+            return predictor.logits_of_set(data, cfg.eval_batch_size)
         states = cached_prefix(bb, model.encoder, data, info["start_block"], cfg.max_length, cfg.eval_batch_size)
         return predictor.logits_of_set(states, cfg.eval_batch_size)
 
     return logits_for
+
+
+def _states_bytes(data: EncodedSet, bb: Backbone) -> int:
+    """Rough size of a set's cached prefix states: float32, one hidden vector per token (text) or a feature map."""
+    per_item = getattr(bb, "hidden_size", 0) * 4
+    return int(np.asarray(data.lengths).sum()) * per_item if bb.modality == "text" else len(data) * per_item * 64
 
 
 def training_sets(model: EncoderClassifier, train, val, cfg) -> tuple[Any, Any, dict[str, Any]]:

@@ -106,20 +106,22 @@ def robustness_report(predictor: Any, inputs: Sequence, labels: np.ndarray, metr
         value = float(fn.fn(labels, softmax(logits, temperature)))
         drop = clean - value if fn.higher_is_better else value - clean
         out.append({"perturbation": name, "metric": metric, "clean": clean, "perturbed": value, "drop": drop,
-                    "changed_share": float(differs.mean()), "model_input_changed_share": float(seen.mean())})
+                    "changed_share": float(differs.mean()),
+                    "model_input_changed_share": None if seen is None else float(seen.mean())})
     return out
 
 
 def _perturbed_logits(predictor: Any, changed: list, differs: np.ndarray, clean_view: list | None,
-                      clean_logits: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Logits on the perturbed inputs, and which of them the model sees differently from the clean ones.
+                      clean_logits: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits on the perturbed inputs, and which of them the model sees differently from the clean ones (None when
+    the predictor cannot say: a TF-IDF vectoriser lowercases too, but it does not tell).
 
     Where the model's view of an input is unchanged (an uncased tokenizer and UPPERCASE, whitespace, a typo past
     the max length) its clean logits are reused instead of running the model again on the same tokens.
     """
     view = _model_view(predictor, changed) if clean_view is not None else None
     if view is None:
-        return predictor.predict_logits(changed, batch_size), differs
+        return predictor.predict_logits(changed, batch_size), None
     seen = np.array([a != b for a, b in zip(clean_view, view, strict=True)], dtype=bool)
     logits = np.array(clean_logits, dtype=np.float32, copy=True)
     rows = np.flatnonzero(seen)

@@ -158,7 +158,7 @@ class Study:
             for i, seed in enumerate(self._seeds(strategy)):
                 key = TrialKey(name, seed)
                 rec = load_trial(key, run_dir) or run_trial(  # latency: the same architecture every seed, measured once
-                    key, spec, strategy, train, val, test, cfg, bb, run_dir, measure=cfg.eval.latency and i == 0,
+                    key, spec, strategy, train, val, test, cfg, bb, run_dir, measure=cfg.eval.measures_latency and i == 0,
                     progress=self.progress)
                 trials.setdefault(name, []).append(rec)
             timings[name] = round(time.perf_counter() - t0, 3)

@@ -129,14 +129,16 @@ def _same(a: Any, b: Any, tolerance: float) -> tuple[bool, float | None]:
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b), None
     diff = abs(float(a) - float(b))
-    return (a == b) if tolerance == 0 else diff <= tolerance, diff
+    if tolerance == 0:  # equal up to float rounding (an average of identical values may differ in its last bit)
+        return math.isclose(a, b, rel_tol=1e-15, abs_tol=1e-15), diff
+    return diff <= tolerance, diff
 
 
 def compare_results(recorded: Mapping[str, Any], reproduced: Mapping[str, Any], tolerance: float = 0.0) -> list[dict[str, Any]]:
     """Every recorded strategy's test metric (value and CI bounds) against the reproduced one.
 
     Args:
-        tolerance: the largest absolute difference that still matches; 0 means exactly equal.
+        tolerance: the largest absolute difference that still matches; 0 means equal up to float rounding (1e-15).
     """
     if tolerance < 0 or math.isnan(tolerance):
         raise GraftError(f"The 'tolerance' parameter must be a number >= 0. Got {tolerance!r} instead.")
