@@ -173,3 +173,59 @@ def test_cache_is_off_when_inputs_change_or_nothing_is_frozen(tiny_bert, reviews
     assert info["prefix_cache"]["reason"] == "no frozen block" and not isinstance(tr, pc.HiddenSet)
     freeze_all_but_top(model, 0)
     assert frozen_boundary(model) == bb.card.num_layers  # head only: the cache holds the last hidden states
+
+
+def image_split(shapes):
+    names = sorted(shapes["shape"].unique())
+    y = shapes["shape"].map({n: i for i, n in enumerate(names)}).to_numpy()
+    data = LabeledData(shapes["image"].tolist(), y, names, np.arange(len(shapes)))
+    return data.subset(range(96)), data.subset(range(96, 128)), data.subset(range(200, 240))
+
+
+@pytest.mark.parametrize("case", ["text", "images"])
+def test_states_bytes_is_the_size_of_the_entry_before_it_is_computed(case, tiny_bert, tiny_cnn, reviews, shapes):
+    bb = get_backbone(tiny_bert if case == "text" else tiny_cnn)
+    model = EncoderClassifier(bb, bb.load_encoder(), 3, 0.0)
+    inputs = varied(reviews, 20) if case == "text" else shapes["image"].tolist()[:20]
+    data = bb.encode(inputs, max_length=32)
+    expected = pc.states_bytes(bb, model.encoder, data, 1)
+    entry = pc.cached_prefix(bb, model.encoder, data, 1, 32)
+    held = entry.maps if case == "images" else entry.hidden
+    assert expected == held.nbytes > 0
+
+
+def test_a_training_set_too_large_for_memory_is_not_cached(tiny_bert, reviews, monkeypatch):
+    bb = get_backbone(tiny_bert)
+    train, val, test = split(reviews)
+    model = EncoderClassifier(bb, bb.load_encoder(), 2)
+    freeze_all_but_top(model, 1)
+    monkeypatch.setattr(pc, "memory_budget", lambda: 1000)
+    before = dict(pc.STATS)
+    tr, _, info = training_sets(model, train, val, TrainConfig(max_length=32))
+    assert not info["prefix_cache"]["used"] and not isinstance(tr, pc.HiddenSet)
+    assert "would take" in info["prefix_cache"]["reason"] and "GiB" in info["prefix_cache"]["reason"]
+    assert pc.STATS["computed"] == before["computed"]
+
+
+def test_a_test_set_too_large_to_hold_is_scored_batch_by_batch(tiny_bert, reviews, monkeypatch):
+    bb = get_backbone(tiny_bert)
+    train, val, test = split(reviews)
+    out = fit_finetune(bb, train, val, cache=True)
+    monkeypatch.setattr(pc, "MEMORY_BYTES", 1000)
+    before = dict(pc.STATS)
+    np.testing.assert_allclose(out.logits_for(list(test.inputs)), out.predictor.predict_logits(test.inputs), atol=1e-4)
+    assert pc.STATS["computed"] == before["computed"]  # nothing cached for it
+
+
+def test_an_image_fine_tune_scores_through_its_cache(tiny_cnn, shapes):
+    bb = get_backbone(tiny_cnn)
+    train, val, test = image_split(shapes)
+    cfg = TrainConfig(epochs=2, lr=3e-3, batch_size=16)
+    seed_everything(0)
+    ctx = FitContext(train=cfg, seed=0, backbone=bb, trainer=Trainer(cfg, seed=0, progress=False))
+    out = make_strategy("finetune", {"trainable_layers": 1}).fit(train, val, ctx)
+    assert out.info["prefix_cache"]["used"]
+    before = dict(pc.STATS)
+    np.testing.assert_allclose(out.logits_for(list(test.inputs)), out.predictor.predict_logits(test.inputs), atol=1e-4)
+    assert pc.STATS["computed"] == before["computed"] + 1
+    assert np.abs(out.predictor.predict_logits(test.inputs)).max() > 0.05

@@ -6,11 +6,22 @@ import random
 
 import numpy as np
 
+from graftlab.strategies.base import Predictor
 from graftlab.study.robustness import IMAGE_PERTURBATIONS, robustness_report
 
 
-class _MeanBrightness:
+class _MeanBrightness(Predictor):
     """A stand-in predictor: class 1 when the image is bright."""
+
+    def __init__(self):
+        super().__init__(["dark", "bright"])
+
+    def save_files(self, folder):
+        raise NotImplementedError
+
+    @classmethod
+    def load_files(cls, folder, spec):
+        raise NotImplementedError
 
     def predict_logits(self, inputs, batch_size=64):
         m = np.array([x.mean() / 255.0 for x in inputs])

@@ -19,7 +19,7 @@ def _config(cnn: str, strategies: list, tmp_path) -> StudyConfig:
         "backbones": [cnn],
         "strategies": strategies,
         "train": {"epochs": 2, "lr": 3e-3, "batch_size": 16, "image_augment": True},
-        "eval": {"seeds": 2, "bootstrap": 200, "fractions": [10], "latency": False},
+        "eval": {"seeds": 2, "bootstrap": 200, "fractions": [10, 500], "latency": False},
         "tracking": {"enabled": False},
         "output_dir": str(tmp_path / "runs"),
     })
@@ -37,9 +37,12 @@ def test_image_study_runs_the_protocol_end_to_end(tmp_path):
     assert any("Q1 (darkest)" in str(s) for s in r["slices"])
     assert "learning_curve" in r
     # deterministic pixel_logreg: one fit on the training split, every seed on the learning curve's subsamples
+    # and once on a learning-curve size that takes every row (500 per class: the whole training split)
     seeds = {(d.parent.name, d.name) for d in (result.run_dir / "trials" / "pixel_logreg").glob("*/seed-*")}
-    assert ("size-all", "seed-0") in seeds and ("size-all", "seed-1") not in seeds
-    assert {seed for size, seed in seeds if size != "size-all"} == {"seed-0", "seed-1"}
+    assert {seed for size, seed in seeds if size in ("size-all", "size-500")} == {"seed-0"}
+    assert {seed for size, seed in seeds if size == "size-10"} == {"seed-0", "seed-1"}
+    finetune = {(d.parent.name, d.name) for d in (result.run_dir / "trials").glob("finetune*/size-500/seed-*")}
+    assert {seed for _, seed in finetune} == {"seed-0", "seed-1"}
     assert r["strategies"]["pixel_logreg"]["latency_ms_b1"] is None  # eval.latency: false
     assert (result.run_dir / "report.html").is_file() and (result.run_dir / "model").is_dir()
     _check_image_explanations(result.run_dir, r)

@@ -13,12 +13,15 @@ key digests), ``prefix_states(encoder, batch, stop)`` and ``pooled_from(encoder,
 
 Entries are keyed by the prefix's weights (a digest of the frozen tensors and the backbone's weight
 hash), the data (token ids, or pixels with their shape), the preprocessing, the boundary and the max
-length. They live in memory (the most recent, up to :data:`MEMORY_BYTES`) and on disk (safetensors) under ``$GRAFT_CACHE_DIR/prefix`` beside the pooled embeddings.
+length. They live in memory (the most recent, up to :data:`MEMORY_BYTES`) and on disk (safetensors) under
+``$GRAFT_CACHE_DIR/prefix`` beside the pooled embeddings. :func:`states_bytes` tells a caller beforehand how
+large an entry would be, so that a set too large to hold is not cached (:func:`memory_budget`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -33,8 +36,8 @@ from .embedding_cache import cache_dir
 if TYPE_CHECKING:
     from .base import Backbone
 
-__all__ = ["MEMORY_BYTES", "STATS", "FeatureMapSet", "HiddenSet", "cached_prefix", "clear_memory", "prefix_key",
-           "supports_prefix"]
+__all__ = ["MEMORY_BYTES", "STATS", "FeatureMapSet", "HiddenSet", "cached_prefix", "clear_memory", "memory_budget",
+           "prefix_key", "states_bytes", "supports_prefix"]
 
 #: an entry: text {"hidden": (total tokens, hidden), "offsets": (n + 1,)}; images {"maps": (n, c, h, w)}
 _MEMORY: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
@@ -96,6 +99,32 @@ def _as_set(entry: dict[str, torch.Tensor], labels: np.ndarray | None, stop: int
 def supports_prefix(backbone: Backbone, encoder: nn.Module) -> bool:
     check = getattr(backbone, "supports_prefix_cache", None)
     return bool(check and check(encoder))
+
+
+@torch.no_grad()
+def states_bytes(backbone: Backbone, encoder: nn.Module, data: EncodedSet, stop: int) -> int:
+    """Bytes the states of ``data`` entering block ``stop`` would take once cached, measured on its shortest
+    example (text: per token, times the set's tokens; images: per image, times the set's images)."""
+    if len(data) == 0:
+        return 0
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        one = backbone.prefix_states(encoder, data.collate([int(np.argmin(data.lengths))]), stop)
+    finally:
+        encoder.train(was_training)
+    if one.ndim == 4:  # (1, channels, h, w)
+        return len(data) * one[0].numel() * one.element_size()
+    return int(np.asarray(data.lengths).sum()) * one.shape[-1] * one.element_size()  # (1, seq, hidden)
+
+
+def memory_budget() -> int:
+    """The most the states of one training run may take: a quarter of this machine's memory (2 GiB when
+    the machine does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):
+        return MEMORY_BYTES
 
 
 def _digest_tensors(tensors: list[torch.Tensor]) -> str:

@@ -114,7 +114,7 @@ def cached_logits(predictor: NeuralPredictor, cfg, cache_info: dict[str, Any]):
     """``FitOutcome.logits_for`` of a model trained on a cached frozen prefix: inputs go through the same cache
     (val is there already; test is computed once and then shared by every seed), then only the blocks above it.
     None when training did not use the cache."""
-    from ..backbones.prefix_cache import MEMORY_BYTES, cached_prefix
+    from ..backbones import prefix_cache
 
     info = cache_info.get("prefix_cache", {})
     if not info.get("used"):
@@ -123,25 +123,19 @@ def cached_logits(predictor: NeuralPredictor, cfg, cache_info: dict[str, Any]):
 
     def logits_for(inputs: Sequence) -> np.ndarray:
         data = bb.encode(inputs, max_length=cfg.max_length)
-        if _states_bytes(data, bb) > MEMORY_BYTES // 4:  # a large test file: batch by batch, nothing kept
-            return predictor.logits_of_set(data, cfg.eval_batch_size)
-        states = cached_prefix(bb, model.encoder, data, info["start_block"], cfg.max_length, cfg.eval_batch_size)
+        if prefix_cache.states_bytes(bb, model.encoder, data, info["start_block"]) > prefix_cache.MEMORY_BYTES // 4:
+            return predictor.logits_of_set(data, cfg.eval_batch_size)  # a large test file: batch by batch, nothing kept
+        states = prefix_cache.cached_prefix(bb, model.encoder, data, info["start_block"], cfg.max_length, cfg.eval_batch_size)
         return predictor.logits_of_set(states, cfg.eval_batch_size)
 
     return logits_for
-
-
-def _states_bytes(data: EncodedSet, bb: Backbone) -> int:
-    """Rough size of a set's cached prefix states: float32, one hidden vector per token (text) or a feature map."""
-    per_item = getattr(bb, "hidden_size", 0) * 4
-    return int(np.asarray(data.lengths).sum()) * per_item if bb.modality == "text" else len(data) * per_item * 64
 
 
 def training_sets(model: EncoderClassifier, train, val, cfg) -> tuple[Any, Any, dict[str, Any]]:
     """Encoded train and val sets for ``model``: hidden states at the freeze boundary when the prefix
     cache applies (``cfg.cache_frozen``, no augmentation, at least one frozen block, a supported encoder),
     token ids otherwise. Returns (train set, val set, info about the cache for the outcome)."""
-    from ..backbones.prefix_cache import STATS, cached_prefix, supports_prefix
+    from ..backbones.prefix_cache import STATS, cached_prefix, memory_budget, states_bytes, supports_prefix
 
     bb = model.backbone
     train_set = bb.encode(train.inputs, train.labels, max_length=cfg.max_length)
@@ -156,6 +150,11 @@ def training_sets(model: EncoderClassifier, train, val, cfg) -> tuple[Any, Any, 
         reason = "no frozen block"
     elif not supports_prefix(bb, model.encoder):
         reason = f"{type(model.encoder).__name__} is not supported by the prefix cache"
+    else:
+        need = states_bytes(bb, model.encoder, train_set, boundary) + states_bytes(bb, model.encoder, val_set, boundary)
+        if need > memory_budget():
+            reason = (f"the states at the freeze boundary would take {need / 2**30:.1f} GiB, more than "
+                      f"{memory_budget() / 2**30:.1f} GiB (a quarter of this machine's memory)")
     if reason is not None:
         return train_set, val_set, {"prefix_cache": {"used": False, "reason": reason}}
     seconds = STATS["seconds"]

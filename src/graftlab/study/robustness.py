@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..evaluation import HEADLINE_METRICS, softmax
+
+if TYPE_CHECKING:
+    from ..strategies.base import Predictor
 
 __all__ = ["TEXT_PERTURBATIONS", "IMAGE_PERTURBATIONS", "robustness_report"]
 
@@ -83,7 +86,7 @@ IMAGE_PERTURBATIONS: dict[str, Callable[[np.ndarray, random.Random], np.ndarray]
 }
 
 
-def robustness_report(predictor: Any, inputs: Sequence, labels: np.ndarray, metric: str, temperature: float,
+def robustness_report(predictor: Predictor, inputs: Sequence, labels: np.ndarray, metric: str, temperature: float,
                       clean_logits: np.ndarray, seed: int = 0, batch_size: int = 64) -> list[dict[str, Any]]:
     """Metric on clean and perturbed test inputs (text or images); ``drop`` > 0 means worse."""
     if not inputs:
@@ -96,7 +99,7 @@ def robustness_report(predictor: Any, inputs: Sequence, labels: np.ndarray, metr
         return []
     fn = HEADLINE_METRICS[metric]
     clean = float(fn.fn(labels, softmax(clean_logits, temperature)))
-    clean_view = _model_view(predictor, inputs)
+    clean_view = predictor.model_view(inputs)
     out = []
     for name, perturb in perturbations.items():
         rng = random.Random(seed)
@@ -111,7 +114,7 @@ def robustness_report(predictor: Any, inputs: Sequence, labels: np.ndarray, metr
     return out
 
 
-def _perturbed_logits(predictor: Any, changed: list, differs: np.ndarray, clean_view: list | None,
+def _perturbed_logits(predictor: Predictor, changed: list, differs: np.ndarray, clean_view: list | None,
                       clean_logits: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Logits on the perturbed inputs, and which of them the model sees differently from the clean ones (None when
     the predictor cannot say: a TF-IDF vectoriser lowercases too, but it does not tell).
@@ -119,7 +122,7 @@ def _perturbed_logits(predictor: Any, changed: list, differs: np.ndarray, clean_
     Where the model's view of an input is unchanged (an uncased tokenizer and UPPERCASE, whitespace, a typo past
     the max length) its clean logits are reused instead of running the model again on the same tokens.
     """
-    view = _model_view(predictor, changed) if clean_view is not None else None
+    view = predictor.model_view(changed) if clean_view is not None else None
     if view is None:
         return predictor.predict_logits(changed, batch_size), None
     seen = np.array([a != b for a, b in zip(clean_view, view, strict=True)], dtype=bool)
@@ -128,11 +131,6 @@ def _perturbed_logits(predictor: Any, changed: list, differs: np.ndarray, clean_
     if len(rows):
         logits[rows] = predictor.predict_logits([changed[i] for i in rows], batch_size)
     return logits, seen
-
-
-def _model_view(predictor: Any, inputs: Sequence) -> list | None:
-    view = getattr(predictor, "model_view", None)  # a Predictor has it; a stand-in with predict_logits only may not
-    return view(inputs) if view is not None else None
 
 
 def _differs(a: Any, b: Any) -> bool:

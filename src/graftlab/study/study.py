@@ -206,8 +206,9 @@ class Study:
         n_train: dict[str, int] = {}
         for size in sorted(f for f in self.config.eval.fractions if f != 1.0):
             label = size_label(size)
+            varies = len(subsample_train(prepared.train, size, self.config.seed)) < len(prepared.train)  # else all rows, every seed
             for name, (spec, strategy) in strategies.items():
-                for seed in self._seeds(strategy, data_varies=True):
+                for seed in self._seeds(strategy, data_varies=varies):
                     sub = subsample_train(prepared.train, size, seed)
                     n_train[label] = len(sub)
                     key = TrialKey(name, seed, size=label)
