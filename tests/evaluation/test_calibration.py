@@ -10,6 +10,7 @@ from graftlab.evaluation import (
     fit_temperature,
     logits_from_proba,
     reliability_curve,
+    separates,
     softmax,
 )
 
@@ -85,6 +86,17 @@ def test_temperature_from_probabilities_only():
     z, y = calibrated_logits(rng, 4000, 3)
     sharp = softmax(z, temperature=0.25)  # a probabilities-only model, 4x over-confident
     assert fit_temperature(logits_from_proba(sharp), y) == pytest.approx(4.0, rel=0.25)
+
+
+def test_a_validation_set_without_errors_leaves_the_temperature_at_one():
+    """Every row right: the NLL falls as T -> 0, so a fit would run to its bound (p = 1.0 for anything)."""
+    z = np.array([[2.0, 0.5], [0.1, 1.7], [3.0, -1.0], [0.0, 0.4]])
+    y = np.array([0, 1, 0, 1])
+    assert separates(z, y) and fit_temperature(z, y) == 1.0
+    wrong = np.array([0, 1, 0, 0])  # one error: the NLL now has a minimum, and it is fitted
+    assert not separates(z, wrong) and fit_temperature(z, wrong) != 1.0
+    tie = np.array([[1.0, 1.0], [0.1, 1.7]])
+    assert not separates(tie, np.array([0, 1]))  # a tie is not a separation
 
 
 def test_softmax_rows_and_argument_checks():

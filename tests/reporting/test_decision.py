@@ -114,3 +114,17 @@ def test_a_class_the_chosen_model_never_predicts_is_a_known_risk(results, tmp_pa
     names = results["data"]["label_names"]
     assert f"**Never predicted on test** by any seed of the chosen strategy: `{names[1]}` (5 test rows)" in md
     assert "Never predicted" not in write_decision_record(results, tmp_path / "plain")[0].read_text()
+
+
+def test_a_temperature_left_unfitted_is_said_in_the_record_and_the_report(results, tmp_path):
+    from graftlab.reporting import render_report
+
+    winner = results["winner"]
+    note = "validation predicted without an error: no temperature fits such data"
+    cal = {**results["strategies"][winner]["calibration"], "temperature": 1.0, "note": note}
+    strategies = {**results["strategies"], winner: {**results["strategies"][winner], "calibration": cal}}
+    md = write_decision_record({**results, "strategies": strategies}, tmp_path)[0].read_text()
+    assert f"Temperature not fitted: {note}." in md
+    html = render_report({**results, "strategies": strategies}, tmp_path / "html").read_text()
+    assert "temperature not fitted</span> chosen model: " + note in html
+    assert "Temperature not fitted" not in write_decision_record(results, tmp_path / "plain")[0].read_text()

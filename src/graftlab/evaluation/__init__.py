@@ -12,6 +12,7 @@ from .calibration import (
     fit_temperature,
     logits_from_proba,
     reliability_curve,
+    separates,
     softmax,
 )
 from .gates import Gate, evaluate_gates, parse_gate
@@ -38,6 +39,7 @@ __all__ = [
     "paired_bootstrap",
     "parse_gate",
     "reliability_curve",
+    "separates",
     "seed_averaged",
     "slice_metrics",
     "softmax",

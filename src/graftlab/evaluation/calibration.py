@@ -22,6 +22,7 @@ __all__ = [
     "apply_temperature",
     "fit_temperature",
     "logits_from_proba",
+    "separates",
 ]
 
 
@@ -146,7 +147,9 @@ def fit_temperature(logits: object, y_true: object, bounds: tuple[float, float] 
             interval is symmetric around T = 1.
 
     Returns:
-        The fitted temperature as a float (> 1 means the model was over-confident).
+        The fitted temperature as a float (> 1 means the model was over-confident). 1.0 when the logits
+        rank every row's true class first (:func:`separates`): the NLL then keeps falling as T goes to 0,
+        so the data fix no temperature and the bound would make every prediction certain.
     """
     z = _check_logits(logits)
     y = check_labels(y_true)
@@ -155,6 +158,8 @@ def fit_temperature(logits: object, y_true: object, bounds: tuple[float, float] 
     lo, hi = bounds
     if not 0 < lo < hi:
         raise ConfigError(f"The 'bounds' parameter must satisfy 0 < low < high. Got {bounds!r} instead.")
+    if separates(z, y):
+        return 1.0
     rows = np.arange(y.size)
 
     def nll(log_t: float) -> float:
@@ -162,3 +167,16 @@ def fit_temperature(logits: object, y_true: object, bounds: tuple[float, float] 
 
     res = minimize_scalar(nll, bounds=(np.log(lo), np.log(hi)), method="bounded", options={"xatol": 1e-6})
     return float(np.exp(res.x))
+
+
+def separates(logits: object, y_true: object) -> bool:
+    """Whether every row's highest logit is its true class (and no other class ties it).
+
+    Then each row's probability of its true class rises as the temperature falls, so the held-out NLL
+    has no minimum: small or easy validation sets do this, and temperature scaling must leave them alone.
+    """
+    z = _check_logits(logits)
+    y = check_labels(y_true)
+    true = z[np.arange(y.size), y]
+    others = np.where(np.eye(z.shape[1], dtype=bool)[y], -np.inf, z)
+    return bool(y.size) and bool(np.all(true > others.max(axis=1)))

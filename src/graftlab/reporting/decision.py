@@ -186,8 +186,8 @@ def _risks(results: Mapping[str, Any], winner_entry: Mapping[str, Any]) -> dict[
                                            len(_list(winner_entry.get("seeds"))) or 1),
         "confused_pairs": confused_pairs(winner_entry.get("confusion_matrix"),
                                          label_names(results, winner_entry)),
-        "calibration": {k: calibration.get(k) for k in ("temperature", "ece_before", "ece_after")
-                        if k in calibration} or None,
+        "calibration": {k: calibration.get(k) for k in ("temperature", "ece_before", "ece_after", "note")
+                        if calibration.get(k) is not None} or None,
         "robustness": robustness,
     }
 
@@ -333,7 +333,8 @@ def _md_risks(d: Mapping[str, Any]) -> list[str]:
         c = risks["calibration"]
         lines += ["### Calibration", "",
                   f"ECE before {fmt_num(c.get('ece_before'))}, after {fmt_num(c.get('ece_after'))}"
-                  f" (temperature {fmt_num(c.get('temperature'))}).", ""]
+                  f" (temperature {fmt_num(c.get('temperature'))})."
+                  + (f" Temperature not fitted: {c['note']}." if c.get("note") else ""), ""]
     if risks["robustness"]:
         lines += ["### Robustness", ""]
         lines += _table(

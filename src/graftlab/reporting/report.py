@@ -140,7 +140,7 @@ def _calibration(results: Mapping[str, Any], winner: str | None) -> dict[str, An
     cal = _dict(_dict(strategies.get(winner)).get("calibration"))
     figure = plots.reliability_diagram(cal.get("reliability_before"), cal.get("reliability_after"),
                                        cal.get("ece_before"), cal.get("ece_after")) if cal else None
-    return {"rows": rows, "figure": figure}
+    return {"rows": rows, "figure": figure, "note": cal.get("note")}
 
 
 def _token_spans(tokens: list[Any], attributions: list[Any]) -> list[dict[str, Any]]:

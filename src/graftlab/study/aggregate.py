@@ -20,6 +20,7 @@ from ..evaluation import (
     paired_bootstrap,
     reliability_curve,
     seed_averaged,
+    separates,
     slice_metrics,
     softmax,
 )
@@ -47,9 +48,14 @@ def _calibration(y_val, y_test, trials: list[TrialRecord], shipped: int) -> dict
         before.append(expected_calibration_error(y_test, softmax(t.test_logits)))
         after.append(expected_calibration_error(y_test, softmax(t.test_logits, temp)))
     t = trials[shipped]
+    note = None
+    if separates(t.val_logits, y_val):
+        note = ("validation predicted without an error: no temperature fits such data (a lower one is always "
+                "better on it), so the probabilities ship as the model gives them (T = 1); they may be over-confident")
     return {
         "temperature": temps[shipped],
         "temperatures": temps,
+        "note": note,
         "ece_before": float(np.mean(before)),
         "ece_after": float(np.mean(after)),
         "reliability_before": reliability_curve(y_test, softmax(t.test_logits)),
