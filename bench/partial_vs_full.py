@@ -7,7 +7,10 @@ other), tweets (Android / iPhone) and bird-strike remarks (openintro/birds, six 
 have too few rows). ``finetune`` (trainable_layers 2) and ``full`` with the default trainer (lr 5e-5, 4 epochs,
 batch 16, max_length 128), 2 seeds each, validation and test macro-F1 (seed means), fit seconds.
 
-    python bench/partial_vs_full.py [--sizes 100 300] [--seeds 2]
+    python bench/partial_vs_full.py [--sizes 100 300] [--seeds 2] [--finetune-lrs 1e-4 3e-4] [--no-full]
+
+``--finetune-lrs``: run ``finetune`` at these learning rates instead of the study's 5e-5 (does top-2 only lag
+because two blocks move too little at the full fine-tuning rate?); ``--no-full`` leaves full fine-tuning out.
 """
 
 from __future__ import annotations
@@ -37,7 +40,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 300])
     ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--finetune-lrs", type=float, nargs="+", default=None)
+    ap.add_argument("--no-full", action="store_true")
     args = ap.parse_args()
+    top2 = [{"trainable_layers": 2, **({"lr": lr} if lr else {})} for lr in (args.finetune_lrs or [None])]
+    strategies = [{"finetune": p} for p in top2] + ([] if args.no_full else ["full"])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["GRAFT_CACHE_DIR"] = os.path.join(tmp, "cache")
@@ -50,7 +57,7 @@ def main() -> None:
                        "data": {"text": "text", "label": "label", "subsample": {"per_class": n, "seed": 0},
                                 "split": {"train": 0.8, "val": 0.2, "test": 0, "seed": 0},
                                 "checks": {"leakage": "drop", "conflicts": "drop", "overlong": "truncate"}},
-                       "strategies": [{"finetune": {"trainable_layers": 2}}, "full"],
+                       "strategies": strategies,
                        "eval": {"seeds": args.seeds, "bootstrap": 200, "robustness": False, "latency": False,
                                 "explain": "off", "ablation": False},
                        "tracking": {"enabled": False}, "output_dir": os.path.join(tmp, "runs")}
@@ -61,6 +68,7 @@ def main() -> None:
                     rows.append({"data": name, "per_class": n, "strategy": s, "val_macro_f1": v["val"]["macro_f1"],
                                  "test_macro_f1": v["test"]["macro_f1"]["value"], "fit_s": v["fit_seconds"],
                                  "picked": r["winner"] == s})
+                    print(json.dumps(rows[-1]), flush=True)  # as it goes: a long run that stops keeps its cells
                 print(f"{name} {n}/class done in {time.time() - t0:.0f} s", flush=True)
     print(f"{'data':<10} {'per class':>9}  {'strategy':<30} {'val F1':>7} {'test F1':>7} {'fit s':>6}  picked")
     for row in rows:
