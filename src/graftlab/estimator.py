@@ -17,7 +17,7 @@ from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted
 
 from .core.config import TrainConfig
-from .core.errors import ConfigError
+from .core.errors import ConfigError, DataError
 from .data.dataset import LabeledData
 
 __all__ = ["GraftClassifier"]
@@ -62,9 +62,12 @@ class GraftClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"GraftClassifier needs at least 2 classes in y; got only {self.classes_.tolist()}.")
         if not 0 < self.validation_fraction < 1:
             raise ConfigError(f"The 'validation_fraction' parameter must be in (0, 1). Got {self.validation_fraction!r} instead.")
+        if len(texts) != len(y):
+            raise DataError(f"X has {len(texts)} inputs but y has {len(y)} labels; give one label per input.")
         codes = np.searchsorted(self.classes_, y)
         idx = np.arange(len(texts))
-        tr, va = train_test_split(idx, test_size=self.validation_fraction, stratify=codes, random_state=self.random_state)
+        tr, va = train_test_split(idx, test_size=self._n_validation(codes), stratify=codes,
+                                  random_state=self.random_state)
         names = [str(c) for c in self.classes_]
         train = LabeledData([texts[i] for i in tr], codes[tr], names, tr)
         val = LabeledData([texts[i] for i in va], codes[va], names, va)
@@ -78,6 +81,32 @@ class GraftClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = outcome.history
         self.n_trainable_params_ = outcome.trainable_params
         return self
+
+    def _n_validation(self, codes: np.ndarray) -> int:
+        """How many examples the stratified validation split holds: ``validation_fraction`` of them (rounded up,
+        as scikit-learn does), but at least one per class, so that small data still has every class on both sides.
+
+        Raises:
+            DataError: a class has a single example (it cannot be on both sides).
+            ConfigError: ``validation_fraction`` leaves fewer training examples than classes.
+        """
+        counts = np.bincount(codes, minlength=len(self.classes_))
+        n, k = len(codes), len(self.classes_)
+        if counts.min() < 2:
+            rare = [repr(c.item() if hasattr(c, "item") else c) for c in self.classes_[counts < 2]]
+            raise DataError(
+                f"GraftClassifier holds out a stratified validation split (validation_fraction="
+                f"{self.validation_fraction}) for early stopping and model selection, so every class needs at least "
+                f"2 examples in y (one to train on, one to validate on); "
+                + (f"the class {rare[0]} has only 1." if len(rare) == 1 else
+                   f"the classes {', '.join(rare[:10])}{' and more' if len(rare) > 10 else ''} have only 1 each.")
+                + " Add examples of those classes, or leave them out.")
+        n_val = max(int(np.ceil(self.validation_fraction * n)), k)
+        if n - n_val < k:
+            raise ConfigError(
+                f"The 'validation_fraction' parameter {self.validation_fraction} holds out {n_val} of the {n} examples, "
+                f"leaving {n - n_val} to train on, fewer than the {k} classes; lower it (e.g. 0.15) or add examples.")
+        return n_val
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "predictor_")

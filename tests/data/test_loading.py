@@ -148,7 +148,8 @@ def test_labels_are_stripped_and_a_blank_label_is_missing():
     df = pd.DataFrame({"review": ["a", "b", "c"], "score": ["Theft", "Theft ", " Loss"]})
     assert to_labeled(df, _cfg()).label_names == ["Loss", "Theft"]
     df.loc[1, "score"] = "  "
-    with pytest.raises(DataError, match="1 rows of .* have no 'score' label"):
+    with pytest.raises(DataError, match=r"1 row of .* has no 'score' label \(first at data row 2 \(counting from "
+                                        r"1\)\)"):
         to_labeled(df, _cfg())
 
 
@@ -181,7 +182,7 @@ def test_single_class_label_column_is_a_data_error(reviews):
 
 def test_missing_labels_are_a_data_error(reviews):
     reviews.loc[3, "score"] = None
-    with pytest.raises(DataError, match="1 rows of .* have no 'score' label"):
+    with pytest.raises(DataError, match="1 row of .* has no 'score' label"):
         to_labeled(reviews, _cfg())
 
 

@@ -56,13 +56,20 @@ def test_feedback_joins_the_log_and_rejects_unknown_ids_and_labels(make_client, 
     ({"json": {"text": "a", "texts": ["b"]}}, 422, "exactly one"),
     ({"json": {}}, 422, "exactly one"),
     ({"json": {"text": "a", "extra": 1}}, 422, "Extra inputs"),
-    ({"json": ["a"]}, 422, ""),
+    ({"json": ["a"]}, 422, "JSON but not an object (it is a list)"),
     ({"content": b"x" * 3000}, 413, "max_request_bytes=2048"),
     ({"content": b'{"text": "caf\xe9"}', "headers": {"content-type": "application/json"}}, 400, "UTF-8"),
     ({"content": b'{"text": "\\ud800"}', "headers": {"content-type": "application/json"}}, 422, "Unicode"),
     ({"content": b'{"text": ', "headers": {"content-type": "application/json"}}, 422,
      "body: the body is not valid JSON at character 9"),
-    ({"content": b"text=abc", "headers": {"content-type": "application/x-www-form-urlencoded"}}, 422, ""),
+    ({"content": b"text=abc", "headers": {"content-type": "application/x-www-form-urlencoded"}}, 415,
+     "with the header"),
+    ({"content": b'{"text": "great coffee"}', "headers": {"content-type": "text/plain"}}, 415,
+     "Content-Type: text/plain"),
+    ({"content": b'{"text": "great coffee"}'}, 415, "has no Content-Type header"),
+    ({"content": b""}, 422, "The request body is empty: send a JSON object such as {\"text\": \"...\"}"),
+    ({"content": b"", "headers": {"content-type": "application/json"}}, 422, "The request body is empty"),
+    ({"json": "great coffee"}, 422, "JSON but not an object (it is a str)"),
 ])
 def test_bad_requests_get_4xx_with_the_limit_and_the_server_keeps_answering(make_client, kwargs, status, message):
     client = make_client(limits={"max_chars": 200, "max_batch": 8, "max_request_bytes": 2048})
@@ -71,6 +78,15 @@ def test_bad_requests_get_4xx_with_the_limit_and_the_server_keeps_answering(make
     assert message.lower() in str(r.json()).lower()
     assert client.post("/v1/predict", json={"text": "a" * 200}).status_code == 200
     assert service(client).log.count() == 1
+
+
+def test_a_body_not_sent_as_json_names_the_endpoints_own_example(make_client):
+    client = make_client()
+    r = client.post("/v1/feedback", content=b'{"request_id": "x", "label": "great"}',
+                    headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415 and '{"request_id": "...", "label": "..."}' in r.json()["detail"]
+    broken = client.post("/v1/feedback", content=b'{"request_id": ', headers={"content-type": "application/json"})
+    assert broken.status_code == 422 and '"request_id"' in broken.json()["detail"]
 
 
 def test_a_model_error_is_a_json_500_and_the_next_request_works(make_client, monkeypatch):

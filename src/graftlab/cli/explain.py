@@ -169,6 +169,11 @@ def explain(
         raise DataError(f"--heatmap {heatmap} is a file; it must be a folder (the heatmaps are written into it).")
     image, arrays = read_image_args(list(image)) if image else ([], [])
     m = load_any_model(model)
+    modality, name = getattr(m, "modality", None), getattr(m, "name", model)
+    if text and modality == "image":  # worded as graft predict words it
+        raise DataError(f"{name} is an image model: pass --image FILE (or a folder) to explain, not --text.")
+    if image and modality == "text":
+        raise DataError(f"{name} is a text model: pass --text 'some words' to explain, not --image.")
     console = stdout()
     for t in text or []:
         e = run_explain(m, t, method=method, target=target, n_steps=steps, grid=grid)

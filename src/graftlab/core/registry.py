@@ -6,6 +6,7 @@ makes the name known (``graftlab.strategies`` imports each strategy file once).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -39,9 +40,19 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             known = ", ".join(sorted(self._items)) or "(none)"
+            hint = difflib.get_close_matches(str(name), sorted(self._items), n=1)
+            did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
             raise ConfigError(
-                f"Unknown {self.kind} {name!r}. Known {self.kind}s: {known}."
+                f"Unknown {self.kind} {name!r}.{did_you_mean} Known {self.plural}: {known}."
             ) from None
+
+    @property
+    def plural(self) -> str:
+        """The kind in the plural, for messages (``strategy`` -> ``strategies``, ``predictor kind`` -> ``predictor
+        kinds``)."""
+        if self.kind.endswith("y") and self.kind[-2:-1] not in tuple("aeiou"):
+            return self.kind[:-1] + "ies"
+        return self.kind + ("es" if self.kind.endswith(("s", "x", "sh", "ch")) else "s")
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -42,6 +42,7 @@ __all__ = [
     "run_row_checks",
     "run_class_checks",
     "run_split_checks",
+    "check_split_rows",
     "raise_for_failures",
     "checks_table",
 ]
@@ -136,6 +137,11 @@ def _rows(n: int) -> str:
     return f"{n} row{'s' if n != 1 else ''}"
 
 
+def _count(n: int, one: str, many: str) -> str:
+    """``3 inputs are`` / ``1 input is``: ``n`` with the words that agree with it."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def _ids_text(ids: np.ndarray, limit: int = 5) -> str:
     shown = ", ".join(str(int(i)) for i in ids[:limit])
     return f"ids {shown}{', ...' if len(ids) > limit else ''}"
@@ -168,7 +174,7 @@ def check_empty(data: LabeledData, resolution: str) -> tuple[CheckResult, np.nda
     empty = np.array([isinstance(x, str) and not x.strip() for x in data.inputs], dtype=bool)
     return _resolve(
         "empty", "data.checks.empty", resolution, data.ids[empty],
-        f"{empty.sum()} inputs are empty or whitespace only", "no empty inputs",
+        f"{_count(int(empty.sum()), 'input is', 'inputs are')} empty or whitespace only", "no empty inputs",
     )
 
 
@@ -188,7 +194,8 @@ def check_conflicts(data: LabeledData, resolution: str) -> tuple[CheckResult, np
         example = text if len(text) <= 40 else text[:37] + "..."
         labels = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         detail = (
-            f"{bad['norm'].nunique()} distinct inputs ({len(bad)} rows) carry more than one label, "
+            f"{_count(bad['norm'].nunique(), 'distinct input', 'distinct inputs')} ({len(bad)} rows) "
+            f"{'carry' if bad['norm'].nunique() != 1 else 'carries'} more than one label, "
             f"e.g. {example!r} ({len(rows)} rows) -> {labels}"
         )
     return _resolve(
@@ -209,7 +216,7 @@ def check_overlong(
     n = int(over.sum())
     if n == 0:
         return CheckResult("overlong", "ok", 0, f"all inputs fit in {max_length} tokens", "", key), _EMPTY
-    detail = (f"{n} inputs are longer than {max_length} tokens "
+    detail = (f"{_count(n, 'input is', 'inputs are')} longer than {max_length} tokens "
               f"(longest {int(lengths.max())}; {_ids_text(data.ids[over])}).")
     if resolution == "truncate":
         return CheckResult("overlong", "warn", n, detail, f"truncated to {max_length} tokens", key), _EMPTY
@@ -219,12 +226,30 @@ def check_overlong(
     return CheckResult("overlong", "fail", n, detail, action, key), _EMPTY
 
 
-def check_single_class(data: LabeledData) -> CheckResult:
-    """The rows to train on must hold at least two classes."""
+def check_single_class(data: LabeledData, before: LabeledData | None = None,
+                       row_results: Sequence[CheckResult] = ()) -> CheckResult:
+    """The rows to train on must hold at least two classes.
+
+    ``before`` are those rows before the row checks dropped any, ``row_results`` those checks' results: when the
+    drops are what left fewer than two classes, the result says which check removed how many rows.
+    """
     present = [data.label_names[i] for i in np.flatnonzero(data.class_counts())]
     if len(present) >= 2:
         return CheckResult("single_class", "ok", 0, f"{len(present)} classes", "", "data.label")
     found = f"only {present[0]!r}" if present else "no rows at all"
+    dropped = [r for r in row_results if r.status == "fixed" and r.count]
+    if before is not None and dropped and np.count_nonzero(before.class_counts()) > len(present):
+        n = len(before)
+        left = f"only the class {present[0]!r} ({len(data)} of the {_rows(n)})" if present else (
+            f"none of the {_rows(n)}" if n != 1 else "not the one row")
+        removed = "; ".join(f"the {r.name} check ({r.key}: drop) removed {_rows(r.count)}" for r in dropped)
+        empty_only = [r.name for r in dropped] == ["empty"] and not len(data)
+        detail = (f"the data needs at least 2 classes, but the checks' drops left {left}: {removed}"
+                  + (", so there is nothing to train on." if not present else "."))
+        keep = " or ".join(f"{r.key}: {'truncate' if r.name == 'overlong' else 'warn'}" for r in dropped)
+        hint = " (every input is empty: check that data.text names the column that holds them)" if empty_only else ""
+        return CheckResult("single_class", "fail", len(present), detail,
+                           f"fix or replace the dropped rows{hint}, or set {keep} to keep them.", "data.label")
     return CheckResult(
         "single_class", "fail", len(present), f"the data needs at least 2 classes; found {found}.",
         "add examples of other classes, or check that data.label names the label column.", "data.label",
@@ -341,7 +366,8 @@ def check_unseen_labels(splits: Mapping[str, LabeledData], resolution: str) -> t
     unseen = sorted({d.label_names[i] for d in parts for i in d.labels[~np.isin(d.labels, seen)]})
     return _resolve(
         "unseen_labels", "data.checks.unseen_test_labels", resolution, np.sort(ids),
-        f"{len(ids)} val/test rows have labels never seen in train: {', '.join(map(repr, unseen))}",
+        f"{_count(len(ids), 'val/test row has a label', 'val/test rows have labels')} never seen in train: "
+        f"{', '.join(map(repr, unseen))}",
         "every val/test label occurs in train", where=" from val/test",
     )
 
@@ -402,12 +428,16 @@ def run_row_checks(
     return [r for r, _ in outcomes], drop
 
 
-def run_class_checks(data: LabeledData, cfg: ChecksConfig) -> tuple[list[CheckResult], dict[str, str | None]]:
+def run_class_checks(data: LabeledData, cfg: ChecksConfig, *, before: LabeledData | None = None,
+                     row_results: Sequence[CheckResult] = ()) -> tuple[list[CheckResult], dict[str, str | None]]:
     """Classes too small to stratify and a single class, on the rows that will be split; returns the results and
-    the classes to rename or drop (:func:`rare_class_map`; apply it with :meth:`LabeledData.relabel`)."""
+    the classes to rename or drop (:func:`rare_class_map`; apply it with :meth:`LabeledData.relabel`).
+
+    ``before`` (the rows before the row checks' drops) and ``row_results`` let a failure name the drops that caused
+    it (see :func:`check_single_class`)."""
     mapping = rare_class_map(data, cfg.min_per_class, cfg.rare_classes)
     rare = check_min_per_class(data, cfg.min_per_class, mapping, cfg.rare_classes)
-    return [check_single_class(data.relabel(mapping)), rare], mapping
+    return [check_single_class(data.relabel(mapping), before, row_results), rare], mapping
 
 
 def _without(d: LabeledData, ids: np.ndarray) -> LabeledData:
@@ -440,6 +470,26 @@ def run_split_checks(splits: Mapping[str, LabeledData], cfg: ChecksConfig,
     results.append(check_imbalance(splits["train"], cfg.max_imbalance, cfg.imbalance))
     drop = np.unique(np.concatenate(dropped)) if dropped else _EMPTY
     return results, drop
+
+
+def check_split_rows(before: Mapping[str, LabeledData], after: Mapping[str, LabeledData],
+                     split_results: Sequence[CheckResult]) -> CheckResult | None:
+    """A failure when the split checks' drops left a split (``before`` -> ``after``) without rows, naming the checks
+    that dropped how many rows; None when every split kept some."""
+    emptied = [name for name, d in after.items() if not len(d) and len(before[name])]
+    dropped = [r for r in split_results if r.status == "fixed" and r.count]
+    if not emptied or not dropped:
+        return None
+    splits = " and ".join(f"{name} ({_rows(len(before[name]))})" for name in emptied)
+    removed = "; ".join(f"the {r.name} check ({r.key}) dropped {_rows(r.count)} from val/test" for r in dropped)
+    keys = sorted({r.key for r in dropped})
+    keep = " or ".join(f"{k}: group" if k == "data.checks.leakage" else f"{k}: warn" for k in keys)
+    return CheckResult(
+        "split_rows", "fail", len(emptied),
+        f"the checks' drops removed every row of {splits}: {removed}, so there is nothing to "
+        f"{'validate' if emptied == ['val'] else 'evaluate'} on.",
+        f"add distinct examples, or set {keep} to keep them.", keys[0],
+    )
 
 
 def raise_for_failures(results: Sequence[CheckResult], note: str = "") -> None:

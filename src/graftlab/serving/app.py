@@ -150,7 +150,40 @@ async def _send_json(send: Any, status: int, payload: dict) -> None:
     await JSONResponse(payload, status_code=status)({"type": "http"}, None, send)
 
 
-def _validation_message(errors: list[dict], limits: ServeLimits) -> tuple[str, list[dict]]:
+def _example(path: str) -> str:
+    """A JSON body the endpoint at ``path`` accepts, for error messages."""
+    if path == "/v1/feedback":
+        return '{"request_id": "...", "label": "..."}'
+    if path.startswith("/admin"):
+        return '{"reason": "..."} (or no body)'
+    return '{"text": "..."} (or {"image": "<base64>"} for an image model)'
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _body_problem(request: Request, exc: RequestValidationError) -> tuple[int, str] | None:
+    """(status, message) when the body as a whole is unusable: empty, not sent as JSON, or JSON but not an object."""
+    if not any(tuple(e.get("loc", ())) == ("body",) for e in exc.errors()):
+        return None
+    content_type, example = request.headers.get("content-type"), _example(request.url.path)
+    if exc.body is None:
+        return 422, (f"The request body is empty: send a JSON object such as {example} with the header "
+                     "'Content-Type: application/json'.")
+    if not _is_json(content_type):
+        got = f"'Content-Type: {content_type}'" if content_type else "no Content-Type header"
+        return 415, (f"The request body must be JSON, but the request has {got}: send a JSON object such as "
+                     f"{example} with the header 'Content-Type: application/json' (with curl: "
+                     "-H 'Content-Type: application/json', or --json).")
+    if not isinstance(exc.body, dict):
+        return 422, (f"The request body is JSON but not an object (it is a {type(exc.body).__name__}): send a JSON "
+                     f"object such as {example}.")
+    return None
+
+
+def _validation_message(errors: list[dict], limits: ServeLimits, example: str) -> tuple[str, list[dict]]:
     """One readable sentence per error (naming the configured limit where one was hit), without the input."""
     clean = []
     for e in errors:
@@ -164,8 +197,7 @@ def _validation_message(errors: list[dict], limits: ServeLimits) -> tuple[str, l
             msg = msg.removeprefix("Value error, ")
         elif kind == "json_invalid":
             at = f" at character {loc[0]}" if loc and loc[0].isdigit() else ""
-            msg, loc = (f"the body is not valid JSON{at}; send a JSON object such as {{\"text\": \"...\"}} "
-                        "(or {\"image\": \"<base64>\"} for an image model)"), []
+            msg, loc = f"the body is not valid JSON{at}; send a JSON object such as {example}", []
         clean.append({"loc": loc, "msg": msg, "type": kind})
     text = "; ".join(f"{'.'.join(c['loc']) or 'body'}: {c['msg']}" for c in clean)
     return text, clean
@@ -174,7 +206,12 @@ def _validation_message(errors: list[dict], limits: ServeLimits) -> tuple[str, l
 def _install_error_handlers(app: FastAPI, limits: ServeLimits) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        text, clean = _validation_message(list(exc.errors()), limits)
+        problem = _body_problem(request, exc)
+        if problem is not None:
+            status, text = problem
+            return JSONResponse({"detail": text, "errors": [{"loc": [], "msg": text, "type": "body"}]},
+                                status_code=status)
+        text, clean = _validation_message(list(exc.errors()), limits, _example(request.url.path))
         return JSONResponse({"detail": f"Invalid request: {text}", "errors": clean}, status_code=422)
 
     @app.exception_handler(ServiceConflict)
