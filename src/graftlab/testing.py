@@ -8,7 +8,7 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-__all__ = ["make_tiny_bert", "make_tiny_cnn", "synthetic_reviews", "synthetic_images", "TINY_WORDS"]
+__all__ = ["make_tiny_bert", "make_tiny_cnn", "synthetic_reviews", "synthetic_images", "TINY_WORDS", "assert_user_error"]
 
 TINY_WORDS = (
     "good great love excellent tasty best nice fresh delicious perfect happy recommend "
@@ -113,3 +113,13 @@ def synthetic_images(n: int = 240, size: int = 12, seed: int = 0, noise: float =
             img = np.stack([img, img // 2, img], axis=-1)
         rows.append({"image": img, "shape": label, "brightness_level": "dim" if img.mean() < 80 else "bright"})
     return pd.DataFrame(rows)
+
+
+def assert_user_error(result, *phrases: str) -> None:
+    """A CLI result (typer's ``CliRunner``) that reports a user error: exit code 2, no traceback, and every phrase
+    in its output (compared with the line wrapping removed)."""
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for phrase in phrases:
+        assert phrase in text, text

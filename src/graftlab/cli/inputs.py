@@ -1,4 +1,5 @@
-"""Inputs named on the command line: image files (or folders of them) for ``graft predict`` and ``graft explain``."""
+"""Files named on the command line: images (or folders of them) for ``graft predict`` and ``graft explain``,
+tables read by ``--file`` / ``--data``, and the table ``graft predict -o`` writes."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from typing import Any
 
 from ..core.errors import DataError
 
-__all__ = ["read_image_args"]
+__all__ = ["check_output_path", "json_lines", "read_image_args", "read_table_arg", "write_table"]
 
 _FORMATS = "PNG, JPEG, BMP, GIF, TIFF or WebP"
+#: a table file's ending -> its source kind (graftlab.core.config.SourceConfig), for reading and for writing
+TABLE_KINDS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet", ".xlsx": "excel"}
+_ENDINGS = ", ".join(list(TABLE_KINDS)[:-1]) + f" or {list(TABLE_KINDS)[-1]}"
 
 
 def read_image_args(paths: list[str], option: str = "--image") -> tuple[list[str], list[Any]]:
@@ -44,3 +48,74 @@ def read_image_args(paths: list[str], option: str = "--image") -> tuple[list[str
             raise DataError(f"The {option} file {f} cannot be read as an image ({type(err).__name__}: "
                             f"{str(err).strip()[:120]}). Pass a {_FORMATS} file.") from None
     return [str(f) for f in files], arrays
+
+
+def read_table_arg(path: Path, option: str, encoding: str | None = None, sep: str | None = None) -> Any:
+    """Read the table file named by ``option`` (its ending says the format) as the study reads a data source.
+
+    Raises:
+        DataError: an unknown ending, a bad encoding or separator, or a file that is missing or unreadable.
+    """
+    from ..core.config import SourceConfig
+    from ..data.load import load_frame
+
+    kind = TABLE_KINDS.get(path.suffix.lower())
+    if path.is_dir():
+        raise DataError(f"{option} {path} is a folder; pass a table file ({_ENDINGS}).")
+    if kind is None:
+        raise DataError(f"{option} {path} must end in {_ENDINGS} (the ending says how the file is read).")
+    try:
+        source = SourceConfig(kind=kind, path=str(path), encoding=encoding, sep=sep)
+    except ValueError as err:  # pydantic: an unknown encoding, --sep on a non-csv file
+        raise DataError(f"{option} {path}: {err.errors()[0]['msg'].removeprefix('Value error, ')}.") from None
+    return load_frame(source, key=option)
+
+
+def check_output_path(path: Path, option: str = "--output", inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse, before any work, an output file that has no known format, cannot be created or is one of ``inputs``.
+
+    Raises:
+        DataError: saying which and what to pass instead.
+    """
+    if path.is_dir():
+        raise DataError(f"{option} {path} is a folder; pass a file name, e.g. {path / 'predictions.csv'}.")
+    if path.suffix.lower() not in TABLE_KINDS:
+        ending = f"the ending {path.suffix!r}" if path.suffix else "a name without an ending"
+        raise DataError(f"{option} {path}: cannot tell the file format from {ending}. End the name in {_ENDINGS}.")
+    folder = path.parent
+    if not folder.is_dir():
+        raise DataError(f"{option} {path}: the folder {folder} does not exist. Create it, or pass a path in an "
+                        "existing folder.")
+    for source in inputs:
+        if path.resolve() == source.resolve():
+            raise DataError(f"{option} {path} is the input file: writing there would replace your data with the "
+                            f"predictions. Pass another name, e.g. -o {path.with_stem(path.stem + '.predictions')}.")
+
+
+def json_lines(frame: Any) -> str:
+    """One JSON object per row, text as written (no \\u escapes, no escaped slashes in paths)."""
+    import json
+
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in frame.to_dict("records"))
+
+
+def write_table(frame: Any, path: Path, option: str = "--output") -> None:
+    """Write ``frame`` in the format ``path`` ends in (see :data:`TABLE_KINDS`; check it first with
+    :func:`check_output_path`).
+
+    Raises:
+        DataError: the file cannot be written (permissions, a full disk, a folder that vanished).
+    """
+    kind = TABLE_KINDS[path.suffix.lower()]
+    try:
+        if kind in ("csv", "tsv"):
+            frame.to_csv(path, index=False, sep="\t" if kind == "tsv" else ",")
+        elif kind == "jsonl":
+            path.write_text(json_lines(frame), encoding="utf-8")
+        elif kind == "parquet":
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_excel(path, index=False)
+    except OSError as e:
+        raise DataError(f"Cannot write {option} {path}: {e.strerror or e}. Pass a path in a folder you can write "
+                        "to.") from None

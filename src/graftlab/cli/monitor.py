@@ -83,8 +83,9 @@ def monitor(
     if not r["alerts"]:
         console.print(Text("No alert.", style="green"))
     if r.get("webhook"):
-        w = r["webhook"]
-        console.print(Text(f"webhook to {w['url_host']}: " + ("sent" if w["sent"] else f"failed ({w['error']})"),
+        w = r["webhook"]  # the report keeps the host only (a webhook URL often holds a token); a failure shows it all
+        console.print(Text(f"webhook to {w['url_host']}: sent" if w["sent"] else f"webhook to {webhook} failed "
+                           f"({w['error']}); check the URL and that it accepts a JSON POST.",
                            style="dim" if w["sent"] else "yellow"))
     console.print(Text(f"Report: {result.paths['html']}  (JSON: {result.paths['json']})"))
     raise typer.Exit(result.exit_code)
@@ -107,8 +108,9 @@ def retrain(
                                                                         "latest report.")] = False,
     window: Annotated[str, typer.Option(help="Monitor window when the monitor runs here.")] = "all",
     force: Annotated[bool, typer.Option("--force", help="Retrain even when no alert fired (recorded).")] = False,
-    data: Annotated[Path | None, typer.Option(help="The champion's original data (CSV or parquet) when its study "
-                                                   "config has no data source.", show_default=False)] = None,
+    data: Annotated[Path | None, typer.Option(help="The champion's original data (.csv, .tsv, .jsonl, .parquet or "
+                                                   ".xlsx) when its study config has no data source.",
+                                              show_default=False)] = None,
     allow_changed_data: Annotated[bool, typer.Option("--allow-changed-data", help="Go on when the original data's "
                                                      "fingerprint differs from the champion's.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the study's progress bars.")] = True,
@@ -118,13 +120,15 @@ def retrain(
     promote it only when it is significantly better on a fresh holdout (else keep the champion and record why)."""
     from ..lifecycle import RetrainPolicy
     from ..lifecycle import retrain as run_retrain
+    from .inputs import read_table_arg
 
     policy = RetrainPolicy.from_dict({"min_new_labels": min_new_labels, "canary_percent": canary_percent,
                                       "holdout_fraction": holdout_fraction, "val_fraction": val_fraction,
                                       "min_holdout": min_holdout, "require_alert": not force,
                                       "allow_changed_data": allow_changed_data, "window": window})
     outcome = run_retrain(name, log_db=log_db, policy=policy, tracking_uri=tracking_uri, monitor_report=monitor_report,
-                          fresh_monitor=fresh_monitor, original=data, progress=progress)
+                          fresh_monitor=fresh_monitor, progress=progress,
+                          original=read_table_arg(data, "--data") if data is not None else None)
     console = stdout()
     style = {"promote": "bold green", "canary": "bold yellow", "keep": "bold", "skipped": "dim"}[outcome.decision]
     console.print(Text(f"{outcome.decision}: {outcome.reason}", style=style))

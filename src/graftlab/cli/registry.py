@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -10,9 +12,10 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from ..core.errors import ConfigError
 from .app import app, stdout
 
-__all__ = ["registry_app"]
+__all__ = ["registry_app", "tracking_store"]
 
 registry_app = typer.Typer(
     help="The model registry on MLflow: versions, the champion and challenger aliases, promotion and rollback.",
@@ -25,6 +28,47 @@ UriOption = Annotated[
     typer.Option("--tracking-uri", help="MLflow tracking URI (default: $GRAFT_TRACKING_URI, else sqlite under .graft/).",
                  show_default=False),
 ]
+
+
+_URI_HINT = ("Check --tracking-uri (or $GRAFT_TRACKING_URI): sqlite:///PATH/mlflow.db for a local store (graft study "
+             "writes .graft/mlflow.db), or http(s)://HOST:PORT of a running MLflow server.")
+
+
+def _check_server(uri: str) -> None:
+    """Fail in seconds when an http(s) tracking URI does not answer (MLflow retries for minutes before it gives up)."""
+    import socket
+    from urllib.parse import urlparse
+
+    parts = urlparse(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        socket.create_connection((parts.hostname or "", port), timeout=5).close()
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"The MLflow tracking server {uri} does not answer ({getattr(e, 'strerror', None) or e}). "
+                          f"Start it, or point elsewhere. {_URI_HINT}") from None
+
+
+@contextmanager
+def tracking_store(tracking_uri: str | None) -> Iterator[str]:
+    """Yield the resolved tracking URI; a store MLflow cannot use becomes a :class:`ConfigError` naming it."""
+    from ..tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    _check_server(uri)
+    try:
+        yield uri
+    except Exception as err:
+        # imported only now: graftlab sets MLflow's environment before mlflow is first imported (tracking.store.client)
+        from mlflow.exceptions import MlflowException
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(err, MlflowException | SQLAlchemyError):
+            raise
+        text = str(getattr(err, "orig", None) or getattr(err, "message", None) or err).strip()
+        reason = text.split(". ")[0].splitlines()[0] if text else type(err).__name__  # MLflow's messages run long
+        raise ConfigError(f"The MLflow tracking store {uri} cannot be used ({reason}). {_URI_HINT}") from None
 
 
 def _aliases(v: dict[str, Any]) -> Text:
@@ -54,7 +98,8 @@ def list_(tracking_uri: UriOption = None) -> None:
     """Every registered model and its versions: aliases, gates, strategy, data fingerprint, created."""
     from ..tracking import list_models, resolve_tracking_uri
 
-    models = list_models(tracking_uri)
+    with tracking_store(tracking_uri):
+        models = list_models(tracking_uri)
     console = stdout()
     if not models:
         console.print(Text(f"No registered models at {resolve_tracking_uri(tracking_uri)} yet. Run a study first."))
@@ -77,7 +122,8 @@ def show(name: Annotated[str, typer.Argument(help="The registered model name.")]
     """One model: each version with its test metrics (value and CI), gates, aliases and promotion history."""
     from ..tracking import show as show_model
 
-    info = show_model(name, tracking_uri)
+    with tracking_store(tracking_uri):
+        info = show_model(name, tracking_uri)
     console = stdout()
     aliases = ", ".join(f"{k} → v{v}" for k, v in sorted(info["aliases"].items())) or "none"
     console.print(Text(f"{info['name']}  (aliases: {aliases})", style="bold"))
@@ -123,7 +169,8 @@ def promote(
     """Make VERSION the champion. A version whose gates failed needs --force --reason "..."."""
     from ..tracking import promote as promote_version
 
-    res = promote_version(name, version, force=force, reason=reason, tracking_uri=tracking_uri)
+    with tracking_store(tracking_uri):
+        res = promote_version(name, version, force=force, reason=reason, tracking_uri=tracking_uri)
     if not res["changed"]:
         stdout().print(Text(f"Version {version} of {name} is already the champion; nothing changed."))
         return
@@ -140,7 +187,8 @@ def rollback(
     """Return the champion alias to the version that held it before the current one."""
     from ..tracking import rollback as rollback_model
 
-    res = rollback_model(name, reason=reason, tracking_uri=tracking_uri)
+    with tracking_store(tracking_uri):
+        res = rollback_model(name, reason=reason, tracking_uri=tracking_uri)
     stdout().print(Text(f"{name}@champion rolled back: version {res['from']} → version {res['to']}.", style="green"))
 
 

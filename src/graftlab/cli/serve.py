@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 import typer
 from rich.text import Text
 
+from ..core.errors import ConfigError
 from .app import app, stdout
 
-__all__ = ["serve"]
+__all__ = ["LOG_LEVELS", "check_port", "serve"]
 
 _LIMITS = "Limits"
 _ROLLOUT = "Rollout"
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]  # uvicorn's
+LOG_LEVELS = get_args(LogLevel)
 
 
 @app.command()
@@ -21,7 +24,7 @@ def serve(
     model: Annotated[str, typer.Argument(help="A packaged model folder, or NAME, NAME@alias or NAME:version in the registry.",
                                          show_default=False)],
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
     shadow: Annotated[str | None, typer.Option(help="A challenger that scores every request too (logged, never returned).",
                                                rich_help_panel=_ROLLOUT)] = None,
     canary: Annotated[str | None, typer.Option(help="A challenger that answers --canary-percent of requests.",
@@ -57,7 +60,7 @@ def serve(
     batch_max_items: Annotated[int, typer.Option(help="Most inputs in one model call.", rich_help_panel=_LIMITS)] = 32,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for registry references.")] = None,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every HTTP request.")] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(help="uvicorn log level.", case_sensitive=False)] = "info",
 ) -> None:
     """Serve a model: POST /v1/predict, /v1/feedback, /v1/explain; GET /health, /ready, /metrics; docs at /docs.
 
@@ -69,7 +72,10 @@ def serve(
 
     from ..serving import ServeConfig, Service, create_app
 
+    if shadow and canary:
+        raise ConfigError("--canary and --shadow cannot be used together; choose one.")
     cfg = ServeConfig.from_dict(_config_dict(locals()), source="graft serve options")
+    check_port(host, port)  # before the models load; the URL is announced only once the port is known to be free
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = Service(cfg)
     service.load()  # a bad reference or a tampered package fails here, as a user error, before the port opens
@@ -81,6 +87,33 @@ def serve(
         if m is not None and m.quantization is not None:
             console.print(Text(f"quantization of {m.version}: {m.quantization.reason}"))
     uvicorn.run(create_app(cfg, service), host=host, port=port, workers=1, access_log=access_log, log_level=log_level)
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind ``host:port`` once (as uvicorn will, with SO_REUSEADDR) and let it go.
+
+    Raises:
+        ConfigError: the port is in use, or the address is not one this machine can listen on.
+    """
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e:
+        raise ConfigError(f"--host {host} is not an address this machine knows ({e.strerror}); pass e.g. --host "
+                          "127.0.0.1 (this machine only) or --host 0.0.0.0 (every interface).") from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port left in TIME_WAIT is free for uvicorn too
+        try:
+            sock.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} is in use (on {host}); pass --port with a free port, or stop what "
+                                  "listens there.") from None
+            raise ConfigError(f"Cannot listen on {host}:{port} ({e.strerror}); pass another --host or "
+                              "--port.") from None
 
 
 def _config_dict(opts: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from .app import app, stderr, stdout
 
 __all__ = ["render_prepared", "render_result"]
 
+EXIT_INTERRUPTED = 130  # what a shell reports for a process stopped by Ctrl-C (128 + SIGINT)
+
 
 def _stats(d: dict[str, Any]) -> str:
     return f"{d['min']} / {d['median']:.0f} / {d['p95']:.0f} / {d['max']}"
@@ -69,22 +71,23 @@ def _prepare(study: Any, console: Console) -> Any:
         raise
 
 
-def _json_lines(frame: Any) -> str:
-    """One JSON object per row, text as written (no \\u escapes, no escaped slashes in paths)."""
-    import json
-
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in frame.to_dict("records"))
-
-
 def _overrides(values: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` options as {dotted key: value}, each VALUE read as YAML (``1``, ``[a, b]``, ``{k: v}``)."""
     import yaml
 
     out = {}
     for item in values or []:
-        if "=" not in item:
-            raise DataError(f"--set expects KEY=VALUE (e.g. --set eval.seeds=1). Got {item!r} instead.")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key or "" in key.split("."):
+            raise DataError(f"--set expects KEY=VALUE with a dotted KEY (e.g. --set eval.seeds=1). Got {item!r} "
+                            "instead.")
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise DataError(f"--set {key}: the value {value!r} is not valid YAML ({problem}). Close every bracket and "
+                            "brace (a list is [a, b], a mapping {k: v}), or quote a plain text.") from None
     return out
 
 
@@ -138,6 +141,26 @@ def render_result(result: Any, console: Console) -> None:
                            f"MLflow store: {r['tracking']['tracking_uri']}"))
 
 
+def _run(study: Any, console: Console, resume: Path | None = None, prepared: Any = None) -> Any:
+    """``study.run(...)``, printing the run folder when it exists and, on Ctrl-C, how to continue it (exit 130)."""
+    import shlex
+
+    run_dir = [resume.resolve()] if resume is not None else []  # a new run's folder is known once run() made it
+
+    def on_start(folder: Path) -> None:
+        run_dir[:] = [folder]
+        console.print(Text(f"Run folder: {folder}"))
+        console.file.flush()  # seen now in a log file too, not when the run ends
+
+    try:
+        return study.run(resume=resume, prepared=prepared, on_start=on_start)
+    except KeyboardInterrupt:
+        where = (f"continue with: graft study --resume {shlex.quote(str(run_dir[0]))}" if run_dir else
+                 "stopped before the run folder was created, so there is nothing to resume")
+        stderr().print(Text(f"Interrupted; {where}", style="yellow"))
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
 @app.command()
 def study(
     config: Annotated[Path | None, typer.Argument(help="The study YAML file.", show_default=False)] = None,
@@ -147,17 +170,25 @@ def study(
 ) -> None:
     """Run a study: data checks, baselines and strategies × seeds, evidence, report, packaged winner.
 
-    Exits 0 when every gate passes, 1 when a gate fails, 2 on a user error.
+    Exits 0 when every gate passes, 1 when a gate fails, 2 on a user error, 130 when interrupted (Ctrl-C; continue
+    with --resume RUN_DIR).
     """
     from ..core.config import load_config
     from ..study import Study
 
     console = stdout()
     if resume is not None:
-        if not (resume / "config.yaml").is_file():
+        recorded = resume / "config.yaml"
+        if config is not None:
+            raise DataError(f"Give a study YAML file or --resume RUN_DIR, not both: a resumed run continues with the "
+                            f"config it recorded ({recorded}), so {config} would be ignored.")
+        if set_:
+            raise DataError(f"--set cannot be used with --resume: a resumed run continues with the config it recorded "
+                            f"({recorded}), so that its finished and new trials are comparable. To try other settings, "
+                            "start a new study: graft study STUDY.yaml --set KEY=VALUE.")
+        if not recorded.is_file():
             raise DataError(f"{resume} is not a graftlab run folder (no config.yaml). Pass runs/<study>/<run-id>.")
-        cfg = load_config(resume / "config.yaml", _overrides(set_))
-        result = Study(cfg, progress=progress).run(resume=resume)
+        result = _run(Study(load_config(recorded), progress=progress), console, resume=resume)
     else:
         if config is None:
             raise DataError("Pass a study YAML file (graft study study.yaml) or --resume RUN_DIR.")
@@ -165,7 +196,7 @@ def study(
         s = Study(cfg, progress=progress)
         prepared = _prepare(s, console)
         render_prepared(prepared, console)
-        result = s.run(prepared=prepared)
+        result = _run(s, console, prepared=prepared)
     render_result(result, console)
     if not result.gates_passed:
         raise typer.Exit(1)
@@ -182,15 +213,18 @@ def predict(
     column: Annotated[str | None, typer.Option("--column", help="The input column in --file (default: the model's).")] = None,
     encoding: Annotated[str | None, typer.Option("--encoding", help="The text encoding of --file (default: utf-8).")] = None,
     sep: Annotated[str | None, typer.Option("--sep", help="The field separator of a .csv --file (default: ',').")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions here (csv/jsonl/parquet).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions to this file, in the "
+                                                               "format its ending names (.csv, .tsv, .jsonl, .parquet "
+                                                               "or .xlsx).")] = None,
 ) -> None:
     """Predict with a saved model: calibrated probabilities and the predicted label."""
     import pandas as pd
 
-    from ..core.config import SourceConfig
-    from ..data.load import load_frame
     from ..packaging import load_model
+    from .inputs import check_output_path, json_lines, read_table_arg, write_table
 
+    if output is not None:  # before any work: a path that cannot be written, or that is the input file itself
+        check_output_path(output, "--output", inputs=(file,) if file is not None else ())
     m = load_model(model)
     images = m.modality == "image"
     if sum(map(bool, (text, image, file))) != 1:
@@ -200,14 +234,7 @@ def predict(
     if image and not images:
         raise DataError(f"{m.name} is a text model: pass --text, or --file with a text column.")
     if file is not None:
-        kind = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet", ".xlsx": "excel"}.get(file.suffix.lower())
-        if kind is None:
-            raise DataError(f"--file {file} must end in .csv, .tsv, .jsonl, .parquet or .xlsx.")
-        try:
-            source = SourceConfig(kind=kind, path=str(file), encoding=encoding, sep=sep)
-        except ValueError as err:  # pydantic: an unknown encoding, --sep on a non-csv file
-            raise DataError(f"--file {file}: {err.errors()[0]['msg'].removeprefix('Value error, ')}.") from None
-        frame = load_frame(source, key="--file")
+        frame = read_table_arg(file, "--file", encoding=encoding, sep=sep)
         col = column or m.meta.get("input_column") or ("image" if images else "text")
         if col not in frame.columns:
             from ..data.load import separator_hint
@@ -238,17 +265,11 @@ def predict(
     for j, name in enumerate(m.label_names):
         out[f"p_{name}"] = proba[:, j]
     if output is not None:
-        suffix = output.suffix.lower()
-        if suffix == ".parquet":
-            out.to_parquet(output, index=False)
-        elif suffix == ".jsonl":
-            output.write_text(_json_lines(out), encoding="utf-8")
-        else:
-            out.to_csv(output, index=False)
+        write_table(out, output, "--output")
         stdout().print(Text(f"Wrote {len(out)} predictions to {output}"))
         return
     if not sys.stdout.isatty():
-        sys.stdout.write(_json_lines(out))
+        sys.stdout.write(json_lines(out))
         return
     table = Table(title=f"{m.name} ({m.meta.get('strategy')}, temperature {m.temperature:.2f})", title_justify="left")
     for col in out.columns:

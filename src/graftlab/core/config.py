@@ -594,9 +594,12 @@ def format_validation_error(err: ValidationError, model: type[BaseModel], source
     lines = []
     for e in err.errors():
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        key = ".".join(str(p) for p in loc) or "(top level)"
+        key = ".".join(str(p) for p in loc)
         given = e.get("input")
-        if e["type"] == "extra_forbidden":
+        if not key:  # a rule across several keys (a model validator): the whole input is no help to print
+            text = e["msg"].removeprefix("Value error, ")
+            msg = f"Invalid {source}: {text[0].lower() + text[1:]}."
+        elif e["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, loc)
             hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             msg = f"Unknown key '{key}' in {source}."
@@ -614,23 +617,64 @@ def format_validation_error(err: ValidationError, model: type[BaseModel], source
     return "\n".join(lines)
 
 
+def _read_text(path: Path) -> str:
+    """The text of a config file, which must be UTF-8 (YAML's encoding; other encodings would be guessed)."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path} is not UTF-8 text: the byte {raw[e.start]:#04x} at offset {e.start} (line {line}) "
+                          "is not valid UTF-8. Save the file as UTF-8 (or remove that character).") from None
+
+
+def _set_key(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``dotted`` (``eval.seeds``, ``strategies.0``, ``strategies.1.full.epochs``) in ``data``: a number picks an
+    entry of a list by position; missing mappings on the way are created."""
+    parts = dotted.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[:depth])
+        if isinstance(node, list):
+            if not (part.isdigit() and int(part) < len(node)):
+                raise ConfigError(
+                    f"--set {dotted}: '{where}' is a list of {len(node)} entries, so the part after it must be a "
+                    f"position from 0 to {len(node) - 1}; got {part!r}. Replace one entry with --set {where}.0=VALUE, "
+                    f"or the whole list with --set '{where}=[a, b]'.")
+            key: Any = int(part)
+        elif isinstance(node, dict):
+            key = part
+        else:
+            raise ConfigError(f"--set {dotted}: '{where}' is {node!r}, not a mapping, so it has no key {part!r}. Set "
+                              f"'{where}' itself instead (e.g. --set '{where}={{{part}: VALUE}}').")
+        if depth == len(parts) - 1:
+            node[key] = value
+        else:
+            if isinstance(node, dict) and node.get(key) is None:
+                node[key] = {}
+            node = node[key]
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> StudyConfig:
-    """Read a YAML or JSON study config; relative data paths are resolved against its folder."""
+    """Read a YAML or JSON study config; relative data paths are resolved against its folder.
+
+    ``overrides`` maps dotted keys to values (``{"eval.seeds": 1}``); a number picks a list entry (``strategies.0``).
+    """
     path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.iterdir() if p.suffix in (".yaml", ".yml"))[:5]
+        hint = f" It holds {', '.join(found)}." if found else ""
+        raise ConfigError(f"{path} is a folder; a study config YAML file is expected (graft study study.yaml).{hint}")
     if not path.is_file():
         raise ConfigError(f"Config file {path} does not exist. Pass the path of a study YAML file.")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(_read_text(path))
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of study settings (name, data, strategies, ...).")
     for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
+        _set_key(data, dotted, value)
     cfg = StudyConfig.from_dict(data, source=str(path))
     base = path.resolve().parent
     for src in (cfg.data.source, cfg.data.test_source):

@@ -111,11 +111,9 @@ def _trigger(name: str, champion_version: int, log_db: Path, report: str | Path 
 def _new_labels(log_db: Path, since: float, modality: str = "text") -> tuple[pd.DataFrame, dict[str, Any]]:
     """Labeled requests newer than ``since`` with their logged input (column ``_input``: the text, or the decoded
     image): duplicates (same normalised text, same pixels) keep the newest."""
-    from ..serving.predlog import read_predictions
+    from ..monitoring import read_log
 
-    if not log_db.is_file():
-        raise ConfigError(f"There is no prediction log at {log_db}; pass --log-db (the log `graft serve` writes).")
-    rows = read_predictions(log_db, since=since)
+    rows = read_log(log_db, since=since)
     labeled = rows[rows["true_label"].notna()]
     with_text = labeled[labeled["input_text"].notna()]
     with_text = with_text[with_text["input_text"].astype(str).str.strip() != ""]

@@ -2,7 +2,7 @@
 reference profile; alerts, a JSON + HTML report and an optional webhook. Entry point :func:`run_monitor`
 (``graft monitor``). Statistics come from scipy and scikit-learn."""
 
-from .alerts import Alert, MonitorPolicy, live_performance, performance_alerts, send_webhook
+from .alerts import Alert, MonitorPolicy, check_webhook_url, live_performance, performance_alerts, send_webhook
 from .drift import (
     ALARM_RULE,
     DriftTest,
@@ -15,7 +15,7 @@ from .drift import (
     input_length_test,
     mmd_test,
 )
-from .monitor import MonitorResult, latest_report, monitor_dir, run_monitor
+from .monitor import MonitorResult, latest_report, monitor_dir, read_log, run_monitor
 from .window import Window, parse_window, select_window
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "MonitorPolicy",
     "MonitorResult",
     "Window",
+    "check_webhook_url",
     "class_chi2",
     "confidence_ks",
     "domain_classifier_test",
@@ -38,6 +39,7 @@ __all__ = [
     "monitor_dir",
     "parse_window",
     "performance_alerts",
+    "read_log",
     "run_monitor",
     "select_window",
     "send_webhook",

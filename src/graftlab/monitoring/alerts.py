@@ -13,7 +13,7 @@ from ..core.config import Strict, format_validation_error
 from ..core.errors import ConfigError
 from ..evaluation import metrics_with_ci
 
-__all__ = ["Alert", "MonitorPolicy", "live_performance", "performance_alerts", "send_webhook"]
+__all__ = ["Alert", "MonitorPolicy", "check_webhook_url", "live_performance", "performance_alerts", "send_webhook"]
 
 log = logging.getLogger("graftlab.monitoring")
 
@@ -113,6 +113,20 @@ def performance_alerts(live: dict[str, Any], validation: dict[str, Any], policy:
                                 f"{live['n_labeled']} labeled requests vs validation {val:.3f}: " + " and ".join(why),
                                 {"metric": name, **rows[name]}))
     return alerts, rows
+
+
+def check_webhook_url(url: str) -> None:
+    """Refuse, before any work, a webhook that is not an http(s) URL with a host.
+
+    Raises:
+        ConfigError: naming the URL and the form expected.
+    """
+    from urllib.parse import urlparse
+
+    parts = urlparse(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"The webhook {url!r} is not an http:// or https:// URL with a host; pass one such as "
+                          "https://hooks.example.com/graft.")
 
 
 def send_webhook(url: str, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:

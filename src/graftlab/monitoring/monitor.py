@@ -20,7 +20,7 @@ import numpy as np
 
 from ..core.errors import ArtifactError, ConfigError
 from ..data.images import brightness
-from .alerts import Alert, MonitorPolicy, live_performance, performance_alerts, send_webhook
+from .alerts import Alert, MonitorPolicy, check_webhook_url, live_performance, performance_alerts, send_webhook
 from .drift import (
     DriftTest,
     class_chi2,
@@ -36,7 +36,7 @@ from .drift import (
 from .report import plots, timeline, write_report
 from .window import Window, parse_window, select_window
 
-__all__ = ["EmbedFn", "MonitorResult", "latest_report", "monitor_dir", "run_monitor"]
+__all__ = ["EmbedFn", "MonitorResult", "latest_report", "monitor_dir", "read_log", "run_monitor"]
 
 EmbedFn = Callable[[Sequence[Any]], np.ndarray]  # texts, or image arrays for an image model
 REFERENCE_DECIMALS = 5  # graft study rounds reference embeddings to 5 decimals; live ones get the same treatment
@@ -98,14 +98,38 @@ def _load(model: Any, tracking_uri: str | None) -> tuple[Any, dict[str, Any]]:
                     "versions": versions}
 
 
-def _rows(log_db: Path, versions: set[str], window: Window, now: float | None) -> tuple[Any, list[str]]:
-    """The served rows of this model inside the window (all served rows when the log names another version)."""
+def read_log(log_db: Path, since: float | None = None) -> Any:
+    """The served rows of the prediction log ``log_db`` with their feedback (see ``serving.predlog.read_predictions``).
+
+    Raises:
+        ConfigError: there is no file at ``log_db``, or it is not a prediction log written by ``graft serve``.
+    """
+    import sqlite3
+
+    import pandas as pd
+
     from ..serving.predlog import read_predictions
 
     if not log_db.is_file():
         raise ConfigError(f"There is no prediction log at {log_db}. Serve the model with `graft serve NAME --log-db "
                           f"{log_db}` (add --log-inputs for the embedding and length checks), or pass --log-db.")
-    frame = read_predictions(log_db)
+    try:
+        return read_predictions(log_db, since=since)
+    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:
+        reason = e.__cause__ or e  # pandas wraps sqlite's error in one that quotes the SQL
+        raise ConfigError(f"{log_db} is not a prediction log written by graft serve ({reason}). Pass --log-db the "
+                          "file given to `graft serve --log-db`.") from None
+
+
+def _check_out_dir(out_dir: str | Path | None) -> None:
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ConfigError(f"The report folder {out_dir} is a file. A report is a folder (monitor.json, monitor.html): "
+                          "pass --out a new or existing folder, or omit --out for .graft/monitor/NAME/<time>.")
+
+
+def _rows(log_db: Path, versions: set[str], window: Window, now: float | None) -> tuple[Any, list[str]]:
+    """The served rows of this model inside the window (all served rows when the log names another version)."""
+    frame = read_log(log_db)
     notes = []
     mine = frame[frame["model_version"].isin(versions)]
     if len(mine) == 0 and len(frame):
@@ -275,10 +299,14 @@ def run_monitor(
         A :class:`MonitorResult`; ``exit_code`` is 1 when an alert fired.
 
     Raises:
-        ConfigError: bad window or policy, or no prediction log. ArtifactError: no reference profile.
+        ConfigError: bad window, policy, webhook or report folder, or no prediction log. ArtifactError: no reference
+            profile.
     """
     policy = policy or MonitorPolicy()
     win = window if isinstance(window, Window) else parse_window(window)
+    _check_out_dir(out_dir)
+    if webhook:
+        check_webhook_url(webhook)
     packaged, ident = _load(model, tracking_uri)
     reference = packaged.reference()
     if not reference or "confidences" not in reference:
@@ -344,7 +372,12 @@ def run_monitor(
         report["webhook"] = {"url_host": _host(webhook), **send_webhook(webhook, _payload(report, out))}
     figures = plots(report, list(reference.get("confidences") or []), proba.max(1).tolist() if len(rows) else []) \
         if html else None
-    return MonitorResult(report, write_report(report, figures, out), alerts)
+    try:
+        paths = write_report(report, figures, out)
+    except OSError as e:
+        raise ConfigError(f"Cannot write the report into {out} ({e.strerror or e}). Pass --out a folder you can "
+                          "write to.") from None
+    return MonitorResult(report, paths, alerts)
 
 
 def _host(url: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -122,12 +123,16 @@ class Study:
         return prepared
 
     # -- the run -------------------------------------------------------------------------------------
-    def run(self, resume: str | Path | None = None, prepared: PreparedData | None = None) -> StudyResult:
-        """Run every strategy × seed (skipping trials a resumed run already finished) and write the outputs."""
+    def run(self, resume: str | Path | None = None, prepared: PreparedData | None = None,
+            on_start: Callable[[Path], None] | None = None) -> StudyResult:
+        """Run every strategy × seed (skipping trials a resumed run already finished) and write the outputs.
+
+        ``on_start(run_dir)`` is called once the run folder exists, before any training (``graft study`` prints it).
+        """
         t_start = time.perf_counter()
         cfg = self.config
         if resume is not None:
-            run_dir = Path(resume)
+            run_dir = Path(resume).resolve()  # its name is the run id: not "" for ".", nor a symlink's name
             if not (run_dir / "config.yaml").is_file():
                 raise ConfigError(f"{run_dir} is not a graftlab run folder (no config.yaml); pass runs/<study>/<run-id>.")
             prepared = self.prepare(split_file=run_dir / "split.json")
@@ -138,6 +143,8 @@ class Study:
             run_dir.mkdir(parents=True, exist_ok=False)
             (run_dir / "config.yaml").write_text(cfg.to_yaml())
             prepared.save_split(run_dir / "split.json")
+        if on_start is not None:
+            on_start(run_dir)
         train, val, test = prepared.train, prepared.val, prepared.test
         defaults = self._defaults_for_size(prepared)
         strategies = self.strategies()
@@ -171,6 +178,8 @@ class Study:
             timings["ablation"] = round(sum(t.result["fit_seconds"] for recs in ablation.values() for t in recs), 3)
 
         results = self._evidence(trials, prepared, bb, run_dir)
+        if resume is not None and (run_dir / "results.json").is_file():  # a finished run resumed: same evidence, same date
+            results["created"] = load_json(run_dir / "results.json").get("created", results["created"])
         if defaults is not None:
             results["strategy_defaults"] = defaults
             results["selection"]["why"] = f"{defaults['why']} {results['selection']['why']}"
@@ -193,10 +202,16 @@ class Study:
                                                       cfg.eval.metric, w["calibration"]["temperature"], shipped.test_logits, cfg.seed)
         results["timings"] = {"total_s": round(time.perf_counter() - t_start, 3), "per_strategy_s": timings}
         self._write_outputs(results, trials, prepared, run_dir, bb)
-        if cfg.tracking.enabled and not (run_dir / "tracking.json").is_file():  # a resumed run is logged once
-            from ..tracking import log_study
+        if cfg.tracking.enabled:
+            from ..tracking import attach_model_card, log_study
 
-            results["tracking"] = log_study(results, run_dir, cfg)
+            logged = run_dir / "tracking.json"
+            if logged.is_file():  # a resumed run is logged once; the re-exported model gets its card back as it was
+                record = load_json(logged)
+                attach_model_card(results, run_dir, reproduce_ref=record.get("mlflow_run_id"))
+                results["tracking"] = record
+            else:
+                results["tracking"] = log_study(results, run_dir, cfg)
             save_json(results, run_dir / "results.json")
         return StudyResult(run_dir, results, results["winner"], results["exit"]["gates_passed"])
 

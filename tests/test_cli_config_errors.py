@@ -1,0 +1,66 @@
+"""Mistakes in a study config file or a --set option: one readable message, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from graftlab.cli import app
+from graftlab.testing import assert_user_error
+
+
+def _run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("command", ["validate", "study"])
+def test_a_folder_given_as_config_is_named_as_a_folder(tmp_path, write_study, command):
+    write_study()
+    assert_user_error(_run(command, tmp_path), f"{tmp_path} is a folder; a study config YAML file is expected",
+                "It holds study.yaml")
+
+
+@pytest.mark.parametrize("command", ["validate", "study"])
+def test_a_config_that_is_not_utf8_names_the_byte_and_its_line(write_study, command):
+    path = write_study()
+    path.write_bytes(b"# caf\xe9 reviews\n" + path.read_bytes())  # a latin-1 e-acute in a comment
+    assert_user_error(_run(command, path), "is not UTF-8 text: the byte 0xe9 at offset 5 (line 1)", "Save the file as UTF-8")
+
+
+def test_set_replaces_a_list_entry_by_its_position(write_study):
+    path = write_study()
+    cfg = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**cfg, "strategies": ["majority", "majority"]}))
+    duplicate = _run("validate", path)
+    assert_user_error(duplicate, "listed twice")
+    fixed = _run("validate", path, "--set", "strategies.1=tfidf_logreg")
+    assert fixed.exit_code == 0, fixed.output
+
+
+@pytest.mark.parametrize(
+    ("override", "phrases"),
+    [
+        ("strategies.finetune.trainable_layers=2", ["'strategies' is a list of 2 entries", "got 'finetune'",
+                                                    "--set strategies.0=VALUE", "--set 'strategies=[a, b]'"]),
+        ("strategies.7=full", ["a position from 0 to 1; got '7'"]),
+        ("eval.seeds.x=2", ["'eval.seeds' is 1, not a mapping", "Set 'eval.seeds' itself"]),
+        ("eval={seeds: 1", ["--set eval: the value '{seeds: 1' is not valid YAML", "Close every bracket"]),
+        ("=3", ["--set expects KEY=VALUE", "Got '=3' instead"]),
+        ("eval..seeds=3", ["--set expects KEY=VALUE", "Got 'eval..seeds=3' instead"]),
+    ],
+)
+def test_a_bad_set_option_names_the_key_and_what_to_write(write_study, override, phrases):
+    path = write_study()
+    cfg = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**cfg, "strategies": ["majority", "tfidf_logreg"], "eval": {"seeds": 1}}))
+    assert_user_error(_run("validate", path, "--set", override), *phrases)
+
+
+def test_a_rule_across_keys_is_not_reported_against_the_whole_input():
+    from graftlab.core.errors import ConfigError
+    from graftlab.serving import ServeConfig
+
+    with pytest.raises(ConfigError) as err:
+        ServeConfig.from_dict({"model": "m", "shadow": "a", "canary": "b"}, source="serve options")
+    assert str(err.value) == "Invalid serve options: give either a shadow or a canary challenger, not both."
