@@ -154,9 +154,13 @@ def test_predict_refuses_an_output_it_cannot_write_before_predicting(run_dir, in
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
-def test_predict_says_when_the_output_cannot_be_written(run_dir):
+def test_predict_says_when_the_output_cannot_be_written(run_dir, tmp_path):
     assert_user_error(_run("predict", run_dir / "model", "--text", "great tea", "-o", "/proc/x.csv"),
                 "Cannot write --output /proc/x.csv", "Pass a path in a folder you can write to")
+    out = tmp_path / "scored.xlsx"  # Excel cells cannot hold control characters: said, and no half-written file
+    assert_user_error(_run("predict", run_dir / "model", "--text", "great\x01tea", "-o", out),
+                      f"Cannot write --output {out} as excel", "Write .csv, .jsonl or .parquet instead")
+    assert not out.exists()
 
 
 # -- graft serve ---------------------------------------------------------------------------------------
@@ -202,6 +206,21 @@ def test_serve_refuses_a_log_that_is_not_a_database_or_cannot_be_created(run_dir
     blocker.write_text("x")
     assert_user_error(_run("serve", run_dir / "model", "--log-db", blocker / "log.db"),
                 f"Cannot create the prediction log {blocker / 'log.db'}", "Pass --log-db a path")
+    assert_user_error(_run("serve", run_dir / "model", "--log-db", tmp_path),
+                      f"Cannot open or create the prediction log {tmp_path}", "Pass --log-db a file name")
+
+
+def test_serve_accepts_every_log_level_it_offers(run_dir, monkeypatch, tmp_path):
+    import uvicorn
+
+    reached = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: reached.append(kw["log_level"]))
+    with socket.socket() as probe:  # a port free now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = _run("serve", run_dir / "model", "--log-db", tmp_path / "log.db", "--log-level", "trace", "--port", port)
+    assert result.exit_code == 0, result.output
+    assert reached == ["trace"]
 
 
 # -- graft retrain --data, graft registry --tracking-uri ----------------------------------------------

@@ -141,10 +141,25 @@ def test_split_checks_that_empty_a_split_are_named_as_the_cause():
     assert result.status == "fail" and result.name == "split_rows"
     assert ("removed every row of val (2 rows): the leakage_exact check (data.checks.leakage) dropped 2 rows from "
             "val/test, so there is nothing to validate on.") in result.detail
-    assert "data.checks.leakage: group" in result.action
+    assert "data.checks.leakage: warn" in result.action  # warn keeps the rows; group cannot for a fixed test set
 
 
 def test_a_leakage_drop_that_empties_val_and_test_fails_the_checks(reviews):
     copies = pd.concat([reviews.iloc[[0, 1, 2, 30, 31, 32]]] * 10, ignore_index=True)  # 3 inputs of each class
     with pytest.raises(DataChecksFailed, match=r"split_rows: the checks' drops removed every row of val .* and test"):
         prepare_data(_cfg(checks={"leakage": "drop", "conflicts": "warn"}), frame=copies)
+
+
+def test_a_single_class_left_by_rare_classes_drop_is_not_blamed_on_the_row_checks():
+    from graftlab.core.config import ChecksConfig
+    from graftlab.data.checks import CheckResult, run_class_checks
+    from graftlab.data.dataset import LabeledData
+
+    labels = np.array([0] * 21 + [1, 2])
+    before = LabeledData([f"text {i}" for i in range(23)], labels, ["a", "b", "c"], np.arange(23))
+    after = before.subset(range(1, 23))  # the empty check dropped one row of class a
+    empty = CheckResult("empty", "fixed", 1, "1 input is empty", "dropped", "data.checks.empty")
+    results, _ = run_class_checks(after, ChecksConfig(empty="drop", rare_classes="drop"), before=before,
+                                  row_results=[empty])
+    single = next(r for r in results if r.name == "single_class")
+    assert single.status == "fail" and "empty check" not in single.detail

@@ -96,7 +96,7 @@ def test_a_validation_set_without_errors_leaves_the_temperature_at_one():
     wrong = np.array([0, 1, 0, 0])  # one error: the NLL now has a minimum, and it is fitted
     assert not separates(z, wrong) and fit_temperature(z, wrong) != 1.0
     tie = np.array([[1.0, 1.0], [0.1, 1.7]])
-    assert not separates(tie, np.array([0, 1]))  # a tie is not a separation
+    assert separates(tie, np.array([0, 1])) and fit_temperature(tie, np.array([0, 1])) == 1.0  # a tie is no error
 
 
 def test_softmax_rows_and_argument_checks():

@@ -22,7 +22,7 @@ class GroupsSpy:
 def test_partial_lr_scales_with_the_frozen_share_and_leaves_full_fine_tuning_alone():
     assert partial_lr(5e-5, 2, 6) == pytest.approx(1.5e-4)
     assert partial_lr(5e-5, 1, 6) == pytest.approx(3e-4)
-    assert partial_lr(5e-5, 0, 6) == pytest.approx(3e-4)  # head only: as one block
+    assert partial_lr(5e-5, 0, 6) == 5e-5  # head only: not measured, keeps the base rate
     assert partial_lr(5e-5, 6, 6) == partial_lr(5e-5, None, 6) == 5e-5
 
 

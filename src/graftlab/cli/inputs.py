@@ -119,3 +119,7 @@ def write_table(frame: Any, path: Path, option: str = "--output") -> None:
     except OSError as e:
         raise DataError(f"Cannot write {option} {path}: {e.strerror or e}. Pass a path in a folder you can write "
                         "to.") from None
+    except Exception as e:  # noqa: BLE001  (the writer refused the content, e.g. control characters in .xlsx cells)
+        path.unlink(missing_ok=True)  # no half-written file left behind
+        raise DataError(f"Cannot write {option} {path} as {kind} ({type(e).__name__}: {str(e)[:120]}). Write .csv, "
+                        ".jsonl or .parquet instead.") from None

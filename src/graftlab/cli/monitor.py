@@ -111,6 +111,8 @@ def retrain(
     data: Annotated[Path | None, typer.Option(help="The champion's original data (.csv, .tsv, .jsonl, .parquet or "
                                                    ".xlsx) when its study config has no data source.",
                                               show_default=False)] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="The text encoding of --data (default: utf-8).")] = None,
+    sep: Annotated[str | None, typer.Option("--sep", help="The field separator of a .csv --data (default: ',').")] = None,
     allow_changed_data: Annotated[bool, typer.Option("--allow-changed-data", help="Go on when the original data's "
                                                      "fingerprint differs from the champion's.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the study's progress bars.")] = True,
@@ -128,7 +130,7 @@ def retrain(
                                       "allow_changed_data": allow_changed_data, "window": window})
     outcome = run_retrain(name, log_db=log_db, policy=policy, tracking_uri=tracking_uri, monitor_report=monitor_report,
                           fresh_monitor=fresh_monitor, progress=progress,
-                          original=read_table_arg(data, "--data") if data is not None else None)
+                          original=read_table_arg(data, "--data", encoding=encoding, sep=sep) if data is not None else None)
     console = stdout()
     style = {"promote": "bold green", "canary": "bold yellow", "keep": "bold", "skipped": "dim"}[outcome.decision]
     console.print(Text(f"{outcome.decision}: {outcome.reason}", style=style))

@@ -76,6 +76,7 @@ def serve(
         raise ConfigError("--canary and --shadow cannot be used together; choose one.")
     cfg = ServeConfig.from_dict(_config_dict(locals()), source="graft serve options")
     check_port(host, port)  # before the models load; the URL is announced only once the port is known to be free
+    logging.addLevelName(5, "TRACE")  # uvicorn's level below DEBUG, registered only once uvicorn configures logging
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = Service(cfg)
     service.load()  # a bad reference or a tampered package fails here, as a user error, before the port opens
@@ -95,15 +96,21 @@ def check_port(host: str, port: int) -> None:
     Raises:
         ConfigError: the port is in use, or the address is not one this machine can listen on.
     """
-    import errno
     import socket
 
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                             flags=socket.AI_PASSIVE)[0]
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as e:
         raise ConfigError(f"--host {host} is not an address this machine knows ({e.strerror}); pass e.g. --host "
                           "127.0.0.1 (this machine only) or --host 0.0.0.0 (every interface).") from None
+    for family, kind, proto, _, address in found:  # uvicorn listens on each address the host resolves to
+        _try_bind(family, kind, proto, address, host, port)
+
+
+def _try_bind(family: int, kind: int, proto: int, address: Any, host: str, port: int) -> None:
+    import errno
+    import socket
+
     with socket.socket(family, kind, proto) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port left in TIME_WAIT is free for uvicorn too
         try:

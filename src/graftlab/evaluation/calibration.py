@@ -170,13 +170,13 @@ def fit_temperature(logits: object, y_true: object, bounds: tuple[float, float] 
 
 
 def separates(logits: object, y_true: object) -> bool:
-    """Whether every row's highest logit is its true class (and no other class ties it).
+    """Whether no row ranks a wrong class above its true class (ties with it allowed).
 
-    Then each row's probability of its true class rises as the temperature falls, so the held-out NLL
-    has no minimum: small or easy validation sets do this, and temperature scaling must leave them alone.
+    Then each row's probability of its true class rises (or stays) as the temperature falls, so the held-out
+    NLL has no minimum: small or easy validation sets do this, and temperature scaling must leave them alone.
     """
     z = _check_logits(logits)
     y = check_labels(y_true)
     true = z[np.arange(y.size), y]
     others = np.where(np.eye(z.shape[1], dtype=bool)[y], -np.inf, z)
-    return bool(y.size) and bool(np.all(true > others.max(axis=1)))
+    return bool(y.size) and bool(np.all(true >= others.max(axis=1)))

@@ -92,7 +92,8 @@ def _finetune_val_accuracy(bb: Backbone, sub: LabeledData, val: LabeledData, con
 
     b = config.bakeoff
     layers = min(b.finetune_layers, bb.card.num_layers)
-    strategy = make_strategy("finetune", {"trainable_layers": layers, "epochs": b.finetune_epochs})
+    # one rate for every candidate (train.lr): partial_lr would scale it by each backbone's depth and confound the scores
+    strategy = make_strategy("finetune", {"trainable_layers": layers, "epochs": b.finetune_epochs, "lr": config.train.lr})
     seed_everything(config.seed)
     trainer = Trainer(config.train, seed=config.seed, work_dir=None, progress=progress)
     ctx = FitContext(train=config.train, seed=config.seed, backbone=bb, trainer=trainer)

@@ -88,6 +88,9 @@ def _open_log(cfg: ServeConfig) -> PredictionLog:
     path = cfg.log_db
     try:
         return PredictionLog(path, cfg.log_inputs)
+    except sqlite3.OperationalError as e:  # "unable to open database file": a folder, or a place it cannot be made
+        raise ConfigError(f"Cannot open or create the prediction log {path} ({e}). Pass --log-db a file name in a "
+                          "folder you can write to.") from None
     except sqlite3.DatabaseError as e:
         raise ConfigError(f"The prediction log {path} is not a SQLite database ({e}). Pass --log-db the log an earlier "
                           "graft serve wrote, or a new file name (it is created).") from None
