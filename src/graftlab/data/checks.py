@@ -133,13 +133,13 @@ def duplicate_groups(data: LabeledData, groups: np.ndarray | None = None) -> np.
     return connected_components(graph, directed=False)[1][:n]
 
 
-def _rows(n: int) -> str:
-    return f"{n} row{'s' if n != 1 else ''}"
-
-
-def _count(n: int, one: str, many: str) -> str:
-    """``3 inputs are`` / ``1 input is``: ``n`` with the words that agree with it."""
+def counted(n: int, one: str, many: str) -> str:
+    """``3 inputs are`` / ``1 input is``: ``n`` with the words that agree with it (for messages)."""
     return f"{n} {one if n == 1 else many}"
+
+
+def _rows(n: int) -> str:
+    return counted(n, "row", "rows")
 
 
 def _ids_text(ids: np.ndarray, limit: int = 5) -> str:
@@ -174,7 +174,7 @@ def check_empty(data: LabeledData, resolution: str) -> tuple[CheckResult, np.nda
     empty = np.array([isinstance(x, str) and not x.strip() for x in data.inputs], dtype=bool)
     return _resolve(
         "empty", "data.checks.empty", resolution, data.ids[empty],
-        f"{_count(int(empty.sum()), 'input is', 'inputs are')} empty or whitespace only", "no empty inputs",
+        f"{counted(int(empty.sum()), 'input is', 'inputs are')} empty or whitespace only", "no empty inputs",
     )
 
 
@@ -194,7 +194,7 @@ def check_conflicts(data: LabeledData, resolution: str) -> tuple[CheckResult, np
         example = text if len(text) <= 40 else text[:37] + "..."
         labels = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         detail = (
-            f"{_count(bad['norm'].nunique(), 'distinct input', 'distinct inputs')} ({len(bad)} rows) "
+            f"{counted(bad['norm'].nunique(), 'distinct input', 'distinct inputs')} ({len(bad)} rows) "
             f"{'carry' if bad['norm'].nunique() != 1 else 'carries'} more than one label, "
             f"e.g. {example!r} ({len(rows)} rows) -> {labels}"
         )
@@ -216,7 +216,7 @@ def check_overlong(
     n = int(over.sum())
     if n == 0:
         return CheckResult("overlong", "ok", 0, f"all inputs fit in {max_length} tokens", "", key), _EMPTY
-    detail = (f"{_count(n, 'input is', 'inputs are')} longer than {max_length} tokens "
+    detail = (f"{counted(n, 'input is', 'inputs are')} longer than {max_length} tokens "
               f"(longest {int(lengths.max())}; {_ids_text(data.ids[over])}).")
     if resolution == "truncate":
         return CheckResult("overlong", "warn", n, detail, f"truncated to {max_length} tokens", key), _EMPTY
@@ -366,7 +366,7 @@ def check_unseen_labels(splits: Mapping[str, LabeledData], resolution: str) -> t
     unseen = sorted({d.label_names[i] for d in parts for i in d.labels[~np.isin(d.labels, seen)]})
     return _resolve(
         "unseen_labels", "data.checks.unseen_test_labels", resolution, np.sort(ids),
-        f"{_count(len(ids), 'val/test row has a label', 'val/test rows have labels')} never seen in train: "
+        f"{counted(len(ids), 'val/test row has a label', 'val/test rows have labels')} never seen in train: "
         f"{', '.join(map(repr, unseen))}",
         "every val/test label occurs in train", where=" from val/test",
     )

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..core.config import DataConfig, SourceConfig
 from ..core.errors import AssetMissingError, DataError
+from .checks import counted
 from .dataset import LabeledData
 from .images import load_idx, load_image_folder, with_image_columns
 
@@ -429,7 +430,7 @@ def to_labeled(
     if missing.any():
         first, n = int(np.flatnonzero(missing)[0]), int(missing.sum())
         raise DataError(
-            f"{n} {'row' if n == 1 else 'rows'} of {name} {'has' if n == 1 else 'have'} no '{cfg.label}' label "
+            f"{counted(n, 'row', 'rows')} of {name} {'has' if n == 1 else 'have'} no '{cfg.label}' label "
             f"(first at {row_place(df, first)}). Fill in or remove unlabeled rows before running a study."
         )
     if label_names is None:

@@ -14,6 +14,7 @@ from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, tra
 from ..core.artifacts import save_json
 from ..core.config import SplitConfig, SubsampleConfig
 from ..core.errors import DataError
+from .checks import counted
 from .dataset import LabeledData
 
 __all__ = ["SPLITS", "SPLIT_FORMAT", "subsample", "split_data", "save_split", "load_split", "load_split_info",
@@ -21,10 +22,6 @@ __all__ = ["SPLITS", "SPLIT_FORMAT", "subsample", "split_data", "save_split", "l
 
 SPLITS = ("train", "val", "test")
 SPLIT_FORMAT = "graftlab-split/1"
-
-
-def _rows(n: int) -> str:
-    return f"{n} row{'s' if n != 1 else ''}"
 
 
 def subsample(data: LabeledData, cfg: SubsampleConfig | None) -> LabeledData:
@@ -88,7 +85,7 @@ def split_data(
     out = {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
     for name in ("train", "val") if fixed_test else SPLITS:
         if len(out[name]) == 0:
-            raise DataError(f"The {name} split is empty: {_rows(len(data))} {'is' if len(data) == 1 else 'are'} too "
+            raise DataError(f"The {name} split is empty: {counted(len(data), 'row is', 'rows are')} too "
                             "few for the split fractions.")
     return out
 
@@ -128,7 +125,7 @@ def _two_way(
     except ValueError as e:
         fix = "set data.split.stratify: false, " if cfg.stratify else ""
         raise DataError(
-            f"Cannot make the {what} split ({frac:.0%} of {_rows(len(pos))}): {str(e).rstrip('.')}. Add examples, "
+            f"Cannot make the {what} split ({frac:.0%} of {counted(len(pos), 'row', 'rows')}): {str(e).rstrip('.')}. Add examples, "
             f"{fix}or change the split fractions (see also data.checks.min_per_class)."
         ) from None
 
@@ -203,7 +200,7 @@ def _by_order(data: LabeledData, cfg: SplitConfig, fixed_test: bool) -> dict[str
     for name in ("train", "val") if fixed_test else SPLITS:
         if len(out[name]) == 0:
             raise DataError(
-                f"The time-ordered {name} split is empty: {_rows(n)} {'is' if n == 1 else 'are'} too few for the "
+                f"The time-ordered {name} split is empty: {counted(n, 'row is', 'rows are')} too few for the "
                 "split fractions, or too many "
                 f"rows share the same {cfg.order_by!r} value. Change the fractions or order by a finer column."
             )
@@ -222,7 +219,7 @@ def _from_column(data: LabeledData, column: str, fixed_test: bool) -> dict[str, 
         extra = " (data.test_source gives the test set, so 'test' rows are not allowed)" if fixed_test else ""
         raise DataError(
             f"The 'data.split.column' column {column!r} must hold only {', '.join(sorted(allowed))}{extra}; "
-            f"{_rows(len(bad))} {'holds' if len(bad) == 1 else 'hold'} {found}. Fix those values or remove "
+            f"{counted(len(bad), 'row holds', 'rows hold')} {found}. Fix those values or remove "
             "data.split.column."
         )
     out = {name: np.flatnonzero(values.to_numpy() == name) for name in SPLITS}
