@@ -2,7 +2,8 @@
 
 Every command runs inside :class:`_GraftGroup`, which turns a :class:`GraftError` (the user's to fix)
 into one red paragraph on stderr and exit code 2; ``--debug`` (or ``GRAFT_DEBUG=1``) adds the
-traceback. Any other exception is a bug and keeps its traceback. Usage errors exit 2 (click's rule).
+traceback. Ctrl-C ends in one line and exit code 130. Any other exception is a bug and keeps its
+traceback. Usage errors exit 2 (click's rule).
 To add a command, decorate a function with ``@app.command()`` or mount a sub-app with
 ``app.add_typer(...)``; the error handling applies to it unchanged.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
@@ -22,9 +23,11 @@ from typer.core import TyperGroup
 
 from ..core.errors import GraftError
 
-__all__ = ["app", "main", "report_error", "stdout", "stderr", "EXIT_USER_ERROR"]
+__all__ = ["app", "exit_interrupted", "main", "report_error", "stdout", "stderr", "EXIT_INTERRUPTED",
+           "EXIT_USER_ERROR"]
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # what a shell reports for a process stopped by Ctrl-C (128 + SIGINT)
 
 
 def stdout() -> Console:
@@ -53,8 +56,14 @@ def report_error(err: GraftError, debug: bool = False) -> None:
     console.print(Text(f"Error: {err}", style="red"))
 
 
+def exit_interrupted(message: str = "Interrupted before it finished; run the command again to start over.") -> NoReturn:
+    """After Ctrl-C: ``message`` as one yellow line on stderr, then exit 130 (no traceback, no click "Aborted!")."""
+    stderr().print(Text(message, style="yellow"))
+    raise typer.Exit(EXIT_INTERRUPTED)
+
+
 class _GraftGroup(TyperGroup):
-    """The root group: user errors from any command become exit code 2 with a readable message."""
+    """The root group: user errors from any command become exit code 2 with a readable message, Ctrl-C exit 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -62,6 +71,8 @@ class _GraftGroup(TyperGroup):
         except GraftError as err:
             report_error(err, debug=_debug_requested(ctx))
             raise typer.Exit(EXIT_USER_ERROR) from None
+        except KeyboardInterrupt:  # a command with more to say (graft study: how to resume) handles it itself
+            exit_interrupted()
 
 
 app = typer.Typer(

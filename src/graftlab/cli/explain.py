@@ -16,21 +16,18 @@ from rich.text import Text
 from ..core.errors import ArtifactError, DataError
 from .app import app, stdout
 from .inputs import read_image_args
+from .registry import is_registry_ref, tracking_store
 
 __all__ = ["load_any_model", "render_explanation", "render_image_explanation"]
 
 _FOR, _AGAINST = (220, 38, 38), (37, 99, 235)  # red: evidence for the target class; blue: against
 
 
-def _looks_like_path(ref: str) -> bool:
-    return Path(ref).exists() or "/" in ref or "\\" in ref or ref.startswith(".")
-
-
 def load_any_model(ref: str) -> Any:
     """A packaged model from a folder, or from the registry (``NAME``, ``NAME@alias``, ``NAME:version``)."""
     from ..packaging import load_model
 
-    if _looks_like_path(ref) and not ref.startswith("models:/"):
+    if not is_registry_ref(ref):
         return load_model(ref)
     try:
         from ..tracking.registry import resolve_model
@@ -39,7 +36,9 @@ def load_any_model(ref: str) -> Any:
             f"{ref!r} is not a model folder, and registry references (NAME@alias) need graftlab.tracking, which "
             "is not available in this installation. Pass a packaged model folder (runs/<study>/<run>/model)."
         ) from None
-    return load_model(resolve_model(ref))
+    with tracking_store(None):  # $GRAFT_TRACKING_URI, else the sqlite store under .graft/
+        folder = resolve_model(ref)
+    return load_model(folder)
 
 
 def _style(score: float, scale: float, graded: bool) -> Style:

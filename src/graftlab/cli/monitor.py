@@ -10,13 +10,12 @@ from rich.table import Table
 from rich.text import Text
 
 from .app import app, stdout
+from .registry import UriOption, registry_store, tracking_store
 
 __all__ = ["monitor", "retrain"]
 
 _POLICY = "Alert policy"
 _DEFAULT_DB = Path(".graft/predictions.db")
-UriOption = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: $GRAFT_TRACKING_URI, "
-                                                                       "else sqlite under .graft/).", show_default=False)]
 
 
 def _fmt(x: object) -> str:
@@ -57,7 +56,8 @@ def monitor(
     policy = MonitorPolicy.from_dict({"alpha": alpha, "min_ratio": min_ratio, "max_drop": max_drop, "basis": basis,
                                       "min_labels": min_labels, "min_requests": min_requests,
                                       "permutations": permutations, "seed": seed})
-    result = run_monitor(name, log_db, window, policy, out_dir=out, webhook=webhook, tracking_uri=tracking_uri)
+    with registry_store(tracking_uri, name):
+        result = run_monitor(name, log_db, window, policy, out_dir=out, webhook=webhook, tracking_uri=tracking_uri)
     r = result.report
     console = stdout()
     console.print(Text(f"{r['model']['name']}: {r['window']['n_requests']} requests ({r['window']['description']}), "
@@ -128,9 +128,11 @@ def retrain(
                                       "holdout_fraction": holdout_fraction, "val_fraction": val_fraction,
                                       "min_holdout": min_holdout, "require_alert": not force,
                                       "allow_changed_data": allow_changed_data, "window": window})
-    outcome = run_retrain(name, log_db=log_db, policy=policy, tracking_uri=tracking_uri, monitor_report=monitor_report,
-                          fresh_monitor=fresh_monitor, progress=progress,
-                          original=read_table_arg(data, "--data", encoding=encoding, sep=sep) if data is not None else None)
+    original = read_table_arg(data, "--data", encoding=encoding, sep=sep) if data is not None else None
+    with tracking_store(tracking_uri):
+        outcome = run_retrain(name, log_db=log_db, policy=policy, tracking_uri=tracking_uri,
+                              monitor_report=monitor_report, fresh_monitor=fresh_monitor, progress=progress,
+                              original=original)
     console = stdout()
     style = {"promote": "bold green", "canary": "bold yellow", "keep": "bold", "skipped": "dim"}[outcome.decision]
     console.print(Text(f"{outcome.decision}: {outcome.reason}", style=style))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,7 +16,7 @@ from rich.text import Text
 from ..core.errors import ConfigError
 from .app import app, stdout
 
-__all__ = ["registry_app", "tracking_store"]
+__all__ = ["is_registry_ref", "registry_app", "registry_store", "tracking_store"]
 
 registry_app = typer.Typer(
     help="The model registry on MLflow: versions, the champion and challenger aliases, promotion and rollback.",
@@ -69,6 +70,18 @@ def tracking_store(tracking_uri: str | None) -> Iterator[str]:
         text = str(getattr(err, "orig", None) or getattr(err, "message", None) or err).strip()
         reason = text.split(". ")[0].splitlines()[0] if text else type(err).__name__  # MLflow's messages run long
         raise ConfigError(f"The MLflow tracking store {uri} cannot be used ({reason}). {_URI_HINT}") from None
+
+
+def is_registry_ref(ref: str) -> bool:
+    """Whether ``ref`` names a registered model (NAME, NAME@alias, NAME:version, models:/...), not a model folder."""
+    if Path(ref).expanduser().exists():
+        return False
+    return ref.startswith("models:/") or not ("/" in ref or "\\" in ref or ref.startswith("."))
+
+
+def registry_store(tracking_uri: str | None, *refs: str | None) -> AbstractContextManager[Any]:
+    """:func:`tracking_store` when one of ``refs`` is a registry reference; model folders need no tracking store."""
+    return tracking_store(tracking_uri) if any(r and is_registry_ref(r) for r in refs) else nullcontext()
 
 
 def _aliases(v: dict[str, Any]) -> Text:
@@ -211,7 +224,8 @@ def reproduce(
 
         return Study(cfg, progress=progress).run(prepared=prepared).results
 
-    report = run_reproduce(run_id, runner, tracking_uri=tracking_uri, tolerance=tolerance, output_dir=output_dir)
+    with tracking_store(tracking_uri):
+        report = run_reproduce(run_id, runner, tracking_uri=tracking_uri, tolerance=tolerance, output_dir=output_dir)
     console = stdout()
     table = Table(title=f"Reproduction of run {report.run_id} (data {report.fingerprint[:12]}, tolerance {tolerance:g})",
                   title_justify="left")

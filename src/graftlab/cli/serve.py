@@ -10,6 +10,7 @@ from rich.text import Text
 
 from ..core.errors import ConfigError
 from .app import app, stdout
+from .registry import registry_store
 
 __all__ = ["LOG_LEVELS", "check_port", "serve"]
 
@@ -79,7 +80,8 @@ def serve(
     logging.addLevelName(5, "TRACE")  # uvicorn's level below DEBUG, registered only once uvicorn configures logging
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = Service(cfg)
-    service.load()  # a bad reference or a tampered package fails here, as a user error, before the port opens
+    with registry_store(tracking_uri, model, shadow, canary):  # an unusable --tracking-uri: a user error, said now
+        service.load()  # a bad reference or a tampered package fails here, as a user error, before the port opens
     console = stdout()
     console.print(Text(f"Serving {service.champion.version} ({service.champion.modality} model) on http://{host}:{port} (docs: /docs, log: {cfg.log_db})"))
     if service.challenger is not None:

@@ -12,11 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.errors import DataError
-from .app import app, stderr, stdout
+from .app import app, exit_interrupted, stderr, stdout
 
 __all__ = ["render_prepared", "render_result"]
-
-EXIT_INTERRUPTED = 130  # what a shell reports for a process stopped by Ctrl-C (128 + SIGINT)
 
 
 def _stats(d: dict[str, Any]) -> str:
@@ -141,8 +139,10 @@ def render_result(result: Any, console: Console) -> None:
                            f"MLflow store: {r['tracking']['tracking_uri']}"))
 
 
-def _run(study: Any, console: Console, resume: Path | None = None, prepared: Any = None) -> Any:
-    """``study.run(...)``, printing the run folder when it exists and, on Ctrl-C, how to continue it (exit 130)."""
+def _run(config: Path, console: Console, progress: bool, overrides: dict[str, Any] | None = None,
+         resume: Path | None = None) -> Any:
+    """Load the config, prepare the data (a new run) and run the study, printing the run folder when it exists and,
+    on Ctrl-C, how to continue it (exit 130)."""
     import shlex
 
     run_dir = [resume.resolve()] if resume is not None else []  # a new run's folder is known once run() made it
@@ -153,12 +153,19 @@ def _run(study: Any, console: Console, resume: Path | None = None, prepared: Any
         console.file.flush()  # seen now in a log file too, not when the run ends
 
     try:
+        from ..core.config import load_config
+        from ..study import Study
+
+        study = Study(load_config(config, overrides), progress=progress)
+        prepared = None
+        if resume is None:  # a resumed run prepares its recorded split itself
+            prepared = _prepare(study, console)
+            render_prepared(prepared, console)
         return study.run(resume=resume, prepared=prepared, on_start=on_start)
     except KeyboardInterrupt:
-        where = (f"continue with: graft study --resume {shlex.quote(str(run_dir[0]))}" if run_dir else
-                 "stopped before the run folder was created, so there is nothing to resume")
-        stderr().print(Text(f"Interrupted; {where}", style="yellow"))
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        if run_dir:
+            exit_interrupted(f"Interrupted; continue with: graft study --resume {shlex.quote(str(run_dir[0]))}")
+        exit_interrupted("Interrupted before the run started; nothing was written.")
 
 
 @app.command()
@@ -173,9 +180,6 @@ def study(
     Exits 0 when every gate passes, 1 when a gate fails, 2 on a user error, 130 when interrupted (Ctrl-C; continue
     with --resume RUN_DIR).
     """
-    from ..core.config import load_config
-    from ..study import Study
-
     console = stdout()
     if resume is not None:
         recorded = resume / "config.yaml"
@@ -188,15 +192,11 @@ def study(
                             "start a new study: graft study STUDY.yaml --set KEY=VALUE.")
         if not recorded.is_file():
             raise DataError(f"{resume} is not a graftlab run folder (no config.yaml). Pass runs/<study>/<run-id>.")
-        result = _run(Study(load_config(recorded), progress=progress), console, resume=resume)
+        result = _run(recorded, console, progress, resume=resume)
     else:
         if config is None:
             raise DataError("Pass a study YAML file (graft study study.yaml) or --resume RUN_DIR.")
-        cfg = load_config(config, _overrides(set_))
-        s = Study(cfg, progress=progress)
-        prepared = _prepare(s, console)
-        render_prepared(prepared, console)
-        result = _run(s, console, prepared=prepared)
+        result = _run(config, console, progress, _overrides(set_))
     render_result(result, console)
     if not result.gates_passed:
         raise typer.Exit(1)
