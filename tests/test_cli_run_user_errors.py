@@ -210,6 +210,23 @@ def test_serve_refuses_a_log_that_is_not_a_database_or_cannot_be_created(run_dir
                       f"Cannot open or create the prediction log {tmp_path}", "Pass --log-db a file name")
 
 
+def test_serve_refuses_another_applications_database_and_leaves_it_as_it_was(run_dir, no_server, tmp_path):
+    import sqlite3
+
+    other = tmp_path / "app.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO users (name) VALUES ('ada')")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    assert_user_error(_run("serve", run_dir / "model", "--log-db", other),
+                      f"{other} is another application's SQLite database", "(users)",
+                      "Pass --log-db a new file name (it is created) or graftlab's own prediction log")
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+
+
 def test_serve_accepts_every_log_level_it_offers(run_dir, monkeypatch, tmp_path):
     import uvicorn
 

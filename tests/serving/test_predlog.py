@@ -1,10 +1,12 @@
-"""The prediction log: durable settings, group commit, feedback join, and redaction of personal data."""
+"""The prediction log: durable settings, group commit, feedback join, redaction of personal data, and the files
+it refuses (another application's database is left as it was)."""
 
 import asyncio
 import sqlite3
 
 import pytest
 
+from graftlab.core.errors import ConfigError
 from graftlab.serving.predlog import (
     PredictionLog,
     PredictionRow,
@@ -69,3 +71,63 @@ def test_concurrent_writes_share_commits_and_feedback_joins(tmp_path):
     assert frame.true_label.notna().sum() == 1
     assert len(read_predictions(tmp_path / "log.db", routes=("shadow",))) == 1
     assert read_feedback(tmp_path / "log.db").request_id.tolist() == ["r3"]
+
+
+# -- which files the log opens ---------------------------------------------------------------------------
+def foreign_db(path, *tables: str):
+    conn = sqlite3.connect(path)
+    for t in tables:
+        conn.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, note TEXT)")
+        conn.execute(f"INSERT INTO {t} (note) VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_another_applications_database_is_refused_and_left_as_it_was(tmp_path):
+    path = foreign_db(tmp_path / "app.db", "users", "orders")
+    before = path.read_bytes()
+    with pytest.raises(ConfigError) as err:
+        PredictionLog(path)
+    text = str(err.value)
+    assert f"{path} is another application's SQLite database" in text
+    assert "(orders, users)" in text and "Pass --log-db a new file name" in text and "own prediction log" in text
+    assert path.read_bytes() == before  # not even switched to WAL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+
+
+def test_a_table_of_the_logs_name_with_other_columns_is_refused(tmp_path):
+    path = foreign_db(tmp_path / "scores.db", "predictions")
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match="its predictions table has the columns id, note, where graftlab's has "
+                                          "request_id, route"):
+        PredictionLog(path)
+    assert path.read_bytes() == before
+
+
+def test_an_empty_file_a_new_path_and_an_earlier_log_are_opened(tmp_path):
+    (tmp_path / "empty.db").touch()
+    for path in (tmp_path / "empty.db", tmp_path / "new" / "log.db"):
+        log = PredictionLog(path)
+        log.write_sync([row("a")])
+        log.close()
+    conn = sqlite3.connect(tmp_path / "empty.db")
+    conn.execute("ANALYZE")  # SQLite's own sqlite_stat1 table is not another application's
+    conn.close()
+    log = PredictionLog(tmp_path / "empty.db")
+    try:
+        log.write_sync([row("b")])
+        assert log.count() == 2
+    finally:
+        log.close()
+
+
+def test_reading_a_file_that_is_not_a_log_says_so_and_creates_nothing(tmp_path):
+    foreign = foreign_db(tmp_path / "app.db", "users")
+    for read, table in ((read_predictions, "predictions"), (read_feedback, "feedback")):
+        with pytest.raises(ConfigError, match=f"app.db is not a prediction log written by graft serve "
+                                              f"\\(no such table: {table}\\)"):
+            read(foreign)
+        with pytest.raises(ConfigError, match="There is no prediction log at .*missing.db. Pass --log-db"):
+            read(tmp_path / "missing.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]

@@ -104,21 +104,12 @@ def read_log(log_db: Path, since: float | None = None) -> Any:
     Raises:
         ConfigError: there is no file at ``log_db``, or it is not a prediction log written by ``graft serve``.
     """
-    import sqlite3
-
-    import pandas as pd
-
     from ..serving.predlog import read_predictions
 
     if not log_db.is_file():
         raise ConfigError(f"There is no prediction log at {log_db}. Serve the model with `graft serve NAME --log-db "
                           f"{log_db}` (add --log-inputs for the embedding and length checks), or pass --log-db.")
-    try:
-        return read_predictions(log_db, since=since)
-    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:
-        reason = e.__cause__ or e  # pandas wraps sqlite's error in one that quotes the SQL
-        raise ConfigError(f"{log_db} is not a prediction log written by graft serve ({reason}). Pass --log-db the "
-                          "file given to `graft serve --log-db`.") from None
+    return read_predictions(log_db, since=since)  # raises ConfigError for a file that is not a prediction log
 
 
 def _check_out_dir(out_dir: str | Path | None) -> None:

@@ -27,9 +27,11 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import ConfigError
 from .inputs import ImageInput
 
 __all__ = ["SERVED_ROUTES", "PredictionLog", "PredictionRow", "input_sha256", "read_feedback", "read_predictions", "redact"]
@@ -61,6 +63,47 @@ CREATE VIEW IF NOT EXISTS labeled_predictions AS
     FROM predictions p JOIN feedback f ON f.request_id = p.request_id
     WHERE p.route IN ('champion', 'canary');
 """
+
+_WHICH_LOG = ("Pass --log-db a new file name (it is created) or graftlab's own prediction log (the file an earlier "
+              "`graft serve --log-db` wrote).")
+_READ_HINT = "Pass --log-db the file given to `graft serve --log-db`."
+
+
+@cache
+def _log_columns() -> dict[str, list[str]]:
+    """The columns of each table and view that :data:`_SCHEMA` creates, read from a database made in memory."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(_SCHEMA)
+        names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
+        return {n: [c[1] for c in conn.execute(f"PRAGMA table_info({n})")] for n in names}
+    finally:
+        conn.close()
+
+
+def _check_is_log(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a database that is not (yet) a prediction log: one with tables of its own, or with a table of the
+    log's name whose columns differ. Only reads, so a refused file is left byte for byte as it was.
+
+    Raises:
+        ConfigError: saying which tables or columns belong to something else.
+    """
+    own = _log_columns()
+    found = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+             if not n.startswith("sqlite_")]  # sqlite_sequence, sqlite_stat1: SQLite's own
+    foreign = sorted(n for n in found if n not in own)
+    if foreign:
+        listed = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
+        raise ConfigError(f"{path} is another application's SQLite database: it has tables that a graftlab prediction "
+                          f"log does not have ({listed}). graftlab adds no tables to it; the file is left as it was. "
+                          + _WHICH_LOG)
+    for name in found:
+        columns = [c[1] for c in conn.execute(f"PRAGMA table_info({name})")]
+        if columns != own[name]:
+            raise ConfigError(f"{path} is not a graftlab prediction log: its {name} table has the columns "
+                              f"{', '.join(columns)}, where graftlab's has {', '.join(own[name])}. The file is left as "
+                              "it was. " + _WHICH_LOG)
+
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _PHONE_LIKE = re.compile(r"(?<![\w.])\+?\(?\d[\d ().-]{5,}\d(?![\w])")
@@ -113,10 +156,16 @@ class PredictionRow:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    """Open the log for writing, after checking that it is one (switching to WAL already changes the file)."""
     conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30.0)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")  # a committed row survives a crash of the process or the machine
-    conn.execute("PRAGMA busy_timeout=30000")
+    try:
+        _check_is_log(conn, path)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # a committed row survives a crash of the process or the machine
+        conn.execute("PRAGMA busy_timeout=30000")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -124,8 +173,11 @@ class PredictionLog:
     """The durable log. Every database call runs on one writer thread that owns the connection.
 
     Args:
-        path: the SQLite file (created with its folder).
+        path: the SQLite file (created with its folder): a new or empty file, or a log written earlier.
         log_inputs: also store the (redacted) input text.
+
+    Raises:
+        ConfigError: ``path`` is another application's SQLite database (it is left as it was).
     """
 
     def __init__(self, path: str | Path, log_inputs: bool = False) -> None:
@@ -133,7 +185,11 @@ class PredictionLog:
         self.log_inputs = log_inputs
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graft-predlog")
-        self._conn: sqlite3.Connection = self._executor.submit(self._open).result()
+        try:
+            self._conn: sqlite3.Connection = self._executor.submit(self._open).result()
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            raise
         self._pending: list[tuple[list[PredictionRow], asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
         self.commits = 0
@@ -217,11 +273,22 @@ class PredictionLog:
 
 
 def _read(path: str | Path, sql: str, params: tuple) -> Any:
+    """Run a read query on the log at ``path`` (which must exist: reading never creates a file).
+
+    Raises:
+        ConfigError: there is no file at ``path``, or it is not a prediction log written by ``graft serve``.
+    """
     import pandas as pd
 
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"There is no prediction log at {path}. " + _READ_HINT)
     conn = sqlite3.connect(str(path), timeout=30.0)
     try:
         return pd.read_sql_query(sql, conn, params=params)
+    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:
+        reason = e.__cause__ or e  # pandas wraps sqlite's error in one that quotes the SQL
+        raise ConfigError(f"{path} is not a prediction log written by graft serve ({reason}). " + _READ_HINT) from None
     finally:
         conn.close()
 
@@ -233,6 +300,9 @@ def read_predictions(path: str | Path, since: float | None = None, routes: Seque
         path: the SQLite file written by the server.
         since: only rows with ``ts`` (unix seconds) at or after this.
         routes: which routes to include (by default the rows that answered requests).
+
+    Raises:
+        ConfigError: there is no file at ``path``, or it is not a prediction log.
     """
     marks = ",".join("?" * len(routes))
     sql = (f"SELECT p.*, f.label AS true_label FROM predictions p LEFT JOIN feedback f ON f.request_id = p.request_id "
@@ -241,5 +311,9 @@ def read_predictions(path: str | Path, since: float | None = None, routes: Seque
 
 
 def read_feedback(path: str | Path) -> Any:
-    """The feedback table as a pandas DataFrame."""
+    """The feedback table as a pandas DataFrame.
+
+    Raises:
+        ConfigError: there is no file at ``path``, or it is not a prediction log.
+    """
     return _read(path, "SELECT * FROM feedback ORDER BY ts", ())

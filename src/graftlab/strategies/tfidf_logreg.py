@@ -16,6 +16,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from ..core.artifacts import load_arrays, load_json, save_arrays, save_json
+from ..core.errors import DataError
 from ..data.dataset import LabeledData
 from .base import PREDICTORS, STRATEGIES, FitContext, FitOutcome, Predictor, Strategy, StrategyParams
 from .selection import select_logreg
@@ -76,6 +77,20 @@ def as_multiclass(model: LogisticRegression, n_classes: int) -> tuple[np.ndarray
     return coef.astype(np.float64), intercept.astype(np.float64)
 
 
+def _check_has_words(vec: TfidfVectorizer, texts: Sequence[str]) -> None:
+    """Raise DataError when ``vec`` finds no word in any of ``texts`` (scikit-learn's "empty vocabulary")."""
+    analyze = vec.build_analyzer()
+    if any(analyze(t) for t in texts):  # stops at the first text with a word: almost always the first
+        return
+    shown = ", ".join(repr(t[:30]) for t in texts[:3]) + (", ..." if len(texts) > 3 else "")
+    raise DataError(
+        f"The TF-IDF baseline (tfidf_logreg) found no words of two or more letters in the {len(texts)} training texts "
+        f"({shown}): it counts runs of 2+ letters or digits, so one-letter tokens, symbols and punctuation give it "
+        "nothing to learn from. Check that the text column holds the texts to classify; if these are the texts, leave "
+        "tfidf_logreg out and use a strategy on a pretrained backbone (its tokenizer reads single characters)."
+    )
+
+
 @STRATEGIES.register("tfidf_logreg")
 class TfidfLogreg(Strategy):
     """Baseline: what a careful practitioner gets without any pretrained model."""
@@ -91,7 +106,9 @@ class TfidfLogreg(Strategy):
         self.check_data(train)
         p = self.params
         vec = TfidfVectorizer(ngram_range=(1, p.ngram_max), max_features=p.max_features, min_df=p.min_df, sublinear_tf=True)
-        x_train = vec.fit_transform([str(t) for t in train.inputs])
+        texts = [str(t) for t in train.inputs]
+        _check_has_words(vec, texts)
+        x_train = vec.fit_transform(texts)
         x_val = vec.transform([str(t) for t in val.inputs])
         model, info = select_logreg(x_train, train.labels, x_val, val.labels, p.C, ctx.seed, ctx.train)
         coef, intercept = as_multiclass(model, train.n_classes)
