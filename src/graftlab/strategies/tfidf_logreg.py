@@ -16,7 +16,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from ..core.artifacts import load_arrays, load_json, save_arrays, save_json
-from ..core.errors import DataError
+from ..core.errors import ConfigError, DataError
 from ..data.dataset import LabeledData
 from .base import PREDICTORS, STRATEGIES, FitContext, FitOutcome, Predictor, Strategy, StrategyParams
 from .selection import select_logreg
@@ -108,7 +108,15 @@ class TfidfLogreg(Strategy):
         vec = TfidfVectorizer(ngram_range=(1, p.ngram_max), max_features=p.max_features, min_df=p.min_df, sublinear_tf=True)
         texts = [str(t) for t in train.inputs]
         _check_has_words(vec, texts)
-        x_train = vec.fit_transform(texts)
+        try:
+            x_train = vec.fit_transform(texts)
+        except ValueError:  # "no terms remain" / "max_df corresponds to < documents than min_df"
+            if p.min_df <= 1:
+                raise
+            raise ConfigError(
+                f"tfidf_logreg's min_df {p.min_df} keeps no term: no word or word pair is in {p.min_df} of the "
+                f"{len(texts)} training texts. Lower min_df (strategies: tfidf_logreg: min_df: 1 keeps every term)."
+            ) from None
         x_val = vec.transform([str(t) for t in val.inputs])
         model, info = select_logreg(x_train, train.labels, x_val, val.labels, p.C, ctx.seed, ctx.train)
         coef, intercept = as_multiclass(model, train.n_classes)
