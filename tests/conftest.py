@@ -1,4 +1,5 @@
-"""Shared fixtures: a small clean labeled table and a writer for study configs that use it."""
+"""Shared fixtures: a small clean labeled table, a writer for study configs that use it, and a guard that keeps
+serve tests from starting uvicorn."""
 
 from __future__ import annotations
 
@@ -51,3 +52,11 @@ def write_study(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def no_server(monkeypatch):
+    """A serve test must fail before uvicorn starts: if it got that far, fail instead of blocking."""
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: pytest.fail("uvicorn.run was reached"))

@@ -164,17 +164,6 @@ def test_predict_says_when_the_output_cannot_be_written(run_dir, tmp_path):
 
 
 # -- graft serve ---------------------------------------------------------------------------------------
-@pytest.fixture
-def no_server(monkeypatch):
-    """A serve test must fail before uvicorn starts: if it got that far, fail instead of blocking."""
-    import uvicorn
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("uvicorn.run was reached")
-
-    monkeypatch.setattr(uvicorn, "run", refuse)
-
-
 @pytest.mark.parametrize(("args", "phrases"), [
     (["--port", "99999"], ["Invalid value for '--port'", "65535"]),
     (["--log-level", "loud"], ["Invalid value for '--log-level'",

@@ -25,14 +25,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def no_server(monkeypatch):
-    """Fail, instead of blocking, should a serve test get as far as starting uvicorn."""
-    import uvicorn
-
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: pytest.fail("uvicorn.run was reached"))
-
-
 # -- --tracking-uri ------------------------------------------------------------------------------------
 _COMMANDS = {
     "serve": ["serve", "NAME@champion", "--port", "{port}", "--log-db", "{tmp}/log.db"],
