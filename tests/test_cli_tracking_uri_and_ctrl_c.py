@@ -73,7 +73,8 @@ def test_a_model_folder_needs_no_tracking_store(tmp_path, no_server, command):
 
 
 def test_registry_references_are_told_from_model_folders(tmp_path, monkeypatch):
-    from graftlab.cli.registry import is_registry_ref, registry_store
+    from graftlab.cli.registry import registry_store
+    from graftlab.serving.resolve import is_registry_ref
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "champion").mkdir()

@@ -16,7 +16,7 @@ from rich.text import Text
 from ..core.errors import ArtifactError, DataError
 from .app import app, stdout
 from .inputs import read_image_args
-from .registry import is_registry_ref, tracking_store
+from .registry import tracking_store
 
 __all__ = ["load_any_model", "render_explanation", "render_image_explanation"]
 
@@ -26,6 +26,7 @@ _FOR, _AGAINST = (220, 38, 38), (37, 99, 235)  # red: evidence for the target cl
 def load_any_model(ref: str) -> Any:
     """A packaged model from a folder, or from the registry (``NAME``, ``NAME@alias``, ``NAME:version``)."""
     from ..packaging import load_model
+    from ..serving.resolve import is_registry_ref
 
     if not is_registry_ref(ref):
         return load_model(ref)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,7 +15,7 @@ from rich.text import Text
 from ..core.errors import ConfigError
 from .app import app, stdout
 
-__all__ = ["is_registry_ref", "registry_app", "registry_store", "tracking_store"]
+__all__ = ["registry_app", "registry_store", "tracking_store"]
 
 registry_app = typer.Typer(
     help="The model registry on MLflow: versions, the champion and challenger aliases, promotion and rollback.",
@@ -72,15 +71,10 @@ def tracking_store(tracking_uri: str | None) -> Iterator[str]:
         raise ConfigError(f"The MLflow tracking store {uri} cannot be used ({reason}). {_URI_HINT}") from None
 
 
-def is_registry_ref(ref: str) -> bool:
-    """Whether ``ref`` names a registered model (NAME, NAME@alias, NAME:version, models:/...), not a model folder."""
-    if Path(ref).expanduser().exists():
-        return False
-    return ref.startswith("models:/") or not ("/" in ref or "\\" in ref or ref.startswith("."))
-
-
 def registry_store(tracking_uri: str | None, *refs: str | None) -> AbstractContextManager[Any]:
     """:func:`tracking_store` when one of ``refs`` is a registry reference; model folders need no tracking store."""
+    from ..serving.resolve import is_registry_ref
+
     return tracking_store(tracking_uri) if any(r and is_registry_ref(r) for r in refs) else nullcontext()
 
 

@@ -14,7 +14,7 @@ from types import ModuleType
 
 from ..core.errors import ArtifactError, GraftError
 
-__all__ = ["ModelRef", "manifest_digest", "registry_module", "resolve_ref"]
+__all__ = ["ModelRef", "is_registry_ref", "manifest_digest", "registry_module", "resolve_ref"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,12 @@ def registry_module() -> ModuleType:
 
 def _looks_like_path(ref: str) -> bool:
     return not ref.startswith("models:/") and ("/" in ref or "\\" in ref or ref.startswith("."))
+
+
+def is_registry_ref(ref: str) -> bool:
+    """Whether ``ref`` names a registered model (NAME, NAME@alias, NAME:version, models:/...), not a model folder:
+    what :func:`resolve_ref` sends to the registry."""
+    return not Path(ref).expanduser().exists() and not _looks_like_path(ref)
 
 
 def resolve_ref(ref: str, tracking_uri: str | None = None) -> ModelRef:
