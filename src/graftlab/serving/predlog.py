@@ -177,22 +177,37 @@ class PredictionLog:
         log_inputs: also store the (redacted) input text.
 
     Raises:
-        ConfigError: ``path`` is another application's SQLite database (it is left as it was).
+        ConfigError: ``path`` is another application's SQLite database (it is left as it was), is not a SQLite
+            file, or cannot be opened or created.
     """
 
     def __init__(self, path: str | Path, log_inputs: bool = False) -> None:
         self.path = Path(path)
         self.log_inputs = log_inputs
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graft-predlog")
         try:
-            self._conn: sqlite3.Connection = self._executor.submit(self._open).result()
-        except BaseException:
-            self._executor.shutdown(wait=True)
-            raise
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn: sqlite3.Connection = self._start()
+        except sqlite3.OperationalError as e:  # "unable to open database file": a folder, or a place it cannot be made
+            raise ConfigError(f"Cannot open or create the prediction log {path} ({e}). Pass --log-db a file name in a "
+                              "folder you can write to.") from None
+        except sqlite3.DatabaseError as e:
+            raise ConfigError(f"The prediction log {path} is not a SQLite database ({e}). Pass --log-db the log an "
+                              "earlier graft serve wrote, or a new file name (it is created).") from None
+        except OSError as e:
+            raise ConfigError(f"Cannot create the prediction log {path} ({e.strerror or e}). Pass --log-db a path in a "
+                              "folder you can write to.") from None
         self._pending: list[tuple[list[PredictionRow], asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
         self.commits = 0
+
+    def _start(self) -> sqlite3.Connection:
+        """Start the writer thread and open the connection on it (the thread is stopped again if that fails)."""
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graft-predlog")
+        try:
+            return self._executor.submit(self._open).result()
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            raise
 
     def _open(self) -> sqlite3.Connection:
         conn = _connect(self.path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -83,22 +82,6 @@ def load_served_model(ref: str, cfg: ServeConfig) -> ServedModel:
     return ServedModel(resolved, base, served, version, report)
 
 
-def _open_log(cfg: ServeConfig) -> PredictionLog:
-    """Open (or create) the prediction log; a path that is not a SQLite file, or cannot be created, is a user error."""
-    path = cfg.log_db
-    try:
-        return PredictionLog(path, cfg.log_inputs)
-    except sqlite3.OperationalError as e:  # "unable to open database file": a folder, or a place it cannot be made
-        raise ConfigError(f"Cannot open or create the prediction log {path} ({e}). Pass --log-db a file name in a "
-                          "folder you can write to.") from None
-    except sqlite3.DatabaseError as e:
-        raise ConfigError(f"The prediction log {path} is not a SQLite database ({e}). Pass --log-db the log an earlier "
-                          "graft serve wrote, or a new file name (it is created).") from None
-    except OSError as e:
-        raise ConfigError(f"Cannot create the prediction log {path} ({e.strerror or e}). Pass --log-db a path in a "
-                          "folder you can write to.") from None
-
-
 class Service:
     """Everything the endpoints call. Blocking work runs on worker threads; state changes on the event loop."""
 
@@ -128,7 +111,7 @@ class Service:
             _check_same_labels(champion, challenger)
         self.champion, self.challenger = champion, challenger
         self.challenger_active = challenger is not None
-        self.log = _open_log(self.cfg)
+        self.log = PredictionLog(self.cfg.log_db, self.cfg.log_inputs)  # a bad --log-db: a ConfigError
         self._update_model_metrics()
         log.info("serving %s%s", champion.version,
                  f" with {self.mode} challenger {challenger.version}" if challenger else "")
