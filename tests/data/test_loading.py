@@ -34,6 +34,36 @@ def test_load_each_file_kind(tmp_path, reviews, kind, write):
     pd.testing.assert_frame_equal(frame, reviews, check_dtype=False)
 
 
+@pytest.mark.parametrize(
+    ("name", "kind", "write"),
+    [
+        ("data.tsv", "tsv", lambda df, p: df.to_csv(p, sep="\t", index=False)),
+        ("data.csv.gz", "csv", lambda df, p: df.to_csv(p, index=False)),
+        ("data.jsonl.gz", "jsonl", lambda df, p: df.to_json(p, orient="records", lines=True)),
+        ("data.parquet", "parquet", lambda df, p: df.to_parquet(p, index=False)),
+        ("data.xlsx", "excel", lambda df, p: df.to_excel(p, index=False)),
+    ],
+)
+def test_without_kind_the_ending_names_the_format_and_a_path_alone_is_a_source(tmp_path, reviews, name, kind, write):
+    write(reviews, tmp_path / name)
+    (tmp_path / "study.yaml").write_text(f"name: s\ndata: {{source: {name}, text: review, label: score}}\n")
+    cfg = load_config(tmp_path / "study.yaml")  # a relative path is read from the config's folder, as in the long form
+    assert cfg.data.source.path == str(tmp_path / name) and cfg.data.source.kind == kind
+    pd.testing.assert_frame_equal(load_frame(cfg.data.source), reviews, check_dtype=False)
+
+
+def test_an_ending_does_not_override_a_given_kind_or_sep(tmp_path):
+    assert SourceConfig(kind="csv", path="data.tsv").kind == "csv"
+    assert SourceConfig(path="export.tsv", sep=";").kind == "csv"  # 'sep' means a delimited file read as csv
+    assert SourceConfig(path="rows.txt").kind == "csv"  # an ending with no format of its own: csv, as before
+    assert SourceConfig(path="rows.parquet.gz").kind == "csv"  # pandas reads no compressed parquet
+
+
+def test_a_folder_as_a_file_source_says_how_to_read_a_folder_of_images(tmp_path):
+    with pytest.raises(DataError, match=r"is a folder, not a file.*set 'data.source.kind: image_folder'"):
+        load_frame(SourceConfig(path=str(tmp_path)))
+
+
 def test_load_frame_like_accepts_dataframe_and_records(reviews):
     assert load_frame_like(reviews).equals(reviews)
     assert list(load_frame_like(reviews.to_dict("records")).columns) == list(reviews.columns)

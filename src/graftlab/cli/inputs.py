@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..core.config import TABLE_KINDS, SourceConfig, table_kind
 from ..core.errors import DataError
 
 __all__ = ["check_output_path", "json_lines", "read_image_args", "read_table_arg", "write_table"]
 
 _FORMATS = "PNG, JPEG, BMP, GIF, TIFF or WebP"
-#: a table file's ending -> its source kind (graftlab.core.config.SourceConfig), for reading and for writing
-TABLE_KINDS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet", ".xlsx": "excel"}
 _ENDINGS = ", ".join(list(TABLE_KINDS)[:-1]) + f" or {list(TABLE_KINDS)[-1]}"
 
 
@@ -56,10 +55,9 @@ def read_table_arg(path: Path, option: str, encoding: str | None = None, sep: st
     Raises:
         DataError: an unknown ending, a bad encoding or separator, or a file that is missing or unreadable.
     """
-    from ..core.config import SourceConfig
     from ..data.load import load_frame
 
-    kind = TABLE_KINDS.get(path.suffix.lower())
+    kind = table_kind(path)
     if path.is_dir():
         raise DataError(f"{option} {path} is a folder; pass a table file ({_ENDINGS}).")
     if kind is None:

