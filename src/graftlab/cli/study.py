@@ -126,6 +126,9 @@ def render_result(result: Any, console: Console) -> None:
                       f"{s['val'].get(metric, float('nan')):.3f}", f"{s['fit_seconds']:.1f}",
                       f"{s['latency_ms_b1']:.1f}" if s.get("latency_ms_b1") is not None else "-", style=style)
     console.print(table)
+    for name, f in (r.get("failed") or {}).items():
+        where = f" (traceback: {f['traceback']})" if f.get("traceback") else ""
+        console.print(Text(f"{name} could not run and is left out of the comparison: {f['error']}{where}", style="red"))
     console.print(Text(f"Winner: {r['winner']} — {r['selection']['rule']}.", style="bold"))
     for c in r["comparisons"]:
         console.print(Text(f"  {c['a']} − {c['b']}: {c['metric']} {c['diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], p={c['p_value']:.3g}"))

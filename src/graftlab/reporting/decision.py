@@ -223,7 +223,14 @@ def build_decision(results: Mapping[str, Any]) -> dict[str, Any]:
         },
         "gates": gate_summary(results),
         "risks": _risks(results, entry),
+        "failed": _failed_strategies(results),
     }
+
+
+def _failed_strategies(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The configured strategies that could not run: ``[{"name", "error", "traceback"}]`` (traceback: a bug's file)."""
+    return [{"name": name, "error": _dict(f).get("error"), "traceback": _dict(f).get("traceback")}
+            for name, f in _dict(results.get("failed")).items()]
 
 
 def _json_safe(x: Any) -> Any:
@@ -380,6 +387,9 @@ def decision_markdown(d: Mapping[str, Any]) -> str:
     if d.get("classes_without_rows"):
         lines.append("- Classes left out, every row removed by the data checks: "
                      f"{', '.join(f'`{k}`' for k in _list(d['classes_without_rows']))}; the model never predicts them")
+    for f in _list(d.get("failed")):
+        where = f" (traceback: `{f['traceback']}`)" if f.get("traceback") else ""
+        lines.append(f"- **{f['name']} could not run** and is left out of the comparison: {f['error']}{where}")
     lines.append("")
     if d["winner"]:
         lines += _md_evidence(d)

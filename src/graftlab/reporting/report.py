@@ -313,6 +313,7 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
         "decision": decision,
         "gates": gate_summary(results),
         "comparison": _comparison_table(results, winner, runner_up, headline),
+        "failed": decision["failed"],
         "gains": _gains(results, headline),
         "comparisons": comparisons,
         "forest": plots.forest_plot(comparisons, headline) if comparisons else None,

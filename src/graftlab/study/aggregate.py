@@ -18,6 +18,7 @@ from ..evaluation import (
     fit_temperature,
     mcnemar,
     paired_bootstrap,
+    parse_gate,
     reliability_curve,
     seed_averaged,
     separates,
@@ -155,10 +156,17 @@ def slices_for(record: TrialRecord, test: LabeledData, cfg: StudyConfig, tempera
 
 
 def gates_for(cfg: StudyConfig, winner: dict[str, Any], comparisons: dict[str, dict[str, Any]],
-              winner_name: str | None = None) -> list[dict[str, Any]]:
+              winner_name: str | None = None, failed: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The config's gates on the winner; ``failed`` (strategy -> its error) says why a ``beats:`` gate on a
+    strategy that could not run cannot pass."""
     summary: dict[str, Any] = dict(winner["test"])
     summary["ece"] = {"value": winner["calibration"]["ece_after"]}  # the model ships calibrated
     for k in ("latency_ms_b1", "latency_ms_b32", "model_bytes", "trainable_params"):
         if winner.get(k) is not None:
             summary[k] = winner[k]
-    return evaluate_gates(cfg.eval.gates, summary, comparisons, cfg.eval.confidence, winner=winner_name)
+    gates = evaluate_gates(cfg.eval.gates, summary, comparisons, cfg.eval.confidence, winner=winner_name)
+    for g in gates:
+        other = parse_gate(g["gate"]).strategy
+        if other in (failed or {}):
+            g["evidence"] = f"{other} failed ({failed[other]['error']}), so nothing was measured against it and the gate cannot pass."
+    return gates

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -160,15 +161,25 @@ class Study:
 
         trials: dict[str, list[TrialRecord]] = {}
         timings: dict[str, float] = {}
+        failed: dict[str, dict[str, Any]] = {}  # strategy -> what the report says of its error
+        errors: dict[str, Exception] = {}
         for name, (spec, strategy) in strategies.items():
             t0 = time.perf_counter()
             for i, seed in enumerate(self._seeds(strategy)):
                 key = TrialKey(name, seed)
-                rec = load_trial(key, run_dir) or run_trial(  # latency: the same architecture every seed, measured once
-                    key, spec, strategy, train, val, test, cfg, bb, run_dir, measure=cfg.eval.measures_latency and i == 0,
-                    progress=self.progress)
+                try:
+                    rec = load_trial(key, run_dir) or run_trial(  # latency: the same architecture every seed, measured once
+                        key, spec, strategy, train, val, test, cfg, bb, run_dir, measure=cfg.eval.measures_latency and i == 0,
+                        progress=self.progress)
+                except Exception as err:  # noqa: BLE001  one strategy that cannot run never costs the others their results
+                    errors[name], failed[name] = err, _failure(err, key, run_dir)
+                    trials.pop(name, None)  # its other seeds are left out too: the evidence pairs whole strategies
+                    break
                 trials.setdefault(name, []).append(rec)
             timings[name] = round(time.perf_counter() - t0, 3)
+        if not trials:
+            _raise_all_failed(errors)
+        strategies = {n: v for n, v in strategies.items() if n not in failed}
         curve_trials, n_train = self._learning_curve_trials(strategies, prepared, bb, run_dir)
         if curve_trials:
             timings["learning_curve"] = round(sum(t.result["fit_seconds"] for by in curve_trials.values() for recs in by.values() for t in recs), 3)
@@ -177,7 +188,7 @@ class Study:
         if ablation:
             timings["ablation"] = round(sum(t.result["fit_seconds"] for recs in ablation.values() for t in recs), 3)
 
-        results = self._evidence(trials, prepared, bb, run_dir)
+        results = self._evidence(trials, prepared, bb, run_dir, failed)
         if resume is not None and (run_dir / "results.json").is_file():  # a finished run resumed: same evidence, same date
             results["created"] = load_json(run_dir / "results.json").get("created", results["created"])
         if defaults is not None:
@@ -324,7 +335,8 @@ class Study:
         once = strategy.name == "majority" or (strategy.deterministic and not data_varies)
         return [self.config.seed + i for i in range(1 if once else self.config.eval.seeds)]
 
-    def _evidence(self, trials: dict[str, list[TrialRecord]], prepared: PreparedData, bb, run_dir: Path) -> dict[str, Any]:
+    def _evidence(self, trials: dict[str, list[TrialRecord]], prepared: PreparedData, bb, run_dir: Path,
+                  failed: dict[str, dict[str, Any]]) -> dict[str, Any]:
         cfg = self.config
         val, test = prepared.val, prepared.test
         summaries = {name: summarise_strategy(name, recs, val, test, cfg) for name, recs in trials.items()}
@@ -336,7 +348,7 @@ class Study:
         gain = transfer_gain(best_transfer, trials, test, cfg, summaries)
         w = summaries[winner]
         shipped = next(t for t in trials[winner] if t.key.seed == w["shipped_seed"])
-        gates = gates_for(cfg, w, {c["b"]: c for c in comparisons}, winner)
+        gates = gates_for(cfg, w, {c["b"]: c for c in comparisons}, winner, failed)
         gates_passed = all(g["passed"] for g in gates)
         return {
             "study": cfg.name,
@@ -360,6 +372,7 @@ class Study:
             "higher_is_better": HEADLINE_METRICS[cfg.eval.metric].higher_is_better,
             "seeds": [cfg.seed + i for i in range(cfg.eval.seeds)],
             "strategies": summaries,
+            "failed": failed,
             "winner": winner,
             "runner_up": runner_up,
             "selection": selection,
@@ -463,6 +476,27 @@ class Study:
                         df[f"p_{label}"] = p[:, j]
                     frames.append(df)
             pd.concat(frames).to_parquet(out / f"{name.replace('/', '_')}.parquet", index=False)
+
+
+def _failure(err: Exception, key: TrialKey, run_dir: Path) -> dict[str, Any]:
+    """What the report says of a strategy that could not run; a bug's traceback goes to the trial's error.txt."""
+    user = isinstance(err, GraftError)
+    out: dict[str, Any] = {"seed": key.seed, "error": str(err) if user else f"{type(err).__name__}: {err}",
+                           "type": type(err).__name__, "user_error": user}
+    if not user:
+        folder = key.folder(run_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "error.txt").write_text("".join(traceback.format_exception(err)))
+        out["traceback"] = str(folder / "error.txt")
+    return out
+
+
+def _raise_all_failed(errors: dict[str, Exception]) -> None:
+    """No strategy ran: the one error as it was raised (a bug first), or every strategy's message in one user error."""
+    bug = next((e for e in errors.values() if not isinstance(e, GraftError)), None)
+    if len(errors) == 1 or bug is not None:
+        raise bug or next(iter(errors.values()))
+    raise GraftError("No strategy could run. " + " ".join(f"{n}: {e}" for n, e in errors.items()))
 
 
 def _profile(values: np.ndarray) -> dict[str, Any]:
