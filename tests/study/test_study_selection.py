@@ -3,8 +3,9 @@
 import json
 
 import pytest
+import yaml
 
-from graftlab.core.config import StudyConfig
+from graftlab.core.config import StudyConfig, load_config
 from graftlab.study import Study
 from graftlab.testing import synthetic_reviews
 
@@ -81,6 +82,11 @@ def test_without_strategies_a_tiny_study_runs_the_few_shot_defaults(tiny_bert, t
     assert res.results["strategy_defaults"]["regime"].startswith("few-shot")
     assert res.results["selection"]["selection_method"] == "repeated stratified k-fold"
     assert "lists no strategies" in res.results["selection"]["why"]
+    # the run folder's config.yaml leaves the strategies to the study, so --resume gets the same defaults back
+    assert "strategies" not in yaml.safe_load((res.run_dir / "config.yaml").read_text())
+    resumed = Study(load_config(res.run_dir / "config.yaml"), progress=False).run(resume=res.run_dir)
+    assert list(resumed.results["strategies"]) == list(res.results["strategies"])
+    assert resumed.results["strategies"]["contrastive"]["test"] == res.results["strategies"]["contrastive"]["test"]
     # a config that names its strategies keeps them
     named = Study(config(tiny_bert, tmp_path, 60, strategies=["majority", "linear_probe"], eval={"seeds": 1}), progress=False).run()
     assert list(named.results["strategies"]) == ["majority", "linear_probe"] and "strategy_defaults" not in named.results

@@ -581,7 +581,13 @@ class StudyConfig(Strict):
         return [v] if isinstance(v, str) else v
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """The config as plain data. ``strategies`` is left out when the config did not set it: a run read back from
+        its config.yaml (``--resume``, ``graft reproduce``, ``graft retrain``) then gets the study's data-size
+        defaults again, not this field's fallback list."""
+        out = self.model_dump(mode="json")
+        if "strategies" not in self.model_fields_set:
+            del out["strategies"]
+        return out
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
