@@ -209,6 +209,19 @@ def test_one_rare_class_in_large_data_is_not_few_shot():
     assert len(small) + len(val) <= KFOLD_MAX_ROWS and selection_plan(small, val)["use_kfold"]  # cheap: k-fold
 
 
+def test_many_small_classes_in_more_than_kfold_max_rows_are_ranked_on_the_validation_split():
+    def data(n_classes: int, per_class: int) -> LabeledData:
+        y = np.repeat(np.arange(n_classes), per_class)
+        return LabeledData([f"text {i}" for i in range(len(y))], y, [f"c{k}" for k in range(n_classes)], np.arange(len(y)))
+
+    train, val = data(130, 14), data(130, 3)  # course titles in 130 subjects: median class 14, 2,210 rows
+    assert typical_per_class(train) < TINY_PER_CLASS and len(train) + len(val) > KFOLD_MAX_ROWS
+    plan = selection_plan(train, val)
+    assert not plan["use_kfold"] and plan["selection_method"] == "validation split"
+    assert "14 in its median class, but train+val hold 2,210 rows: the validation split (390 rows" in plan["why"]
+    assert selection_plan(data(30, 14), data(30, 3))["use_kfold"]  # 510 rows: k-fold, six fits are cheap
+
+
 def test_typical_per_class_is_the_median_class():
     def counts(*per_class):
         labels = np.repeat(np.arange(len(per_class) + 1), [*per_class, 0])  # the last class has no rows

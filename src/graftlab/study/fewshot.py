@@ -40,9 +40,10 @@ __all__ = [
 
 #: below this many training examples in the smallest class, selection uses k-fold on train+val
 TINY_PER_CLASS = 50
-#: ... unless train+val hold more rows than this and the typical (median) class is not tiny: k-fold fits every
-#: strategy six times, and on large imbalanced data (one rare class among thousands of rows) that multiplies hours
-#: of fine-tuning to rank by a class that a 15% validation split still holds a few of; eval.selection: kfold forces it
+#: ... unless train+val hold more rows than this: k-fold fits every strategy six times, and on larger data that
+#: multiplies hours of fine-tuning (contrastive on 11k bird-strike remarks for one 44-example class; on 2,300 course
+#: titles in 130 classes) to rank on a validation split of 150 rows or more, where the few-shot measurements that
+#: chose k-fold had 16-64 examples (docs/fewshot.md); eval.selection: kfold forces it
 KFOLD_MAX_ROWS = 1000
 
 #: measured defaults by examples per class (upper bound exclusive), from bench/fewshot.py (docs/fewshot.md)
@@ -121,11 +122,11 @@ def selection_plan(train: LabeledData, val: LabeledData, threshold: int = TINY_P
                "class) rank the strategies, as shuffled k-fold would train on rows newer than those it scores "
                "(eval.selection: kfold asks for it anyway).")
         return {"use_kfold": False, "n_per_class": smallest, "selection_method": "validation split", "why": why}
-    if smallest < threshold and typical >= threshold and rows > KFOLD_MAX_ROWS:
-        why = (f"The training split has {smallest} examples in its smallest class (fewer than {threshold}) but "
-               f"{typical} in its median class, and train+val hold {rows:,} rows: the validation split ({val_smallest} "
-               f"in the smallest class) ranks the strategies, as repeated k-fold would fit each six times on data "
-               f"this size (more than {KFOLD_MAX_ROWS:,} rows; eval.selection: kfold asks for it anyway).")
+    if smallest < threshold and rows > KFOLD_MAX_ROWS:
+        why = (f"The training split has {smallest} examples in its smallest class (fewer than {threshold}) and "
+               f"{typical} in its median class, but train+val hold {rows:,} rows: the validation split ({len(val):,} "
+               f"rows, {val_smallest} in the smallest class) ranks the strategies, as repeated k-fold would fit each "
+               f"six times on data this size (more than {KFOLD_MAX_ROWS:,} rows; eval.selection: kfold asks for it anyway).")
         return {"use_kfold": False, "n_per_class": smallest, "selection_method": "validation split", "why": why}
     if smallest < threshold:
         why = (f"The training split has {smallest} examples in its smallest class (fewer than {threshold}), so its "
