@@ -410,7 +410,7 @@ class Study:
         export_model(predictor, run_dir / "model", meta, reference=self._reference(shipped, prepared, bb, w))
         results["model_dir"] = str(run_dir / "model")
         self._explanations(results, predictor, shipped, prepared, w)
-        self._write_predictions(trials, prepared, run_dir)
+        write_predictions(trials, prepared, run_dir)
         save_json(results, run_dir / "results.json")
         render_report(results, run_dir)
         write_decision_record(results, run_dir)
@@ -462,20 +462,22 @@ class Study:
             ref["embedding_backbone"] = bb.card.name
         return ref
 
-    def _write_predictions(self, trials: dict[str, list[TrialRecord]], prepared: PreparedData, run_dir: Path) -> None:
-        out = run_dir / "predictions"
-        out.mkdir(exist_ok=True)
-        for name, recs in trials.items():
-            frames = []
-            for split, data in (("val", prepared.val), ("test", prepared.test)):
-                for t in recs:
-                    p = softmax(t.val_logits if split == "val" else t.test_logits)
-                    df = pd.DataFrame({"id": data.ids, "split": split, "seed": t.key.seed, "y_true": data.labels,
-                                       "y_pred": p.argmax(1)})
-                    for j, label in enumerate(prepared.label_names):
-                        df[f"p_{label}"] = p[:, j]
-                    frames.append(df)
-            pd.concat(frames).to_parquet(out / f"{name.replace('/', '_')}.parquet", index=False)
+
+def write_predictions(trials: dict[str, list[TrialRecord]], prepared: PreparedData, run_dir: Path) -> None:
+    """``predictions/<strategy>.parquet``: each val and test example's true and predicted class and probability per
+    class, for every seed."""
+    out = run_dir / "predictions"
+    out.mkdir(exist_ok=True)
+    for name, recs in trials.items():
+        frames = []
+        for split, data in (("val", prepared.val), ("test", prepared.test)):
+            for t in recs:
+                p = softmax(t.val_logits if split == "val" else t.test_logits)
+                # every column at once: one insert per class fragments the frame (pandas warns from 100 classes)
+                frames.append(pd.DataFrame({"id": data.ids, "split": split, "seed": t.key.seed, "y_true": data.labels,
+                                            "y_pred": p.argmax(1),
+                                            **{f"p_{label}": p[:, j] for j, label in enumerate(prepared.label_names)}}))
+        pd.concat(frames).to_parquet(out / f"{name.replace('/', '_')}.parquet", index=False)
 
 
 def _failure(err: Exception, key: TrialKey, run_dir: Path) -> dict[str, Any]:
