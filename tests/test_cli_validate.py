@@ -114,3 +114,13 @@ def test_validate_says_which_rare_classes_were_merged(runner, write_study, revie
     assert result.exit_code == 0, result.output
     assert "rare classes merged into 'other': 'odd', 'stray'" in result.stdout
     assert "labels: great, other" in result.stdout
+
+
+def test_tables_written_to_a_log_are_wide_enough_not_to_cut_names(runner, write_study, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    out = _run(runner, "validate", write_study()).stdout  # CliRunner's output is not a terminal, as a log file is not
+    row = next(line for line in out.splitlines() if "leakage_normalised" in line)
+    assert "no input is shared between splits" in row  # at rich's 80 columns the cell wrapped over three lines
+    assert max(map(len, out.splitlines())) <= 160
+    narrow = _run(runner, "validate", write_study(), env={"COLUMNS": "80"}).stdout  # COLUMNS still decides
+    assert "no input is shared between splits" not in narrow and max(map(len, narrow.splitlines())) <= 80

@@ -30,8 +30,16 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # what a shell reports for a process stopped by Ctrl-C (128 + SIGINT)
 
 
+#: columns for tables written to a file or a pipe (a log, CI), where rich would use 80 and cut strategy names
+LOG_WIDTH = 160
+
+
 def stdout() -> Console:
-    return Console(highlight=False)
+    """The console for a command's output; written to a file or pipe it is LOG_WIDTH wide (COLUMNS, when set, wins)."""
+    console = Console(highlight=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console = Console(highlight=False, width=LOG_WIDTH)
+    return console
 
 
 def stderr() -> Console:
