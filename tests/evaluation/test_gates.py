@@ -86,6 +86,9 @@ def test_beats_an_unmeasured_strategy_fails():
     res = one("beats: zero_shot")
     assert res["passed"] is False and "zero_shot was not measured" in res["evidence"]
     assert evaluate_gates(["beats: x"], {}, None)[0]["passed"] is False
+    [said] = evaluate_gates(["beats: tfidf_logreg"], {}, {}, unmeasured={"tfidf_logreg": "failed (no words)"})
+    assert not said["passed"] and said["evidence"] == ("tfidf_logreg failed (no words), so nothing was measured against "
+                                                      "it and the gate cannot pass.")
 
 
 def test_beats_with_real_paired_bootstrap_results():

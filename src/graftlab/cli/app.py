@@ -38,7 +38,7 @@ def stdout() -> Console:
     """The console for a command's output; written to a file or pipe it is LOG_WIDTH wide (COLUMNS, when set, wins)."""
     console = Console(highlight=False)
     if not console.is_terminal and not os.environ.get("COLUMNS"):
-        console = Console(highlight=False, width=LOG_WIDTH)
+        console.width = LOG_WIDTH
     return console
 
 

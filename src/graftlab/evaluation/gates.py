@@ -116,11 +116,15 @@ def _metric_gate(gate: Gate, summary: Mapping[str, object], confidence: float) -
     return {"gate": gate.text, "passed": passed, "evidence": evidence}
 
 
-def _beats_gate(gate: Gate, comparisons: Mapping[str, Mapping[str, object]], confidence: float, winner: str | None) -> dict:
+def _beats_gate(gate: Gate, comparisons: Mapping[str, Mapping[str, object]], confidence: float, winner: str | None,
+                unmeasured: Mapping[str, str]) -> dict:
     if gate.strategy == winner:
         return _failed(gate, f"{gate.strategy} is itself the chosen model: no strategy was chosen over it, so the gate "
                              "cannot pass.")
     cmp = comparisons.get(gate.strategy)
+    if cmp is None and gate.strategy in unmeasured:
+        return _failed(gate, f"{gate.strategy} {unmeasured[gate.strategy]}, so nothing was measured against it and the "
+                             "gate cannot pass.")
     if cmp is None:
         return _failed(
             gate, f"{gate.strategy} was not measured (no paired comparison with the winner), so the gate cannot pass."
@@ -141,6 +145,7 @@ def evaluate_gates(
     comparisons: Mapping[str, Mapping[str, object]] | None = None,
     confidence: float = 0.95,
     winner: str | None = None,
+    unmeasured: Mapping[str, str] | None = None,
 ) -> list[dict]:
     """Check each gate against the winner's numbers.
 
@@ -152,6 +157,7 @@ def evaluate_gates(
             ``{"diff", "ci_low", "ci_high", "p_value"}`` and optionally ``"metric"``.
         confidence: the level the CIs were computed at, used only in the wording.
         winner: the chosen strategy's name; ``beats: <winner>`` fails (a baseline that wins beats nothing).
+        unmeasured: strategy -> why it has no comparison (``"failed (its error)"``), said by a ``beats:`` gate on it.
 
     Returns:
         ``[{"gate": str, "passed": bool, "evidence": str}]`` in gate order.
@@ -164,7 +170,7 @@ def evaluate_gates(
     for g in gates:
         gate = parse_gate(g)
         if gate.kind == "beats":
-            results.append(_beats_gate(gate, comparisons, confidence, winner))
+            results.append(_beats_gate(gate, comparisons, confidence, winner, unmeasured or {}))
         else:
             results.append(_metric_gate(gate, winner_summary, confidence))
     return results

@@ -18,7 +18,6 @@ from ..evaluation import (
     fit_temperature,
     mcnemar,
     paired_bootstrap,
-    parse_gate,
     reliability_curve,
     seed_averaged,
     separates,
@@ -164,9 +163,5 @@ def gates_for(cfg: StudyConfig, winner: dict[str, Any], comparisons: dict[str, d
     for k in ("latency_ms_b1", "latency_ms_b32", "model_bytes", "trainable_params"):
         if winner.get(k) is not None:
             summary[k] = winner[k]
-    gates = evaluate_gates(cfg.eval.gates, summary, comparisons, cfg.eval.confidence, winner=winner_name)
-    for g in gates:
-        other = parse_gate(g["gate"]).strategy
-        if other in (failed or {}):
-            g["evidence"] = f"{other} failed ({failed[other]['error']}), so nothing was measured against it and the gate cannot pass."
-    return gates
+    unmeasured = {name: f"failed ({f['error']})" for name, f in (failed or {}).items()}
+    return evaluate_gates(cfg.eval.gates, summary, comparisons, cfg.eval.confidence, winner=winner_name, unmeasured=unmeasured)
