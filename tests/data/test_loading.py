@@ -59,8 +59,16 @@ def test_an_ending_does_not_override_a_given_kind_or_sep(tmp_path):
     assert SourceConfig(path="rows.parquet.gz").kind == "csv"  # pandas reads no compressed parquet
 
 
+def test_a_path_ending_in_a_slash_is_a_folder_of_images(tmp_path):
+    (tmp_path / "study.yaml").write_text("name: s\ndata: {source: photos/, label: label}\n")
+    cfg = load_config(tmp_path / "study.yaml")
+    assert cfg.data.source.kind == "image_folder" and cfg.data.modality == "image"
+    assert cfg.data.source.path == str(tmp_path / "photos")
+    assert SourceConfig(path="photos/", kind="csv").kind == "csv"  # a given kind still wins
+
+
 def test_a_folder_as_a_file_source_says_how_to_read_a_folder_of_images(tmp_path):
-    with pytest.raises(DataError, match=r"is a folder, not a file.*set 'data.source.kind: image_folder'"):
+    with pytest.raises(DataError, match=r"is a folder, not a file.*set 'data.source.kind: image_folder' \(or end the path with a slash"):
         load_frame(SourceConfig(path=str(tmp_path)))
 
 

@@ -85,7 +85,8 @@ class SourceConfig(Strict):
             data = {"path": str(data)}
         # 'sep' says a delimited text file whatever its ending: kind csv, as before endings were read
         if isinstance(data, dict) and "kind" not in data and "sep" not in data and isinstance(data.get("path"), str):
-            kind = table_kind(data["path"])
+            # a path ending in a slash is a folder: of images, one sub-folder per class (the only folder source)
+            kind = "image_folder" if data["path"].endswith(("/", "\\")) else table_kind(data["path"])
             if kind is not None:
                 data = {**data, "kind": kind}
         return data
