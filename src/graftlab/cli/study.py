@@ -129,6 +129,12 @@ def render_result(result: Any, console: Console) -> None:
     for name, f in (r.get("failed") or {}).items():
         where = f" (traceback: {f['traceback']})" if f.get("traceback") else ""
         console.print(Text(f"{name} could not run and is left out of the comparison: {f['error']}{where}", style="red"))
+    for f in (r.get("learning_curve") or {}).get("failed", []):
+        console.print(Text(f"{f['strategy']} at training size {f['size']} could not run and is left out of the learning "
+                           f"curve: {f['error']}", style="red"))
+    for a in r.get("ablation") or []:
+        if "error" in a:
+            console.print(Text(f"{a['variant']} (ablation of {a['knob']}) could not run: {a['error']}", style="red"))
     console.print(Text(f"Winner: {r['winner']} — {r['selection']['rule']}.", style="bold"))
     for c in r["comparisons"]:
         console.print(Text(f"  {c['a']} − {c['b']}: {c['metric']} {c['diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], p={c['p_value']:.3g}"))

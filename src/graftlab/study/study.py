@@ -180,11 +180,11 @@ class Study:
         if not trials:
             _raise_all_failed(errors)
         strategies = {n: v for n, v in strategies.items() if n not in failed}
-        curve_trials, n_train = self._learning_curve_trials(strategies, prepared, bb, run_dir)
+        curve_trials, n_train, curve_failed = self._learning_curve_trials(strategies, prepared, bb, run_dir)
         if curve_trials:
             timings["learning_curve"] = round(sum(t.result["fit_seconds"] for by in curve_trials.values() for recs in by.values() for t in recs), 3)
 
-        ablation = self._ablation_trials(strategies, trials, prepared, bb, run_dir)
+        ablation, ablation_failed = self._ablation_trials(strategies, trials, prepared, bb, run_dir)
         if ablation:
             timings["ablation"] = round(sum(t.result["fit_seconds"] for recs in ablation.values() for t in recs), 3)
 
@@ -194,16 +194,16 @@ class Study:
         if defaults is not None:
             results["strategy_defaults"] = defaults
             results["selection"]["why"] = f"{defaults['why']} {results['selection']['why']}"
-        if ablation:
-            results["ablation"] = self._ablation_rows(trials, ablation, prepared)
+        if ablation or ablation_failed:
+            results["ablation"] = self._ablation_rows(trials, ablation, prepared) + list(ablation_failed.values())
         if bakeoff is not None:
             results["bakeoff"] = bakeoff
             timings["bakeoff"] = bakeoff["seconds"]
-        if curve_trials:
+        if n_train:
             curve_trials["all"] = trials
             n_train["all"] = len(train)
             sizes = sorted(n_train, key=n_train.get)
-            results["learning_curve"] = learning_curve(curve_trials, test, cfg, sizes, n_train)
+            results["learning_curve"] = {**learning_curve(curve_trials, test, cfg, sizes, n_train), "failed": curve_failed}
         if cfg.eval.costs is not None:
             results["costs"] = cost_report(cfg.eval.costs, trials, val, test)
         if cfg.eval.robustness:
@@ -227,21 +227,40 @@ class Study:
         return StudyResult(run_dir, results, results["winner"], results["exit"]["gates_passed"])
 
     def _learning_curve_trials(self, strategies, prepared: PreparedData, bb, run_dir: Path):
-        """Every strategy × seed on smaller training sets (``eval.fractions``; 1.0 is the main run)."""
+        """Every strategy × seed on smaller training sets (``eval.fractions``; 1.0 is the main run). A point
+        (strategy, size) whose trial raises is left out of the curve and listed, with its error, in the failures."""
         by_size: dict[str, dict[str, list[TrialRecord]]] = {}
         n_train: dict[str, int] = {}
+        failed: list[dict[str, Any]] = []
         for size in sorted(f for f in self.config.eval.fractions if f != 1.0):
             label = size_label(size)
-            varies = len(subsample_train(prepared.train, size, self.config.seed)) < len(prepared.train)  # else all rows, every seed
+            # every seed draws as many rows per class; when that is all rows, every seed trains on the same data
+            n_train[label] = len(subsample_train(prepared.train, size, self.config.seed))
+            varies = n_train[label] < len(prepared.train)
             for name, (spec, strategy) in strategies.items():
-                for seed in self._seeds(strategy, data_varies=varies):
-                    sub = subsample_train(prepared.train, size, seed)
-                    n_train[label] = len(sub)
-                    key = TrialKey(name, seed, size=label)
-                    rec = load_trial(key, run_dir) or run_trial(key, spec, strategy, sub, prepared.val, prepared.test, self.config,
-                                                                 bb, run_dir, keep_model=False, measure=False, progress=self.progress)
-                    by_size.setdefault(label, {}).setdefault(name, []).append(rec)
-        return by_size, n_train
+                recs, failure = self._side_trials(spec, strategy, name, label, self._seeds(strategy, data_varies=varies),
+                                                  lambda seed: subsample_train(prepared.train, size, seed), prepared, bb, run_dir)
+                if failure is None:
+                    by_size.setdefault(label, {})[name] = recs
+                else:  # e.g. too few examples at this size for the strategy: the curve keeps its other points
+                    failed.append({"strategy": name, "size": label, **failure})
+        return by_size, n_train, failed
+
+    def _side_trials(self, spec, strategy: Strategy, name: str, size: str, seeds: list[int],
+                     train_for: Callable[[int], Any], prepared: PreparedData, bb,
+                     run_dir: Path) -> tuple[list[TrialRecord], dict[str, Any] | None]:
+        """A learning-curve point's or an ablation variant's trials (models not kept), each seed training on
+        ``train_for(seed)``: (records, None), or ([], what ``_failure`` says) when one raises."""
+        recs = []
+        for seed in seeds:
+            key = TrialKey(name, seed, size=size)
+            try:
+                recs.append(load_trial(key, run_dir) or run_trial(key, spec, strategy, train_for(seed), prepared.val, prepared.test,
+                                                                  self.config, bb, run_dir, keep_model=False, measure=False,
+                                                                  progress=self.progress))
+            except Exception as err:  # noqa: BLE001  as for a main trial: it costs the study only this point or row
+                return [], _failure(err, key, run_dir)
+        return recs, None
 
     def _defaults_for_size(self, prepared: PreparedData) -> dict[str, Any] | None:
         """A config without ``strategies`` gets the measured defaults for its data size (``fewshot.recommend``:
@@ -265,15 +284,16 @@ class Study:
         own = strategy.params.model_dump(mode="json", exclude=set(TrainOverrides.model_fields))
         return strategy.name, json.dumps([own, cfg.model_dump(mode="json")], sort_keys=True)
 
-    def _ablation_trials(self, strategies, trials: dict[str, list[TrialRecord]], prepared: PreparedData, bb,
-                         run_dir: Path) -> dict[tuple[str, str], list[TrialRecord]]:
+    def _ablation_trials(self, strategies, trials: dict[str, list[TrialRecord]], prepared: PreparedData, bb, run_dir: Path
+                         ) -> tuple[dict[tuple[str, str], list[TrialRecord]], dict[tuple[str, str], dict[str, Any]]]:
         """Each strategy with each enabled knob turned back to its default, on the same seeds (``eval.ablation``).
         A variant that another configured strategy already runs (finetune-2-focal without focal = finetune-2)
-        reuses that strategy's trials."""
+        reuses that strategy's trials. A variant whose trial raises gets a results row saying so instead."""
         cfg = self.config
         out: dict[tuple[str, str], list[TrialRecord]] = {}
+        failed: dict[tuple[str, str], dict[str, Any]] = {}
         if not cfg.eval.ablation:
-            return out
+            return out, failed
         recipes = {self._recipe(s): n for n, (_, s) in strategies.items() if isinstance(s.params, TrainOverrides)}
         for name, (spec, strategy) in strategies.items():
             if not isinstance(strategy.params, TrainOverrides):  # no training knobs (baselines, probe, contrastive)
@@ -285,12 +305,14 @@ class Study:
                 if same is not None and [t.key.seed for t in trials[same]] == self._seeds(strategy):
                     out[(name, knob)] = trials[same]
                     continue
-                for seed in self._seeds(strategy):
-                    key = TrialKey(variant.display_name, seed, size="ablation")
-                    rec = load_trial(key, run_dir) or run_trial(key, variant, vstrategy, prepared.train, prepared.val, prepared.test,
-                                                                 cfg, bb, run_dir, keep_model=False, measure=False, progress=self.progress)
-                    out.setdefault((name, knob), []).append(rec)
-        return out
+                recs, failure = self._side_trials(variant, vstrategy, variant.display_name, "ablation", self._seeds(strategy),
+                                                  lambda _: prepared.train, prepared, bb, run_dir)
+                if failure is None:
+                    out[(name, knob)] = recs
+                else:
+                    failed[(name, knob)] = {"strategy": name, "knob": knob, "without": KNOBS[knob], "variant": variant.display_name,
+                                            "metric": cfg.eval.metric, **failure}
+        return out, failed
 
     def _ablation_rows(self, trials: dict[str, list[TrialRecord]], ablation: dict[tuple[str, str], list[TrialRecord]],
                        prepared: PreparedData) -> list[dict[str, Any]]:
