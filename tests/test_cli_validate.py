@@ -29,6 +29,9 @@ def test_validate_good_csv_exits_0_and_prints_tables(runner, write_study):
     for word in ("train", "val", "test", "great: 21", "fingerprint:", "leakage_exact", "imbalance"):
         assert word in out
     assert "All data checks passed or were resolved" in out
+    # no strategies in the config: it says which the study would run, and why those
+    assert ("strategies: majority, tfidf_logreg, contrastive, linear_probe — the defaults for text data, few-shot (< 50 "
+            "per class); list 'strategies' in the config to choose") in out
 
 
 @pytest.mark.parametrize(

@@ -195,6 +195,14 @@ def test_recommend_switches_to_validation_selection_at_the_threshold():
         recommend(0)
 
 
+def test_recommend_for_images_follows_the_fashion_mnist_measurements():
+    assert [s["name"] for s in recommend(20, "image")["strategies"]] == ["linear_probe"]
+    assert recommend(TINY_PER_CLASS, "image")["strategies"][-1] == {"name": "full", "params": {"lr": 5e-4, "epochs": 5}}
+    assert recommend(TINY_PER_CLASS - 1, "image")["selection"] == "repeated stratified k-fold"
+    with pytest.raises(ConfigError, match="'modality' argument of recommend must be 'text' or 'image'"):
+        recommend(10, "audio")
+
+
 def test_one_rare_class_in_large_data_is_not_few_shot():
     big = labeled(synthetic_reviews(3000, seed=1))
     keep = np.flatnonzero(big.labels != 0)

@@ -127,6 +127,25 @@ def test_text_only_strategy_on_images_is_refused_clearly(tmp_path):
     assert not (tmp_path / "runs").exists()  # refused before a run folder or any training
 
 
+@pytest.mark.parametrize("n_rows, expected", [
+    (120, ["majority", "pixel_logreg", "linear_probe"]),  # 24 per class: few-shot
+    (300, ["majority", "pixel_logreg", "linear_probe", "full"]),  # 60 per class
+])
+def test_without_strategies_an_image_study_gets_the_image_defaults(tmp_path, n_rows, expected):
+    cnn = str(make_tiny_cnn(tmp_path / "cnn"))
+    data = _config(cnn, ["majority"], tmp_path).model_dump(exclude={"strategies"})
+    study = Study(StudyConfig.from_dict(data), frame=synthetic_images(n_rows), progress=False)
+    study.prepare()  # before: the text fallback list, whose tfidf_logreg refused the images
+    assert list(study.strategies()) == expected
+    assert study.defaults["regime"].startswith("few-shot" if n_rows == 120 else "small data")
+    # the config's own training settings win over the defaults' (full: lr 5e-4, 5 epochs)
+    assert all("lr" not in spec.params for spec, _ in study.strategies().values())
+    del data["train"]["lr"]
+    study = Study(StudyConfig.from_dict(data), frame=synthetic_images(n_rows), progress=False)
+    study.prepare()
+    assert {n: spec.params for n, (spec, _) in study.strategies().items()}.get("full", {"lr": 5e-4}) == {"lr": 5e-4}
+
+
 def test_estimator_fits_images(tmp_path):
     import numpy as np
 

@@ -103,9 +103,13 @@ def validate(
 
     cfg = load_config(study, _overrides(set_))
     console = stdout()
-    prepared = _prepare(Study(cfg), console)
+    run = Study(cfg)
+    prepared = _prepare(run, console)
     console.print(Text(f"Study {cfg.name!r}: config is valid.", style="bold"))
     render_prepared(prepared, console)
+    chosen = (f" — the defaults for {cfg.data.modality} data, {run.defaults['regime']}; list 'strategies' in the config "
+              "to choose") if run.defaults else ""
+    console.print(Text(f"strategies: {', '.join(run.strategies())}{chosen}"))
     passed = sum(c.status == "ok" for c in prepared.checks)
     console.print(Text(f"All data checks passed or were resolved ({passed}/{len(prepared.checks)} ok).", style="green"))
 

@@ -81,6 +81,8 @@ class Study:
         self.progress = progress
         self._strategies: dict[str, tuple[Any, Strategy]] | None = None
         self._backbone = None
+        #: set by :meth:`prepare` when the config lists no strategies: the defaults chosen for the data (regime, why)
+        self.defaults: dict[str, Any] | None = None
 
     @classmethod
     def from_yaml(cls, path: str | Path, **kwargs: Any) -> Study:
@@ -119,7 +121,8 @@ class Study:
             test_frame=self.test_frame,
             split_file=split_file,
         )
-        for _, strategy in strategies.values():  # a text-only strategy on images is refused before any compute
+        self.defaults = self._defaults_for_size(prepared)  # a config without strategies: what its data size and modality call for
+        for _, strategy in self.strategies().values():  # a text-only strategy on images is refused before any compute
             strategy.check_data(prepared.train, bb)
         return prepared
 
@@ -263,17 +266,24 @@ class Study:
         return recs, None
 
     def _defaults_for_size(self, prepared: PreparedData) -> dict[str, Any] | None:
-        """A config without ``strategies`` gets the measured defaults for its data size (``fewshot.recommend``:
-        the contrastive strategy below 50 examples per class), with the majority and TF-IDF baselines always."""
-        if "strategies" in self.config.model_fields_set or getattr(self.backbone.card, "modality", "text") != "text":
+        """A config without ``strategies`` gets the measured defaults for its data size and modality
+        (``fewshot.recommend``: on text the contrastive strategy below 50 examples per class), with the majority
+        baseline and the one without pretraining (TF-IDF on text, pixels on images) always. A training setting the
+        config's ``train`` section gives wins over the defaults' own."""
+        if "strategies" in self.config.model_fields_set:
             return None
-        rec = recommend(max(1, typical_per_class(prepared.train)))  # the median class: one rare class is not few-shot
-        specs = [StrategySpec(name=n) for n in ("majority", "tfidf_logreg") if n not in {s["name"] for s in rec["strategies"]}]
-        specs += [StrategySpec(name=s["name"], params=s["params"], label=s["name"] if s["params"] else None) for s in rec["strategies"]]
+        modality = self.config.data.modality
+        rec = recommend(max(1, typical_per_class(prepared.train)), modality)  # the median class: one rare class is not few-shot
+        baseline = "pixel_logreg" if modality == "image" else "tfidf_logreg"
+        specs = [StrategySpec(name=n) for n in ("majority", baseline) if n not in {s["name"] for s in rec["strategies"]}]
+        for s in rec["strategies"]:
+            params = {k: v for k, v in s["params"].items() if k not in self.config.train.model_fields_set}
+            specs.append(StrategySpec(name=s["name"], params=params, label=s["name"] if params else None))
         self._strategies = {spec.display_name: (spec, make_strategy(spec.name, spec.params)) for spec in specs}
+        names = "majority and TF-IDF" if modality == "text" else "majority and pixel"
         return {"regime": rec["regime"], "strategies": [spec.display_name for spec in specs], "evidence": rec["evidence"],
-                "why": "The config lists no strategies, so the study ran the measured defaults for its data size "
-                       f"({rec['regime']}; evidence: {rec['evidence']}) with the majority and TF-IDF baselines."}
+                "why": f"The config lists no strategies, so the study ran the measured defaults for {modality} data of its "
+                       f"size ({rec['regime']}; evidence: {rec['evidence']}) with the {names} baselines."}
 
     def _recipe(self, strategy: Strategy) -> tuple[str, str]:
         """What a training strategy effectively runs: its own parameters and its resolved training settings
@@ -343,7 +353,7 @@ class Study:
             kfold = load_json(saved)
         else:
             candidates = [(name, s) for name, (_, s) in self.strategies().items() if name in summaries]
-            first = recommend(max(1, plan["n_per_class"]))["preferred"]  # k-fold: the few-shot row's preference
+            first = recommend(max(1, plan["n_per_class"]), cfg.data.modality)["preferred"]  # k-fold: the few-shot row's preference
             preferred = next((n for n, s in candidates if s.name == first), None)
             kfold = select_by_kfold(candidates, combine(prepared.train, prepared.val), make_ctx_factory(cfg.train, bb),
                                     metric=cfg.eval.metric, seed=cfg.seed, preferred=preferred)
