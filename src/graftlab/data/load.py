@@ -151,7 +151,8 @@ def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
         where = "is a folder, not a file" if path.is_dir() else "does not exist"
         if cli:
             raise DataError(f"{key} {path} {where}. Check the path.")
-        folder = f" For a folder with one sub-folder of images per class, set '{key}.kind: image_folder' (or end the path with a slash: '{path.name}/')." if path.is_dir() else ""
+        folder = (f" For a folder with one sub-folder of images per class, set '{key}.kind: image_folder' (or end the "
+                  f"path with a slash: '{path.name}/').") if path.is_dir() else ""
         raise DataError(
             f"The '{key}.path' file {path} {where}. Fix the path in the config "
             f"(relative paths are read from the config file's folder).{folder}"
