@@ -33,6 +33,8 @@ def test_image_study_runs_the_protocol_end_to_end(tmp_path):
     assert set(r["strategies"]) == {"majority", "pixel_logreg", "linear_probe", "finetune[trainable_layers=1]"}
     assert r["backbone"]["modality"] == "image"
     assert any(c["b"] == "pixel_logreg" or c["a"] == "pixel_logreg" for c in r["comparisons"])
+    assert set(r["transfer_gain"]) == {"over_scratch", "over_pixel_logreg"}  # no text baseline "not run" on images
+    assert r["transfer_gain"]["over_scratch"] is None and r["transfer_gain"]["over_pixel_logreg"]["b"] == "pixel_logreg"
     assert {row["perturbation"] for row in r["robustness"]} >= {"blur (3x3 box)", "darker (x0.6)"}
     assert any("Q1 (darkest)" in str(s) for s in r["slices"])
     assert "learning_curve" in r

@@ -130,13 +130,11 @@ def compare(a: list[TrialRecord], b: list[TrialRecord], test: LabeledData, cfg: 
 
 def transfer_gain(best_transfer: str | None, trials: dict[str, list[TrialRecord]], test: LabeledData, cfg: StudyConfig,
                   strategies: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Paired difference of the best transfer strategy over ``scratch`` and over the no-pretraining baseline:
-    ``tfidf_logreg`` (text; listed even when absent) and ``pixel_logreg`` (images; listed when it ran)."""
+    """Paired difference of the best transfer strategy over ``scratch`` and over the data's no-pretraining baseline,
+    ``tfidf_logreg`` (text) or ``pixel_logreg`` (images); each listed, as None, when it did not run."""
     out: dict[str, Any] = {}
-    for base in ("scratch", "tfidf_logreg", "pixel_logreg"):
+    for base in ("scratch", "pixel_logreg" if cfg.data.modality == "image" else "tfidf_logreg"):
         name = next((s for s, v in strategies.items() if v["strategy"] == base), None)
-        if base == "pixel_logreg" and name is None:
-            continue  # text studies keep their two entries
         if best_transfer and name:
             out[f"over_{base}"] = {"a": best_transfer, "b": name, **compare(trials[best_transfer], trials[name], test, cfg)}
         else:
