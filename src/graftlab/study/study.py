@@ -198,7 +198,7 @@ class Study:
             results["strategy_defaults"] = defaults
             results["selection"]["why"] = f"{defaults['why']} {results['selection']['why']}"
         if ablation or ablation_failed:
-            results["ablation"] = self._ablation_rows(trials, ablation, prepared) + list(ablation_failed.values())
+            results["ablation"] = self._ablation_rows(trials, ablation, prepared) + ablation_failed
         if bakeoff is not None:
             results["bakeoff"] = bakeoff
             timings["bakeoff"] = bakeoff["seconds"]
@@ -295,13 +295,13 @@ class Study:
         return strategy.name, json.dumps([own, cfg.model_dump(mode="json")], sort_keys=True)
 
     def _ablation_trials(self, strategies, trials: dict[str, list[TrialRecord]], prepared: PreparedData, bb, run_dir: Path
-                         ) -> tuple[dict[tuple[str, str], list[TrialRecord]], dict[tuple[str, str], dict[str, Any]]]:
+                         ) -> tuple[dict[tuple[str, str], list[TrialRecord]], list[dict[str, Any]]]:
         """Each strategy with each enabled knob turned back to its default, on the same seeds (``eval.ablation``).
         A variant that another configured strategy already runs (finetune-2-focal without focal = finetune-2)
         reuses that strategy's trials. A variant whose trial raises gets a results row saying so instead."""
         cfg = self.config
         out: dict[tuple[str, str], list[TrialRecord]] = {}
-        failed: dict[tuple[str, str], dict[str, Any]] = {}
+        failed: list[dict[str, Any]] = []
         if not cfg.eval.ablation:
             return out, failed
         recipes = {self._recipe(s): n for n, (_, s) in strategies.items() if isinstance(s.params, TrainOverrides)}
@@ -320,8 +320,8 @@ class Study:
                 if failure is None:
                     out[(name, knob)] = recs
                 else:
-                    failed[(name, knob)] = {"strategy": name, "knob": knob, "without": KNOBS[knob], "variant": variant.display_name,
-                                            "metric": cfg.eval.metric, **failure}
+                    failed.append({"strategy": name, "knob": knob, "without": KNOBS[knob], "variant": variant.display_name,
+                                   "metric": cfg.eval.metric, **failure})
         return out, failed
 
     def _ablation_rows(self, trials: dict[str, list[TrialRecord]], ablation: dict[tuple[str, str], list[TrialRecord]],
