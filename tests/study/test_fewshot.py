@@ -195,9 +195,11 @@ def test_recommend_switches_to_validation_selection_at_the_threshold():
         recommend(0)
 
 
-def test_recommend_for_images_follows_the_fashion_mnist_measurements():
-    assert [s["name"] for s in recommend(20, "image")["strategies"]] == ["linear_probe"]
-    assert recommend(TINY_PER_CLASS, "image")["strategies"][-1] == {"name": "full", "params": {"lr": 5e-4, "epochs": 5}}
+def test_recommend_for_images_follows_the_image_measurements():
+    full = {"name": "full", "params": {"lr": 5e-4, "epochs": 5}}
+    assert recommend(20, "image")["strategies"] == [full, {"name": "linear_probe", "params": {}}]
+    assert recommend(20, "image")["preferred"] == "full"
+    assert recommend(TINY_PER_CLASS, "image")["strategies"][-1] == full
     assert recommend(TINY_PER_CLASS - 1, "image")["selection"] == "repeated stratified k-fold"
     with pytest.raises(ConfigError, match="'modality' argument of recommend must be 'text' or 'image'"):
         recommend(10, "audio")

@@ -130,7 +130,7 @@ def test_text_only_strategy_on_images_is_refused_clearly(tmp_path):
 
 
 @pytest.mark.parametrize("n_rows, expected", [
-    (120, ["majority", "pixel_logreg", "linear_probe"]),  # 24 per class: few-shot
+    (120, ["majority", "pixel_logreg", "full", "linear_probe"]),  # 24 per class: few-shot (k-fold prefers full)
     (300, ["majority", "pixel_logreg", "linear_probe", "full"]),  # 60 per class
 ])
 def test_without_strategies_an_image_study_gets_the_image_defaults(tmp_path, n_rows, expected):
