@@ -79,11 +79,11 @@ DEFAULTS: list[dict[str, Any]] = [
 ]
 
 
-#: the same for images (efficientnet-lite0@112). Full fine-tuning (lr 5e-4, 5 epochs) is in both rows: at 20 images
-#: per class (bench/fewshot_images.py, three seeds, two draws; docs/images.md#without-strategies) it scored at least
-#: as well as the frozen probe on Fashion-MNIST, digits and MNIST, by up to +0.09 macro-F1, and on the one earlier
-#: single-seed Fashion-MNIST run where it scored below (0.722 vs 0.759) the probe is still a candidate; at 100 per
-#: class it ranked first on Fashion-MNIST (0.849; finetune top-2 0.834, probe 0.820) and on 126 per class digits
+#: the same for images (efficientnet-lite0@112), full fine-tuning (lr 5e-4, 5 epochs) in both rows. At 20 images per
+#: class (bench/fewshot_images.py: Fashion-MNIST, digits and MNIST, two draws of three seeds each;
+#: docs/images.md#without-strategies) full scored level with the frozen probe or above it every time (+0.006 to
+#: +0.088 macro-F1); the probe stays, as a single-seed Fashion-MNIST run had it ahead (0.759 vs 0.722). At 100 per
+#: class full ranked first on Fashion-MNIST (0.849; finetune top-2 0.834, probe 0.820), at 126 per class on digits.
 _FULL_IMAGE = {"name": "full", "params": {"lr": 5e-4, "epochs": 5}}
 IMAGE_DEFAULTS: list[dict[str, Any]] = [
     {
