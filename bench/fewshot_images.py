@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+
 def strategies_yaml(full_lrs: list[float], finetune: bool) -> str:
     """The study's strategies: the baselines, the probe, finetune top-2 (unless left out) and full at each lr."""
     lines = ["strategies:", "  - majority", "  - pixel_logreg", "  - linear_probe"]
