@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.graftlab-installed
 
-.PHONY: install demo demo-images test test-fast browser fashion-mnist bench clean
+.PHONY: install demo demo-images test test-fast browser fashion-mnist bench bench-peers clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ test-fast: install
 
 bench: install
 	$(BIN)/python bench/finetune_cache.py
+
+# graftlab's default study beside SetFit, the Trainer, TF-IDF and a plain probe (docs/fewshot.md); the full grid takes
+# hours on 2 cores: ARGS="--sizes 8 32 --seeds 2" runs a subset
+bench-peers: install
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[bench]"
+	$(BIN)/python bench/peers.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .graft runs .pytest_cache

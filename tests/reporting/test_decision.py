@@ -128,3 +128,12 @@ def test_a_temperature_left_unfitted_is_said_in_the_record_and_the_report(result
     html = render_report({**results, "strategies": strategies}, tmp_path / "html").read_text()
     assert "temperature not fitted</span> chosen model: " + note in html
     assert "Temperature not fitted" not in write_decision_record(results, tmp_path / "plain")[0].read_text()
+
+
+def test_a_pick_made_by_the_prior_says_so(results, tmp_path):
+    md = write_decision_record(results, tmp_path / "data")[0].read_text()
+    assert "Made by the prior" not in md
+    by_prior = {**results, "selection": {**results["selection"], "decided_by": "prior"}}
+    md_path, json_path = write_decision_record(by_prior, tmp_path / "prior")
+    assert "- Made by the prior: the data could not separate the candidates" in md_path.read_text()
+    assert json.loads(json_path.read_text())["selection"]["decided_by"] == "prior"

@@ -207,3 +207,22 @@ def test_parameters_are_validated(tiny_bert, reviews):
     train, val, _ = split(reviews)
     with pytest.raises(ConfigError, match="trainable_layers.*at most 2"):
         make_strategy("contrastive", {"trainable_layers": 3}).fit(train, val, ctx_for(tiny_bert))
+
+
+def test_without_validation_rows_the_last_epoch_and_a_normalised_head_are_kept(tiny_bert, reviews, tmp_path):
+    from graftlab.strategies import load_predictor, save_predictor
+    from graftlab.strategies.selection import REFIT_C
+
+    train, _, test = split(reviews)
+    no_val = train.subset(np.array([], dtype=np.int64))
+    out = make_strategy("contrastive", {"lr": 2e-3, "pairs_per_example": 1, "epochs": 2}).fit(train, no_val, ctx_for(tiny_bert))
+    assert out.info["epochs_run"] == 2 and out.info["best_epoch"] == 2  # nothing to compare epochs on
+    assert out.info["C"] == REFIT_C and out.info["val_scores"] == {}
+    assert out.predictor.model.normalize and all("val_" not in k for h in out.history for k in h)
+    # the head sees unit-length features: scaling an input's pooled features leaves its logits unchanged
+    feats = torch.randn(4, out.predictor.model.backbone.hidden_size)
+    assert torch.allclose(out.predictor.model.head_of(feats), out.predictor.model.head_of(3.0 * feats), atol=1e-5)
+    save_predictor(out.predictor, tmp_path / "m")
+    again = load_predictor(tmp_path / "m")
+    assert again.model.normalize
+    np.testing.assert_allclose(again.predict_logits(test.inputs[:8]), out.predictor.predict_logits(test.inputs[:8]), atol=1e-5)

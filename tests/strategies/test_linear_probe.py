@@ -47,3 +47,41 @@ def test_the_study_scores_the_probe_from_the_cached_embeddings(tiny_bert, review
     assert ec.STATS["forward_batches"] == before + 1
     np.testing.assert_allclose(val_logits, out.predictor.predict_logits(val.inputs), atol=1e-5)
     np.testing.assert_allclose(test_logits, out.predictor.predict_logits(test.inputs), atol=1e-5)
+
+
+def test_without_validation_rows_the_head_is_fitted_on_normalised_embeddings(tiny_bert, reviews):
+    """The refit on every labeled example: no rows to choose C on, so C = REFIT_C on L2-normalised embeddings, the
+    same logistic regression scikit-learn fits on them, and the saved model normalises too."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import normalize
+
+    from graftlab.strategies.selection import REFIT_C
+
+    bb = get_backbone(tiny_bert)
+    names = sorted(reviews.score.unique())
+    y = reviews.score.map({n: i for i, n in enumerate(names)}).to_numpy()
+    data = LabeledData(reviews.review.tolist(), y, names, np.arange(len(y)))
+    train, test = data.subset(range(160)), data.subset(range(200, 240))
+    out = make_strategy("linear_probe").fit(train, train.subset(np.array([], dtype=np.int64)),
+                                            FitContext(train=TrainConfig(max_length=32), seed=0, backbone=bb))
+    assert out.info["C"] == REFIT_C and out.info["normalized_features"] and out.info["selection_metric"] is None
+    x = bb.embed(train.inputs, max_length=32)
+    expected = LogisticRegression(C=REFIT_C, max_iter=2000, random_state=0).fit(normalize(x), train.labels)
+    xt = bb.embed(test.inputs, max_length=32)
+    np.testing.assert_allclose(out.logits_for(test.inputs)[:, 1] - out.logits_for(test.inputs)[:, 0],
+                               expected.decision_function(normalize(xt)), atol=1e-4)
+    np.testing.assert_allclose(out.predictor.predict_logits(test.inputs), out.logits_for(test.inputs), atol=1e-4)
+
+
+def test_tfidf_and_majority_fit_without_validation_rows(reviews):
+    names = sorted(reviews.score.unique())
+    y = reviews.score.map({n: i for i, n in enumerate(names)}).to_numpy()
+    data = LabeledData(reviews.review.tolist(), y, names, np.arange(len(y)))
+    no_val = data.subset(np.array([], dtype=np.int64))
+    for name in ("tfidf_logreg", "majority"):
+        strategy = make_strategy(name)
+        assert strategy.fits_without_val
+        out = strategy.fit(data, no_val, FitContext(train=TrainConfig(), seed=0))
+        assert out.predictor.predict_logits(data.inputs[:4]).shape == (4, 2)
+    assert make_strategy("tfidf_logreg").fit(data, no_val, FitContext(train=TrainConfig(), seed=0)).info["C"] == 1.0
+    assert not make_strategy("full").fits_without_val  # early stopping needs validation rows

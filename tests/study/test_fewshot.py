@@ -63,7 +63,7 @@ def test_kfold_selection_picks_the_clearly_better_strategy():
     assert "3-fold stratified cross-validation repeated 2 times" in out["why"] and "tfidf_logreg" in out["why"]
 
 
-def test_the_preferred_strategy_is_kept_within_one_standard_error():
+def test_the_preferred_strategy_is_kept_on_a_tie():
     data = labeled(synthetic_reviews(36, seed=2))
     # the same procedure twice: identical fold scores, so the preferred (first) one must be kept
     cands = [("preferred", make_strategy("tfidf_logreg", {"C": [1.0]})), ("same", make_strategy("tfidf_logreg", {"C": [1.0]}))]
@@ -74,25 +74,36 @@ def test_the_preferred_strategy_is_kept_within_one_standard_error():
         select_by_kfold(cands, data, no_backbone, preferred="other")
 
 
-def test_one_se_rule_switches_only_for_a_clear_gain():
+def test_the_preferred_strategy_gives_way_to_a_significant_gain():
     data = labeled(synthetic_reviews(48, seed=1))
     cands = [("majority", make_strategy("majority")), ("tfidf_logreg", make_strategy("tfidf_logreg"))]
-    out = select_by_kfold(cands, data, no_backbone, n_splits=3, n_repeats=1, preferred="majority")
-    assert out["winner"] == "tfidf_logreg"  # far beyond one standard error
+    out = select_by_kfold(cands, data, no_backbone, n_splits=3, n_repeats=2, preferred="majority")
+    assert out["winner"] == "tfidf_logreg" and out["decided_by"] == "data"  # every fold far above the majority class
     assert "kept" not in out["why"]
 
 
-def test_one_se_rule_keeps_the_preferred_when_the_gain_is_noise():
+def test_the_preferred_strategy_is_kept_unless_the_t_interval_clears_zero():
     data = labeled(synthetic_reviews(36, seed=2))
-    # two C grids that may differ by a fold or two; whichever is preferred must stay unless clearly beaten
-    cands = [("a", make_strategy("tfidf_logreg", {"C": [1.0]})), ("b", make_strategy("tfidf_logreg", {"C": [0.5]}))]
+    # two C grids that may differ by a fold or two; whichever is preferred must stay unless significantly beaten
+    cands = [("a", make_strategy("tfidf_logreg", {"C": [1.0]})), ("b", make_strategy("tfidf_logreg", {"C": [0.01]}))]
     plain = select_by_kfold(cands, data, no_backbone, n_splits=3, n_repeats=2)
     loser = plain["ranking"][-1]
     kept = select_by_kfold(cands, data, no_backbone, n_splits=3, n_repeats=2, preferred=loser)
     diff = np.asarray(plain["scores"][plain["winner"]]["folds"]) - np.asarray(plain["scores"][loser]["folds"])
-    clear = diff.mean() > diff.std(ddof=1) / np.sqrt(len(diff))
-    assert kept["winner"] == (plain["winner"] if clear else loser)
-    assert ("was kept" in kept["why"]) == (not clear and plain["winner"] != loser)
+    se = diff.std(ddof=1) / np.sqrt(len(diff))
+    significant = diff.mean() - 2.5706 * se > 0  # t(0.975, 5 degrees of freedom)
+    assert kept["winner"] == (plain["winner"] if significant else loser)
+    assert kept["decided_by"] == ("data" if significant else "prior")
+    assert ("measured default order decided" in kept["why"]) == (not significant)
+
+
+def test_a_lead_of_one_standard_error_no_longer_overrides_the_preferred():
+    from graftlab.study.fewshot import _t_lower_bound
+
+    diff = np.array([0.10, 0.0, 0.05, 0.12, -0.02, 0.08])  # mean 0.055, one standard error 0.022: the old rule switched
+    assert diff.mean() > diff.std(ddof=1) / np.sqrt(len(diff))
+    assert _t_lower_bound(diff) < 0 < _t_lower_bound(diff + 0.05)
+    assert _t_lower_bound(np.array([0.2])) == float("-inf")
 
 
 def test_folds_shrink_to_the_smallest_class_and_broken_candidates_are_reported():
@@ -160,29 +171,31 @@ def test_ctx_factory_builds_study_like_contexts():
 
 
 # -- defaults by size -----------------------------------------------------------------------------
-def documented_table() -> list[tuple[int, int | None, str, list[str], float, int]]:
-    """Rows of the defaults table in docs/fewshot.md: (lo, hi or None, selection, strategies, lr, epochs)."""
+def documented_table() -> list[tuple[int, int | None, str, list[str], float, int, str]]:
+    """Rows of the defaults table in docs/fewshot.md: (lo, hi or None, selection, strategies, lr, epochs, preferred)."""
     text = DOC.read_text()
     block = text.split("<!-- defaults-table -->")[1]
     rows = []
     for line in block.strip().splitlines()[2:]:
         if not line.startswith("|"):
             break
-        size, selection, strategies, lr, epochs = [c.strip() for c in line.strip("|").split("|")][:5]
+        size, selection, strategies, lr, epochs, preferred = [c.strip() for c in line.strip("|").split("|")][:6]
         lo, hi = re.fullmatch(r"(\d+)(?:-(\d+)|\+)", size).groups()
-        rows.append((int(lo), int(hi) if hi else None, selection, [s.strip() for s in strategies.split(",")], float(lr), int(epochs)))
+        selection = selection.removesuffix(", then a refit on train+val")
+        rows.append((int(lo), int(hi) if hi else None, selection, [s.strip() for s in strategies.split(",")], float(lr),
+                     int(epochs), preferred))
     return rows
 
 
 def test_recommend_follows_the_documented_table():
     rows = documented_table()
     assert len(rows) == len(DEFAULTS)
-    for lo, hi, selection, strategies, lr, epochs in rows:
+    for lo, hi, selection, strategies, lr, epochs, preferred in rows:
         for n in {lo, hi or lo + 1000, (lo + (hi or lo)) // 2}:
             rec = recommend(n)
             assert rec["selection"] == selection, n
             assert [s["name"] for s in rec["strategies"]] == strategies, n
-            assert rec["preferred"] == strategies[0]
+            assert rec["preferred"] == preferred, n
             assert rec["train"] == {"lr": lr, "epochs": epochs}, n
     starts = [r[0] for r in rows]
     assert starts[0] == 1 and all(rows[i][1] + 1 == starts[i + 1] for i in range(len(rows) - 1))  # no gaps

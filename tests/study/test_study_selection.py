@@ -2,8 +2,13 @@
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
+
+from graftlab import load_model
+from graftlab.strategies import load_predictor
 
 from graftlab.core.config import StudyConfig, load_config
 from graftlab.study import Study
@@ -99,3 +104,51 @@ def test_an_ablation_variant_that_is_already_configured_reuses_its_trials(tiny_b
     (row,) = res.results["ablation"]
     assert (row["strategy"], row["knob"], row["variant"]) == ("ft-focal", "focal", "ft")
     assert not any("without" in p.name for p in (res.run_dir / "trials").iterdir())
+
+
+def test_after_kfold_selection_the_winner_is_refit_on_every_labeled_example_and_shipped(tiny_bert, tmp_path):
+    cfg = config(tiny_bert, tmp_path, 60, strategies=["majority", "linear_probe"], eval={"seeds": 2})
+    res = Study(cfg, progress=False).run()
+    sel, r = res.results["selection"], res.results
+    assert sel["selection_method"] == "repeated stratified k-fold"
+    refit = sel["refit"]
+    n_labeled = r["data"]["splits"]["train"] + r["data"]["splits"]["val"]
+    assert refit["done"] and refit["strategy"] == res.winner and refit["n_train"] == n_labeled
+    assert refit["test"]["macro_f1"]["ci_low"] <= refit["test"]["macro_f1"]["value"] <= refit["test"]["macro_f1"]["ci_high"]
+    assert set(refit["vs_training_split"]) == {"diff", "ci_low", "ci_high", "p_value"}
+    assert f"all {n_labeled} labeled examples" in sel["why"]
+    folder = res.run_dir / "trials" / res.winner / "size-refit" / f"seed-{refit['seed']}"
+    assert json.loads((folder / "result.json").read_text())["n_train"] == n_labeled
+    meta = json.loads((res.run_dir / "model" / "model.json").read_text())
+    assert meta["refit_on_train_val"] is True and meta["temperature"] == 1.0
+    assert meta["metrics"] == refit["test"]
+    # the packaged model is the refit: it predicts what the refit trial predicted
+    texts = pd.read_csv(tmp_path / "reviews.csv").review.tolist()[:5]
+    refit_model = load_predictor(folder / "model")
+    assert np.allclose(load_model(res.run_dir / "model").predict_logits(texts), refit_model.predict_logits(texts), atol=1e-5)
+    # eval.refit: false ships the training-split model, as before
+    off = Study(config(tiny_bert, tmp_path, 60, strategies=["majority", "linear_probe"], eval={"seeds": 1, "refit": False}),
+                progress=False).run()
+    assert "refit" not in off.results["selection"]
+    assert json.loads((off.run_dir / "model" / "model.json").read_text())["refit_on_train_val"] is False
+
+
+def test_a_winner_that_needs_validation_rows_is_not_refit(tiny_bert, tmp_path):
+    cfg = config(tiny_bert, tmp_path, 60, strategies=["full"], eval={"seeds": 1})
+    sel = Study(cfg, progress=False).run().results["selection"]
+    assert sel["refit"] == {"done": False, "why": "full needs a validation split to train, so the packaged model is the "
+                                                  "one trained on the training split."}
+
+
+def test_validation_selection_keeps_the_preferred_strategy_unless_beaten_significantly(tiny_bert, tmp_path):
+    # 240 rows: validation selection; full is the measured default order's preferred strategy from 50 per class
+    cfg = config(tiny_bert, tmp_path, 240, strategies=["majority", "full"], eval={"seeds": 1})
+    res = Study(cfg, progress=False).run()
+    sel = res.results["selection"]
+    assert sel["selection_method"] == "validation split" and "preferred full" in sel["rule"]
+    val = res.results["strategies"]
+    if val["majority"]["val"]["macro_f1"] > val["full"]["val"]["macro_f1"]:  # a lead: tested, and said
+        assert sel["decided_by"] in ("prior", "data") and "prior_test" in sel
+        assert (res.winner == "full") == (sel["decided_by"] == "prior")
+    else:
+        assert res.winner == "full" and sel["decided_by"] == "data and prior"

@@ -121,6 +121,9 @@ class Backbone(ABC):
         """Frozen pooled embeddings, (n, hidden) float32. Cached per instance and input list."""
         from .embedding_cache import cached_embeddings
 
+        if len(inputs) == 0:  # e.g. the validation split of a refit on every labeled example
+            return np.zeros((0, self.hidden_size), dtype=np.float32)
+
         return cached_embeddings(self, inputs, max_length, batch_size)
 
 

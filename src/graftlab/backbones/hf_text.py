@@ -122,7 +122,7 @@ class HFTextBackbone(Backbone):
         _require_text(self.name, inputs)
         max_length = min(max_length or self.max_length, self.max_length)
         tok = self.tokenizer
-        ids = tok(list(inputs), truncation=True, max_length=max_length)["input_ids"]
+        ids = tok(list(inputs), truncation=True, max_length=max_length)["input_ids"] if len(inputs) else []  # no rows: no call
         mask_id = tok.mask_token_id if tok.mask_token_id is not None else tok.unk_token_id
         return TokenSet(ids, labels, tok.pad_token_id or 0, tuple(tok.all_special_ids), mask_id)
 

@@ -234,6 +234,12 @@ class EvalConfig(Strict):
         description="how the winner is chosen: 'auto' = repeated stratified k-fold on train+val when the smallest "
         "training class has fewer than 50 examples, else the validation split",
     )
+    refit: bool = Field(
+        default=True,
+        description="after k-fold selection, fit the chosen strategy once more on every labeled example (train+val) "
+        "and ship that model, as scikit-learn's search estimators refit (strategies that need a validation split to "
+        "train, e.g. full fine-tuning, ship their training-split model)",
+    )
     robustness: bool = Field(default=True, description="evaluate the winner on perturbed test inputs")
     explain: Literal["ig", "occlusion", "off"] = Field(
         default="ig", description="attributions for the report's example predictions: words of a text, patches of an image"

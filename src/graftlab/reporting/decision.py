@@ -80,6 +80,7 @@ def _selection(results: Mapping[str, Any], metric: str) -> dict[str, Any]:
         "rule": recorded.get("rule") or default_rule,
         "method": recorded.get("selection_method"),
         "why": recorded.get("why"),
+        "decided_by": recorded.get("decided_by"),
         "source": source,
         "validation": {
             "metric": metric,
@@ -211,7 +212,7 @@ def build_decision(results: Mapping[str, Any]) -> dict[str, Any]:
         "headline_metric": metric,
         "winner": winner,
         "runner_up": runner_up,
-        "selection": {k: selection[k] for k in ("rule", "method", "why", "source", "validation")},
+        "selection": {k: selection[k] for k in ("rule", "method", "why", "decided_by", "source", "validation")},
         "evidence": {
             "kind": entry.get("kind"),
             "params": entry.get("params"),
@@ -376,6 +377,9 @@ def decision_markdown(d: Mapping[str, Any]) -> str:
     lines += [f"- Gates: **{_gates_line(d['gates'])}**", f"- Selection rule: {sel['rule']}"]
     if sel.get("method"):
         lines.append(f"- Selection method: {sel['method']}")
+    if sel.get("decided_by") == "prior":
+        lines.append("- Made by the prior: the data could not separate the candidates, so the measured default order "
+                     "decided (see why)")
     if sel.get("why"):
         lines.append(f"- Why: {sel['why']}")
     if sel["source"] == "computed":

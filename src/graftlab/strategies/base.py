@@ -91,6 +91,9 @@ class Strategy(ABC):
     #: the same data give the same model whatever the seed (no random initialisation, order or sampling), so the
     #: study fits it once on a given training set instead of once per seed
     deterministic: ClassVar[bool] = False
+    #: fits without validation rows (the refit on every labeled example after k-fold selection): nothing in it
+    #: needs a validation split (no early stopping; C fixed instead of chosen on val)
+    fits_without_val: ClassVar[bool] = False
     #: the input modalities the strategy works on; neural strategies follow their backbone
     modalities: ClassVar[tuple[str, ...]] = ("text", "image")
 

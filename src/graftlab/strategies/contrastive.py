@@ -10,6 +10,8 @@ logistic head on the tuned embeddings (Tunstall et al. 2022, "Efficient Few-Shot
    ``trainable_layers`` set, the frozen prefix is computed once and cached as for ``finetune``.
 3. Head: standardised embeddings, a logistic regression with C chosen on val, the scaler folded into the
    linear head. After every body epoch the head is refit and scored on val; the best epoch's body is kept.
+   Without validation rows (the refit on every labeled example after k-fold selection) the head is fitted on
+   L2-normalised embeddings and the last epoch is kept (``selection.embedding_head``).
 
 The result is an :class:`~graftlab.strategies.neural.EncoderClassifier` in a
 :class:`~graftlab.strategies.neural.NeuralPredictor`: it saves, reloads and serves like every strategy.
@@ -26,7 +28,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
-from sklearn.preprocessing import StandardScaler
 
 from ..core.errors import ConfigError, DataError
 from ..core.schedules import warmup_linear
@@ -40,8 +41,7 @@ from .neural import (
     param_groups,
     training_sets,
 )
-from .selection import select_logreg
-from .tfidf_logreg import as_multiclass
+from .selection import embedding_head
 
 __all__ = ["Contrastive", "ContrastiveParams", "Pairs", "encoded_features", "pair_loss", "sample_pairs", "supcon_loss"]
 
@@ -208,6 +208,7 @@ class Contrastive(Strategy):
     """Pair-tuned body + logistic head: the few-shot strategy (see the module docstring)."""
 
     name = "contrastive"
+    fits_without_val = True
     Params = ContrastiveParams
 
     def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome:
@@ -241,9 +242,12 @@ class Contrastive(Strategy):
             train_loss = self._train_epoch(model, train_set, pairs, optimizer, scheduler, rng, cfg.grad_clip)
             head = self._fit_head(model, train_set, val_set, train, val, ctx.seed, cfg)
             record = {"epoch": epoch, "step": epoch * steps_per_epoch, "train_loss": train_loss,
-                      f"val_{head['metric']}": head["score"], "C": head["C"], "elapsed_s": round(time.perf_counter() - t_start, 3)}
+                      "C": head["C"], "elapsed_s": round(time.perf_counter() - t_start, 3)}
+            if head["score"] is not None:
+                record[f"val_{head['metric']}"] = head["score"]
             history.append(record)
-            if best is None or head["score"] > best["head"]["score"] + 1e-12:
+            # without validation rows (the refit on every labeled example) the last epoch is kept
+            if best is None or head["score"] is None or head["score"] > best["head"]["score"] + 1e-12:
                 state = {k: v.detach().clone() for k, v in model.encoder.state_dict().items()} if p.epochs > 1 else None
                 best = {"epoch": epoch, "head": head, "state": state}
             elif patience is not None and epoch - best["epoch"] >= patience:
@@ -284,20 +288,16 @@ class Contrastive(Strategy):
 
     def _fit_head(self, model: EncoderClassifier, train_set: Any, val_set: Any, train: LabeledData, val: LabeledData,
                   seed: int, cfg: Any) -> dict[str, Any]:
-        """Logistic regression on the current body's standardised features; C chosen on val."""
+        """Logistic regression on the current body's features (``selection.embedding_head``): standardised with C
+        chosen on val, or L2-normalised with the refit C when there are no validation rows."""
         x_train = encoded_features(model, train_set, cfg.eval_batch_size)
-        x_val = encoded_features(model, val_set, cfg.eval_batch_size)
-        scaler = StandardScaler().fit(x_train)
-        clf, info = select_logreg(scaler.transform(x_train), train.labels, scaler.transform(x_val), val.labels,
-                                  self.params.C, seed, cfg)
-        coef, intercept = as_multiclass(clf, train.n_classes)
-        scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-        # fold the scaler: w·(x-μ)/σ + b = (w/σ)·x + (b - Σ w μ/σ)
-        return {"w": coef / scale, "b": intercept - (coef * scaler.mean_ / scale).sum(1), "C": info["C"],
-                "score": info["val_scores"][str(info["C"])], "val_scores": info["val_scores"], "metric": info["selection_metric"]}
+        x_val = encoded_features(model, val_set, cfg.eval_batch_size) if len(val) else np.zeros((0, x_train.shape[1]), np.float32)
+        head = embedding_head(x_train, train.labels, x_val, val.labels, train.n_classes, self.params.C, seed, cfg)
+        return {**head, "metric": head["selection_metric"]}
 
     @staticmethod
     def _set_head(model: EncoderClassifier, head: dict[str, Any]) -> None:
         with torch.no_grad():
             model.head.weight.copy_(torch.as_tensor(head["w"], dtype=torch.float32))
             model.head.bias.copy_(torch.as_tensor(head["b"], dtype=torch.float32))
+        model.normalize = bool(head["normalize"])

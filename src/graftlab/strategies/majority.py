@@ -40,6 +40,7 @@ class Majority(Strategy):
 
     name = "majority"
     kind = "baseline"
+    fits_without_val = True
     deterministic = True
     uses_backbone = False
 

@@ -28,15 +28,18 @@ __all__ = [
 
 
 class EncoderClassifier(nn.Module):
-    """logits = head(dropout(pool(encoder(inputs)))). Frozen sub-modules stay in eval mode while training
+    """logits = head(dropout(pool(encoder(inputs)))), the pooled features L2-normalised first when ``normalize``
+    (a logistic head fitted on unit-length embeddings). Frozen sub-modules stay in eval mode while training
     (no dropout noise in a frozen prefix; BatchNorm statistics of frozen groups never change)."""
 
-    def __init__(self, backbone: Backbone, encoder: nn.Module, n_classes: int, dropout: float = 0.1) -> None:
+    def __init__(self, backbone: Backbone, encoder: nn.Module, n_classes: int, dropout: float = 0.1,
+                 normalize: bool = False) -> None:
         super().__init__()
         self.backbone = backbone  # not a Module: supplies pooling and preprocessing
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(backbone.hidden_size, n_classes)
+        self.normalize = normalize
         self.frozen: list[nn.Module] = []
 
     def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -45,7 +48,13 @@ class EncoderClassifier(nn.Module):
         return self.backbone.pooled(self.encoder, batch)  # (batch, hidden)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.head(self.dropout(self.features(batch)))  # (batch, n_classes)
+        return self.head_of(self.features(batch))  # (batch, n_classes)
+
+    def head_of(self, features: torch.Tensor) -> torch.Tensor:
+        """(batch, hidden) pooled features -> (batch, n_classes) logits."""
+        if self.normalize:
+            features = nn.functional.normalize(features, dim=-1)
+        return self.head(self.dropout(features))
 
     def train(self, mode: bool = True) -> EncoderClassifier:
         super().train(mode)
@@ -243,14 +252,16 @@ class NeuralPredictor(Predictor):
 
         spec = self.backbone.export(folder / "backbone")
         save_model(self.model, str(folder / "model.safetensors"))
-        return {"backbone": spec, "max_length": self.max_length, "dropout": self.dropout, "n_classes": len(self.label_names)}
+        return {"backbone": spec, "max_length": self.max_length, "dropout": self.dropout, "n_classes": len(self.label_names),
+                "normalize": bool(self.model.normalize)}
 
     @classmethod
     def load_files(cls, folder: Path, spec: dict[str, Any]) -> NeuralPredictor:
         from safetensors.torch import load_model
 
         backbone = REBUILDERS.get(spec["backbone"]["kind"])(folder / "backbone", spec["backbone"])
-        model = EncoderClassifier(backbone, backbone.load_encoder(pretrained=False), spec["n_classes"], spec["dropout"])
+        model = EncoderClassifier(backbone, backbone.load_encoder(pretrained=False), spec["n_classes"], spec["dropout"],
+                                  normalize=bool(spec.get("normalize", False)))  # models saved before it: False
         load_model(model, str(folder / "model.safetensors"), strict=True)
         model.eval()
         return cls(model, [str(i) for i in range(spec["n_classes"])], spec["max_length"], spec["dropout"])

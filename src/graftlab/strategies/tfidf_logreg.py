@@ -97,6 +97,7 @@ class TfidfLogreg(Strategy):
 
     name = "tfidf_logreg"
     kind = "baseline"
+    fits_without_val = True
     deterministic = True  # TF-IDF and lbfgs logistic regressions (C chosen on val) draw nothing at random
     uses_backbone = False
     modalities = ("text",)
@@ -117,7 +118,7 @@ class TfidfLogreg(Strategy):
                 f"tfidf_logreg's min_df {p.min_df} keeps no term: no word or word pair is in {p.min_df} of the "
                 f"{len(texts)} training texts. Lower min_df (strategies: tfidf_logreg: min_df: 1 keeps every term)."
             ) from None
-        x_val = vec.transform([str(t) for t in val.inputs])
+        x_val = vec.transform([str(t) for t in val.inputs]) if len(val) else None  # no rows: select_logreg fits C = 1
         model, info = select_logreg(x_train, train.labels, x_val, val.labels, p.C, ctx.seed, ctx.train)
         coef, intercept = as_multiclass(model, train.n_classes)
         pred = TfidfPredictor(vec, coef, intercept, train.label_names)

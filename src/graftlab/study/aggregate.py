@@ -26,7 +26,7 @@ from ..evaluation import (
 )
 from .trials import TrialRecord
 
-__all__ = ["summarise_strategy", "select_winner", "compare", "transfer_gain", "slices_for", "gates_for", "TEST_METRICS"]
+__all__ = ["summarise_strategy", "select_winner", "keep_preferred", "compare", "transfer_gain", "slices_for", "gates_for", "TEST_METRICS"]
 
 TEST_METRICS = ("accuracy", "macro_f1", "roc_auc", "log_loss", "brier", "ece")
 
@@ -116,6 +116,39 @@ def select_winner(strategies: dict[str, dict[str, Any]], metric: str) -> tuple[s
     why = ", ".join(f"{s}: {strategies[s]['val'][key]:.3f}" for s in ranked)
     return ranked[0], (ranked[1] if len(ranked) > 1 else None), {"rule": rule, "selection_method": "validation split",
                                                                  "ranking": ranked, "why": f"validation {key} — {why}"}
+
+
+def keep_preferred(selection: dict[str, Any], preferred: str | None, trials: dict[str, list[TrialRecord]], val: LabeledData,
+                   cfg: StudyConfig) -> tuple[str, str | None, dict[str, Any]]:
+    """The validation ranking tested against the measured default order: when the validation leader is not the
+    ``preferred`` strategy, it wins only if its lead is significant (paired bootstrap on the validation rows, seeds
+    averaged: the CI lies above 0; and McNemar's test on their predictions below 1 - confidence). A small or saturated validation split cannot separate strategies, and then the
+    prior decides. Returns (winner, runner-up, selection with ``decided_by`` and the test in ``why``)."""
+    ranking = list(selection["ranking"])
+    leader = ranking[0]
+    if preferred is None or preferred not in trials or not len(val):
+        return leader, (ranking[1] if len(ranking) > 1 else None), {**selection, "decided_by": "data"}
+    rule = (f"{selection['rule']}; the preferred {preferred} (the measured default order) is kept unless the leader "
+            "beats it significantly on the validation rows (paired bootstrap, seeds averaged, and McNemar's test)")
+    if leader == preferred:
+        return leader, (ranking[1] if len(ranking) > 1 else None), {**selection, "rule": rule, "decided_by": "data and prior"}
+    ev = cfg.eval
+    lead = [softmax(t.val_logits) for t in trials[leader]]
+    pref = [softmax(t.val_logits) for t in trials[preferred]]
+    test = paired_bootstrap(val.labels, lead, pref, ev.metric, n_boot=ev.bootstrap, confidence=ev.confidence, seed=cfg.seed)
+    # a percentile bootstrap of a handful of rows is overconfident: the exact McNemar test must agree
+    exact = mcnemar(val.labels, np.mean(lead, axis=0), np.mean(pref, axis=0))
+    verdict = {**{k: test[k] for k in ("diff", "ci_low", "ci_high", "p_value")}, "mcnemar_p": exact["p_value"]}
+    span = f"{test['diff']:+.3f} [{test['ci_low']:+.3f}, {test['ci_high']:+.3f}], McNemar p = {exact['p_value']:.3f}"
+    if test["ci_low"] > 0 and exact["p_value"] < 1 - ev.confidence:
+        why = f" {leader} leads the preferred {preferred} significantly on the {len(val)} validation rows: {span}."
+        return leader, ranking[1], {**selection, "rule": rule, "decided_by": "data", "prior_test": verdict,
+                                    "why": selection["why"] + why}
+    ranking = [preferred] + [n for n in ranking if n != preferred]
+    why = (f" {leader}'s lead over the preferred {preferred} on the {len(val)} validation rows, {span}, is not "
+           f"significant, so the measured default order decided: {preferred} was kept.")
+    return preferred, leader, {**selection, "rule": rule, "ranking": ranking, "decided_by": "prior", "prior_test": verdict,
+                               "why": selection["why"] + why}
 
 
 def compare(a: list[TrialRecord], b: list[TrialRecord], test: LabeledData, cfg: StudyConfig) -> dict[str, Any]:

@@ -23,14 +23,14 @@ from ..core.config import StrategySpec, StudyConfig, load_config
 from ..core.errors import ConfigError, GraftError
 from ..data.images import brightness
 from ..data.prepare import PreparedData, prepare_data
-from ..evaluation import HEADLINE_METRICS, softmax
+from ..evaluation import HEADLINE_METRICS, bootstrap_ci, paired_bootstrap, softmax
 from ..packaging import export_model
 from ..selection import check_license, run_bakeoff
 from ..strategies import Strategy, load_predictor, make_strategy
 from ..strategies.overrides import KNOBS, TrainOverrides, ablation_variants, train_config_for
 from .curves import cost_report, learning_curve, size_label, subsample_train
 from .robustness import robustness_report
-from .aggregate import compare, gates_for, select_winner, slices_for, summarise_strategy, transfer_gain
+from .aggregate import TEST_METRICS, compare, gates_for, keep_preferred, select_winner, slices_for, summarise_strategy, transfer_gain
 from .environment import environment
 from .fewshot import (
     as_study_selection,
@@ -192,6 +192,9 @@ class Study:
             timings["ablation"] = round(sum(t.result["fit_seconds"] for recs in ablation.values() for t in recs), 3)
 
         results = self._evidence(trials, prepared, bb, run_dir, failed)
+        refit = self._refit(results, trials, prepared, bb, run_dir)
+        if refit is not None:
+            timings["refit"] = refit.result["fit_seconds"]
         if resume is not None and (run_dir / "results.json").is_file():  # a finished run resumed: same evidence, same date
             results["created"] = load_json(run_dir / "results.json").get("created", results["created"])
         if defaults is not None:
@@ -215,7 +218,7 @@ class Study:
             results["robustness"] = robustness_report(load_predictor(shipped.model_dir), list(test.inputs), test.labels,
                                                       cfg.eval.metric, w["calibration"]["temperature"], shipped.test_logits, cfg.seed)
         results["timings"] = {"total_s": round(time.perf_counter() - t_start, 3), "per_strategy_s": timings}
-        self._write_outputs(results, trials, prepared, run_dir, bb)
+        self._write_outputs(results, trials, prepared, run_dir, bb, refit)
         if cfg.tracking.enabled:
             from ..tracking import attach_model_card, log_study
 
@@ -335,14 +338,20 @@ class Study:
                          "accuracy": {k: res["accuracy"][k] for k in ("diff", "ci_low", "ci_high", "p_value")}})
         return rows
 
-    def _select(self, summaries: dict[str, dict[str, Any]], prepared: PreparedData, bb, run_dir: Path) -> tuple[str, str | None, dict[str, Any]]:
+    def _select(self, summaries: dict[str, dict[str, Any]], trials: dict[str, list[TrialRecord]], prepared: PreparedData,
+                bb, run_dir: Path) -> tuple[str, str | None, dict[str, Any]]:
         """The winner: by the validation split, or by repeated stratified k-fold on train+val when the training
-        split is too small for its validation split to rank strategies (``eval.selection``; docs/fewshot.md)."""
+        split is too small for its validation split to rank strategies (``eval.selection``; docs/fewshot.md). Either
+        way a lead over the measured default order's preferred strategy must be significant to override it."""
         cfg = self.config
         plan = selection_plan(prepared.train, prepared.val, ordered_by=cfg.data.split.order_by)
         mode = cfg.eval.selection
+        first = recommend(max(1, plan["n_per_class"]), cfg.data.modality)["preferred"]
+        candidates = [(name, s) for name, (_, s) in self.strategies().items() if name in summaries]
+        preferred = next((n for n, s in candidates if s.name == first), None)
         if mode == "validation" or (mode == "auto" and not plan["use_kfold"]):
-            winner, runner_up, selection = select_winner(summaries, cfg.eval.metric)
+            winner, runner_up, selection = keep_preferred(select_winner(summaries, cfg.eval.metric)[2], preferred, trials,
+                                                          prepared.val, cfg)
             reason = "The config asks for validation-split selection (eval.selection: validation)." if mode == "validation" else plan["why"]
             selection["why"] = f"{reason} {selection['why']}"
             return winner, runner_up, selection
@@ -352,13 +361,54 @@ class Study:
         if saved.is_file():
             kfold = load_json(saved)
         else:
-            candidates = [(name, s) for name, (_, s) in self.strategies().items() if name in summaries]
-            first = recommend(max(1, plan["n_per_class"]), cfg.data.modality)["preferred"]  # k-fold: the few-shot row's preference
-            preferred = next((n for n, s in candidates if s.name == first), None)
             kfold = select_by_kfold(candidates, combine(prepared.train, prepared.val), make_ctx_factory(cfg.train, bb),
                                     metric=cfg.eval.metric, seed=cfg.seed, preferred=preferred)
             save_json(kfold, saved)
         return as_study_selection(kfold, plan)
+
+    def _refit(self, results: dict[str, Any], trials: dict[str, list[TrialRecord]], prepared: PreparedData, bb,
+               run_dir: Path) -> TrialRecord | None:
+        """After k-fold selection (``eval.refit``), the winner fitted once more on every labeled example (train+val)
+        with its shipped seed, as scikit-learn's search estimators refit: with 8 examples per class the validation
+        split holds a fifth of the data and, since k-fold ranked the strategies, chooses nothing. Its test scores and
+        its paired difference from the same seed trained on the training split go to ``selection.refit``; the trials
+        stay the evidence over seeds. None (and a note why) when the winner needs validation rows to train."""
+        cfg, sel = self.config, results["selection"]
+        if not cfg.eval.refit or sel.get("selection_method") != "repeated stratified k-fold":
+            return None
+        if cfg.data.modality != "text":  # the head without validation rows was measured on text (bench/fewshot_heads.py)
+            sel["refit"] = {"done": False, "why": "the refit is measured on text only; an image study packages the model "
+                                                  "trained on the training split."}
+            return None
+        winner = results["winner"]
+        spec, strategy = self.strategies()[winner]
+        w = results["strategies"][winner]
+        if not strategy.fits_without_val:
+            sel["refit"] = {"done": False, "why": f"{strategy.name} needs a validation split to train, so the packaged model "
+                                                  "is the one trained on the training split."}
+            return None
+        everything = combine(prepared.train, prepared.val)
+        no_val = prepared.val.subset(np.array([], dtype=np.int64))
+        key = TrialKey(winner, w["shipped_seed"], size="refit")
+        rec = load_trial(key, run_dir) or run_trial(key, spec, strategy, everything, no_val, prepared.test, cfg, bb, run_dir,
+                                                    measure=False, progress=self.progress)
+        trained = next(t for t in trials[winner] if t.key.seed == key.seed)
+        test, ev = prepared.test, cfg.eval
+        proba = softmax(rec.test_logits)
+        scores = {m: bootstrap_ci(test.labels, proba, m, n_boot=ev.bootstrap, confidence=ev.confidence, seed=cfg.seed)
+                  for m in TEST_METRICS}
+        diff = paired_bootstrap(test.labels, proba, softmax(trained.test_logits), ev.metric, n_boot=ev.bootstrap,
+                                confidence=ev.confidence, seed=cfg.seed)
+        sel["refit"] = {"done": True, "strategy": winner, "seed": key.seed, "n_train": len(everything), "test": scores,
+                        "temperature": 1.0,  # no held-out rows to fit one on
+                        "vs_training_split": {k: diff[k] for k in ("diff", "ci_low", "ci_high", "p_value")}}
+        m = ev.metric
+        sel["why"] += (f" The packaged model is {winner} fitted once more on all {len(everything)} labeled examples "
+                       f"(train+val, seed {key.seed}), as scikit-learn's search estimators refit: test {m} "
+                       f"{scores[m]['value']:.3f} [{scores[m]['ci_low']:.3f}, {scores[m]['ci_high']:.3f}], "
+                       f"{diff['diff']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] against the same seed trained "
+                       "on the training split; the comparisons above are of the training-split models.")
+        return rec
 
     def _seeds(self, strategy: Strategy, data_varies: bool = False) -> list[int]:
         """Seeds to run: every configured seed, except for a deterministic strategy on one training set (one seed
@@ -372,7 +422,7 @@ class Study:
         cfg = self.config
         val, test = prepared.val, prepared.test
         summaries = {name: summarise_strategy(name, recs, val, test, cfg) for name, recs in trials.items()}
-        winner, runner_up, selection = self._select(summaries, prepared, bb, run_dir)
+        winner, runner_up, selection = self._select(summaries, trials, prepared, bb, run_dir)
         comparisons = [{"a": winner, "b": other, **compare(trials[winner], trials[other], test, cfg)}
                        for other in summaries if other != winner]
         transfer = [s for s in summaries if summaries[s]["kind"] == "transfer"]
@@ -416,12 +466,15 @@ class Study:
         }
 
     def _write_outputs(self, results: dict[str, Any], trials: dict[str, list[TrialRecord]], prepared: PreparedData,
-                       run_dir: Path, bb) -> None:
+                       run_dir: Path, bb, refit: TrialRecord | None = None) -> None:
+        """The packaged model (the refit on every labeled example when there is one, else the winner's shipped seed),
+        predictions, results.json, report and decision record."""
         from ..reporting import render_report, write_decision_record
 
         winner = results["winner"]
         w = results["strategies"][winner]
-        shipped = next(t for t in trials[winner] if t.key.seed == w["shipped_seed"])
+        trained = next(t for t in trials[winner] if t.key.seed == w["shipped_seed"])
+        shipped = refit or trained
         predictor = load_predictor(shipped.model_dir)
         predictor.label_names = prepared.label_names
         meta = {
@@ -430,28 +483,31 @@ class Study:
             "run_id": results["run_id"],
             "strategy": winner,
             "seed": w["shipped_seed"],
-            "temperature": w["calibration"]["temperature"],
+            # a refit has no held-out rows to fit a temperature on: its logistic head's own probabilities
+            "temperature": 1.0 if refit is not None else w["calibration"]["temperature"],
             "backbone": results["backbone"],
             "data_fingerprint": prepared.fingerprint,
-            "metrics": w["test"],
+            "metrics": results["selection"]["refit"]["test"] if refit is not None else w["test"],
+            "refit_on_train_val": refit is not None,
             "gates": results["gates"],
             "max_length": self.config.train.max_length,
             "modality": prepared.test.modality,
             "input_column": self.config.data.image or self.config.data.text,  # what `graft predict --file` reads
         }
-        export_model(predictor, run_dir / "model", meta, reference=self._reference(shipped, prepared, bb, w))
+        # the monitoring reference comes from validation rows the model did not train on: the training-split model's
+        export_model(predictor, run_dir / "model", meta, reference=self._reference(trained, prepared, bb, w))
         results["model_dir"] = str(run_dir / "model")
-        self._explanations(results, predictor, shipped, prepared, w)
+        self._explanations(results, predictor, shipped, prepared, meta["temperature"])
         write_predictions(trials, prepared, run_dir)
         save_json(results, run_dir / "results.json")
         render_report(results, run_dir)
         write_decision_record(results, run_dir)
         for recs in trials.values():  # only the shipped model is kept; every trial keeps its logits
             for t in recs:
-                if t is not shipped:
+                if t is not shipped and t.key != shipped.key:
                     shutil.rmtree(t.model_dir, ignore_errors=True)
 
-    def _explanations(self, results: dict[str, Any], predictor, shipped: TrialRecord, prepared: PreparedData, w: dict[str, Any]) -> None:
+    def _explanations(self, results: dict[str, Any], predictor, shipped: TrialRecord, prepared: PreparedData, temperature: float) -> None:
         """Explained example predictions for the report (texts or images) and class-associated words (texts)."""
         method = self.config.eval.explain
         test = prepared.test
@@ -460,7 +516,7 @@ class Study:
             return
         from ..explain import class_tokens, report_examples
 
-        proba = softmax(shipped.test_logits, w["calibration"]["temperature"])
+        proba = softmax(shipped.test_logits, temperature)
         try:
             results["explanations"] = report_examples(predictor, list(test.inputs), test.labels, proba, prepared.label_names, method=method)
             if not images:  # words have no counterpart in pixels

@@ -116,7 +116,8 @@ def run_trial(
         return outcome.predictor.predict_logits(inputs, cfg.train.eval_batch_size)
 
     t0 = time.perf_counter()
-    val_logits = predict(list(val.inputs))
+    # no validation rows: the refit on every labeled example (Study._refit)
+    val_logits = predict(list(val.inputs)) if len(val) else np.zeros((0, train.n_classes), dtype=np.float32)
     test_logits = predict(list(test.inputs))
     predict_s = time.perf_counter() - t0
 
