@@ -56,10 +56,12 @@ DEFAULTS: list[dict[str, Any]] = [
         "max_per_class": TINY_PER_CLASS,
         "regime": f"few-shot (< {TINY_PER_CLASS} per class)",
         # contrastive preferred: +0.06 / +0.12 over the probe at 16 / 32 per class, level with it at 8 (where
-        # k-fold fits both anyway, so preferring the probe would save one fit and cost accuracy on the confirmation run)
+        # k-fold fits both anyway, so preferring the probe would save one fit and cost accuracy on the confirmation run);
+        # bench/peers.py kept it on 11 of 11 samples, refit: +0.015 over a plain probe at 8 per class, four datasets
         "strategies": [_CONTRASTIVE, _PROBE],
         "train": {"lr": 5e-5, "epochs": 10},
-        "evidence": "docs/fewshot.md#measurements (8, 16 and 32 per class)",
+        "evidence": "docs/fewshot.md#measurements (8, 16 and 32 per class); beside SetFit, the Trainer, TF-IDF and a plain "
+                    "probe: docs/fewshot.md#side-by-side-with-what-users-would-pick-instead-benchpeerspy",
     },
     {
         "max_per_class": None,
