@@ -291,7 +291,7 @@ class Contrastive(Strategy):
         """Logistic regression on the current body's features (``selection.embedding_head``): standardised with C
         chosen on val, or L2-normalised with the refit C when there are no validation rows."""
         x_train = encoded_features(model, train_set, cfg.eval_batch_size)
-        x_val = encoded_features(model, val_set, cfg.eval_batch_size) if len(val) else np.zeros((0, x_train.shape[1]), np.float32)
+        x_val = encoded_features(model, val_set, cfg.eval_batch_size)  # (0, hidden) without validation rows
         head = embedding_head(x_train, train.labels, x_val, val.labels, train.n_classes, self.params.C, seed, cfg)
         return {**head, "metric": head["selection_metric"]}
 

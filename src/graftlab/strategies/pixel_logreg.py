@@ -79,7 +79,6 @@ class PixelLogreg(Strategy):
 
     name = "pixel_logreg"
     kind = "baseline"
-    fits_without_val = True
     deterministic = True
     uses_backbone = False
     modalities = ("image",)
@@ -93,7 +92,7 @@ class PixelLogreg(Strategy):
         scaler = StandardScaler().fit(x_train)
         scale = np.where(scaler.scale_ > 1e-6, scaler.scale_, 1.0)  # constant pixels (e.g. borders) stay 0
         model, info = select_logreg((x_train - scaler.mean_) / scale, train.labels,
-                                    (pixel_features(val.inputs, p.size, gray) - scaler.mean_) / scale if len(val) else None, val.labels,
+                                    (pixel_features(val.inputs, p.size, gray) - scaler.mean_) / scale, val.labels,
                                     p.C, ctx.seed, ctx.train)
         coef, intercept = as_multiclass(model, train.n_classes)
         pred = PixelPredictor(p.size, gray, scaler.mean_, scale, coef, intercept, train.label_names)

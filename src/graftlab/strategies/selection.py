@@ -38,7 +38,7 @@ def select_logreg(x_train, y_train, x_val, y_val, grid: list[float], seed: int, 
     """Fit one model per C, keep the best on validation (ties: the stronger regularisation); without validation
     rows, one model with C = 1."""
     metric = train_cfg.early_stopping.metric if train_cfg.early_stopping else "macro_f1"
-    if y_val is None or len(y_val) == 0:
+    if len(y_val) == 0:
         model = LogisticRegression(C=1.0, max_iter=2000, random_state=seed, class_weight=class_weight).fit(x_train, y_train)
         return model, {"C": 1.0, "val_scores": {}, "selection_metric": None}
     best, best_score, scores = None, -np.inf, {}

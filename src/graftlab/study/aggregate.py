@@ -122,8 +122,8 @@ def keep_preferred(selection: dict[str, Any], preferred: str | None, trials: dic
                    cfg: StudyConfig) -> tuple[str, str | None, dict[str, Any]]:
     """The validation ranking tested against the measured default order: when the validation leader is not the
     ``preferred`` strategy, it wins only if its lead is significant (paired bootstrap on the validation rows, seeds
-    averaged: the CI lies above 0; and McNemar's test on their predictions below 1 - confidence). A small or saturated validation split cannot separate strategies, and then the
-    prior decides. Returns (winner, runner-up, selection with ``decided_by`` and the test in ``why``)."""
+    averaged: the CI lies above 0; and McNemar's test on their predictions below 1 - confidence). A small or
+    saturated validation split cannot separate strategies, and then the prior decides. Returns (winner, runner-up, selection with ``decided_by`` and the test in ``why``)."""
     ranking = list(selection["ranking"])
     leader = ranking[0]
     if preferred is None or preferred not in trials or not len(val):

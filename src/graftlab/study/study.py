@@ -23,7 +23,7 @@ from ..core.config import StrategySpec, StudyConfig, load_config
 from ..core.errors import ConfigError, GraftError
 from ..data.images import brightness
 from ..data.prepare import PreparedData, prepare_data
-from ..evaluation import HEADLINE_METRICS, bootstrap_ci, paired_bootstrap, softmax
+from ..evaluation import HEADLINE_METRICS, metrics_with_ci, paired_bootstrap, softmax
 from ..packaging import export_model
 from ..selection import check_license, run_bakeoff
 from ..strategies import Strategy, load_predictor, make_strategy
@@ -395,8 +395,7 @@ class Study:
         trained = next(t for t in trials[winner] if t.key.seed == key.seed)
         test, ev = prepared.test, cfg.eval
         proba = softmax(rec.test_logits)
-        scores = {m: bootstrap_ci(test.labels, proba, m, n_boot=ev.bootstrap, confidence=ev.confidence, seed=cfg.seed)
-                  for m in TEST_METRICS}
+        scores = metrics_with_ci(test.labels, proba, TEST_METRICS, n_boot=ev.bootstrap, confidence=ev.confidence, seed=cfg.seed)
         diff = paired_bootstrap(test.labels, proba, softmax(trained.test_logits), ev.metric, n_boot=ev.bootstrap,
                                 confidence=ev.confidence, seed=cfg.seed)
         sel["refit"] = {"done": True, "strategy": winner, "seed": key.seed, "n_train": len(everything), "test": scores,
@@ -504,7 +503,7 @@ class Study:
         write_decision_record(results, run_dir)
         for recs in trials.values():  # only the shipped model is kept; every trial keeps its logits
             for t in recs:
-                if t is not shipped and t.key != shipped.key:
+                if t.key != shipped.key:
                     shutil.rmtree(t.model_dir, ignore_errors=True)
 
     def _explanations(self, results: dict[str, Any], predictor, shipped: TrialRecord, prepared: PreparedData, temperature: float) -> None:
