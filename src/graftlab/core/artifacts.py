@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ __all__ = [
     "MANIFEST",
     "sha256_file",
     "save_json",
+    "strict_json",
     "load_json",
     "save_arrays",
     "load_arrays",
@@ -44,7 +47,24 @@ def _default(obj: Any) -> Any:
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
+    if callable(getattr(obj, "to_dict", None)):  # a typed record (core.results)
+        return obj.to_dict()
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def strict_json(x: Any) -> Any:
+    """``x`` with NaN and infinities as None and typed records as dicts, for strict JSON (json.dumps(allow_nan=False))."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if callable(getattr(x, "to_dict", None)):
+        x = x.to_dict()
+    if isinstance(x, Mapping):
+        return {str(k): strict_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [strict_json(v) for v in x]
+    if isinstance(x, np.generic):
+        return strict_json(x.item())
+    return x
 
 
 def save_json(obj: Any, path: str | Path) -> Path:
