@@ -19,6 +19,8 @@ import pandas as pd
 from .. import __version__
 from ..backbones import get_backbone
 from ..core.artifacts import load_json, save_json
+from ..core.results import SCHEMA_VERSION, Refit, StrategySummary, StudyResults, save_results
+from ..core.results import load_results as _load_results
 from ..core.config import StrategySpec, StudyConfig, load_config
 from ..core.errors import ConfigError, GraftError
 from ..data.images import brightness
@@ -49,7 +51,7 @@ __all__ = ["Study", "StudyResult"]
 @dataclass
 class StudyResult:
     run_dir: Path
-    results: dict[str, Any]
+    results: StudyResults
     winner: str
     gates_passed: bool
     extra: dict[str, Any] = field(default_factory=dict)
@@ -63,7 +65,7 @@ class StudyResult:
         return self.run_dir / "model"
 
     def metric(self, strategy: str, metric: str = "accuracy") -> float:
-        return float(self.results["strategies"][strategy]["test"][metric]["value"])
+        return float(self.results.strategies[strategy].test[metric].value)
 
 
 class Study:
@@ -196,28 +198,28 @@ class Study:
         if refit is not None:
             timings["refit"] = refit.result["fit_seconds"]
         if resume is not None and (run_dir / "results.json").is_file():  # a finished run resumed: same evidence, same date
-            results["created"] = load_json(run_dir / "results.json").get("created", results["created"])
+            results.created = _load_results(run_dir / "results.json").created or results.created
         if defaults is not None:
-            results["strategy_defaults"] = defaults
-            results["selection"]["why"] = f"{defaults['why']} {results['selection']['why']}"
+            results.strategy_defaults = defaults
+            results.selection.why = f"{defaults['why']} {results.selection.why}"
         if ablation or ablation_failed:
-            results["ablation"] = self._ablation_rows(trials, ablation, prepared) + ablation_failed
+            results.ablation = self._ablation_rows(trials, ablation, prepared) + ablation_failed
         if bakeoff is not None:
-            results["bakeoff"] = bakeoff
+            results.bakeoff = bakeoff
             timings["bakeoff"] = bakeoff["seconds"]
         if n_train:
             curve_trials["all"] = trials
             n_train["all"] = len(train)
             sizes = sorted(n_train, key=n_train.get)
-            results["learning_curve"] = {**learning_curve(curve_trials, test, cfg, sizes, n_train), "failed": curve_failed}
+            results.learning_curve = {**learning_curve(curve_trials, test, cfg, sizes, n_train), "failed": curve_failed}
         if cfg.eval.costs is not None:
-            results["costs"] = cost_report(cfg.eval.costs, trials, val, test)
+            results.costs = cost_report(cfg.eval.costs, trials, val, test)
         if cfg.eval.robustness:
-            w = results["strategies"][results["winner"]]
-            shipped = next(t for t in trials[results["winner"]] if t.key.seed == w["shipped_seed"])
-            results["robustness"] = robustness_report(load_predictor(shipped.model_dir), list(test.inputs), test.labels,
-                                                      cfg.eval.metric, w["calibration"]["temperature"], shipped.test_logits, cfg.seed)
-        results["timings"] = {"total_s": round(time.perf_counter() - t_start, 3), "per_strategy_s": timings}
+            w = results.champion
+            shipped = next(t for t in trials[results.winner] if t.key.seed == w.shipped_seed)
+            results.robustness = robustness_report(load_predictor(shipped.model_dir), list(test.inputs), test.labels,
+                                                   cfg.eval.metric, w.calibration.temperature, shipped.test_logits, cfg.seed)
+        results.timings = {"total_s": round(time.perf_counter() - t_start, 3), "per_strategy_s": timings}
         self._write_outputs(results, trials, prepared, run_dir, bb, refit)
         if cfg.tracking.enabled:
             from ..tracking import attach_model_card, log_study
@@ -225,12 +227,12 @@ class Study:
             logged = run_dir / "tracking.json"
             if logged.is_file():  # a resumed run is logged once; the re-exported model gets its card back as it was
                 record = load_json(logged)
-                attach_model_card(results, run_dir, reproduce_ref=record.get("mlflow_run_id"))
-                results["tracking"] = record
+                attach_model_card(results.to_dict(), run_dir, reproduce_ref=record.get("mlflow_run_id"))
+                results.tracking = record
             else:
-                results["tracking"] = log_study(results, run_dir, cfg)
-            save_json(results, run_dir / "results.json")
-        return StudyResult(run_dir, results, results["winner"], results["exit"]["gates_passed"])
+                results.tracking = log_study(results.to_dict(), run_dir, cfg)
+            save_results(results, run_dir / "results.json")
+        return StudyResult(run_dir, results, results.winner, results.gates_passed)
 
     def _learning_curve_trials(self, strategies, prepared: PreparedData, bb, run_dir: Path):
         """Every strategy × seed on smaller training sets (``eval.fractions``; 1.0 is the main run). A point
@@ -366,30 +368,30 @@ class Study:
             save_json(kfold, saved)
         return as_study_selection(kfold, plan)
 
-    def _refit(self, results: dict[str, Any], trials: dict[str, list[TrialRecord]], prepared: PreparedData, bb,
+    def _refit(self, results: StudyResults, trials: dict[str, list[TrialRecord]], prepared: PreparedData, bb,
                run_dir: Path) -> TrialRecord | None:
         """After k-fold selection (``eval.refit``), the winner fitted once more on every labeled example (train+val)
         with its shipped seed, as scikit-learn's search estimators refit: with 8 examples per class the validation
         split holds a fifth of the data and, since k-fold ranked the strategies, chooses nothing. Its test scores and
         its paired difference from the same seed trained on the training split go to ``selection.refit``; the trials
         stay the evidence over seeds. None (and a note why) when the winner needs validation rows to train."""
-        cfg, sel = self.config, results["selection"]
-        if not cfg.eval.refit or sel.get("selection_method") != "repeated stratified k-fold":
+        cfg, sel = self.config, results.selection
+        if not cfg.eval.refit or sel.selection_method != "repeated stratified k-fold":
             return None
         if cfg.data.modality != "text":  # the head without validation rows was measured on text (bench/fewshot_heads.py)
-            sel["refit"] = {"done": False, "why": "the refit is measured on text only; an image study packages the model "
-                                                  "trained on the training split."}
+            sel.refit = Refit(done=False, why="the refit is measured on text only; an image study packages the model "
+                                              "trained on the training split.")
             return None
-        winner = results["winner"]
+        winner = results.winner
         spec, strategy = self.strategies()[winner]
-        w = results["strategies"][winner]
+        w = results.champion
         if not strategy.fits_without_val:
-            sel["refit"] = {"done": False, "why": f"{strategy.name} needs a validation split to train, so the packaged model "
-                                                  "is the one trained on the training split."}
+            sel.refit = Refit(done=False, why=f"{strategy.name} needs a validation split to train, so the packaged model "
+                                              "is the one trained on the training split.")
             return None
         everything = combine(prepared.train, prepared.val)
         no_val = prepared.val.subset(np.array([], dtype=np.int64))
-        key = TrialKey(winner, w["shipped_seed"], size="refit")
+        key = TrialKey(winner, w.shipped_seed, size="refit")
         rec = load_trial(key, run_dir) or run_trial(key, spec, strategy, everything, no_val, prepared.test, cfg, bb, run_dir,
                                                     measure=False, progress=self.progress)
         trained = next(t for t in trials[winner] if t.key.seed == key.seed)
@@ -398,11 +400,11 @@ class Study:
         scores = metrics_with_ci(test.labels, proba, TEST_METRICS, n_boot=ev.bootstrap, confidence=ev.confidence, seed=cfg.seed)
         diff = paired_bootstrap(test.labels, proba, softmax(trained.test_logits), ev.metric, n_boot=ev.bootstrap,
                                 confidence=ev.confidence, seed=cfg.seed)
-        sel["refit"] = {"done": True, "strategy": winner, "seed": key.seed, "n_train": len(everything), "test": scores,
-                        "temperature": 1.0,  # no held-out rows to fit one on
-                        "vs_training_split": {k: diff[k] for k in ("diff", "ci_low", "ci_high", "p_value")}}
+        sel.refit = Refit(done=True, strategy=winner, seed=key.seed, n_train=len(everything), test=scores,
+                          temperature=1.0,  # no held-out rows to fit one on
+                          vs_training_split={k: diff[k] for k in ("diff", "ci_low", "ci_high", "p_value")})
         m = ev.metric
-        sel["why"] += (f" The packaged model is {winner} fitted once more on all {len(everything)} labeled examples "
+        sel.why += (f" The packaged model is {winner} fitted once more on all {len(everything)} labeled examples "
                        f"(train+val, seed {key.seed}), as scikit-learn's search estimators refit: test {m} "
                        f"{scores[m]['value']:.3f} [{scores[m]['ci_low']:.3f}, {scores[m]['ci_high']:.3f}], "
                        f"{diff['diff']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] against the same seed trained "
@@ -417,7 +419,8 @@ class Study:
         return [self.config.seed + i for i in range(1 if once else self.config.eval.seeds)]
 
     def _evidence(self, trials: dict[str, list[TrialRecord]], prepared: PreparedData, bb, run_dir: Path,
-                  failed: dict[str, dict[str, Any]]) -> dict[str, Any]:
+                  failed: dict[str, dict[str, Any]]) -> StudyResults:
+        """The evidence over every strategy's trials, the winner and why, gates and slices: the study's typed results."""
         cfg = self.config
         val, test = prepared.val, prepared.test
         summaries = {name: summarise_strategy(name, recs, val, test, cfg) for name, recs in trials.items()}
@@ -431,14 +434,15 @@ class Study:
         shipped = next(t for t in trials[winner] if t.key.seed == w["shipped_seed"])
         gates = gates_for(cfg, w, {c["b"]: c for c in comparisons}, winner, failed)
         gates_passed = all(g["passed"] for g in gates)
-        return {
-            "study": cfg.name,
-            "run_id": run_dir.name,
-            "run_dir": str(run_dir),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "graftlab_version": __version__,
-            "config": cfg.to_dict(),
-            "data": {
+        return StudyResults(
+            schema_version=SCHEMA_VERSION,
+            study=cfg.name,
+            run_id=run_dir.name,
+            run_dir=str(run_dir),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            graftlab_version=__version__,
+            config=cfg.to_dict(),
+            data={
                 "fingerprint": prepared.fingerprint,
                 "label_names": prepared.label_names,
                 "splits": {k: len(v) for k, v in prepared.splits.items()},
@@ -447,66 +451,67 @@ class Study:
                 "checks": [c.to_dict() for c in prepared.checks],
                 "license": cfg.data.license,
             },
-            "backbone": bb.card.to_dict() if bb is not None else None,
-            "environment": environment(),
-            "headline_metric": cfg.eval.metric,
-            "higher_is_better": HEADLINE_METRICS[cfg.eval.metric].higher_is_better,
-            "seeds": [cfg.seed + i for i in range(cfg.eval.seeds)],
-            "strategies": summaries,
-            "failed": failed,
-            "winner": winner,
-            "runner_up": runner_up,
-            "selection": selection,
-            "comparisons": comparisons,
-            "transfer_gain": gain,
-            "gates": gates,
-            "slices": slices_for(shipped, test, cfg, w["calibration"]["temperature"]),
-            "exit": {"gates_passed": gates_passed},
-        }
+            backbone=bb.card.to_dict() if bb is not None else None,
+            environment=environment(),
+            headline_metric=cfg.eval.metric,
+            higher_is_better=HEADLINE_METRICS[cfg.eval.metric].higher_is_better,
+            seeds=[cfg.seed + i for i in range(cfg.eval.seeds)],
+            strategies=summaries,
+            failed=failed,
+            winner=winner,
+            runner_up=runner_up,
+            selection=selection,
+            comparisons=comparisons,
+            transfer_gain=gain,
+            gates=gates,
+            slices=slices_for(shipped, test, cfg, w["calibration"]["temperature"]),
+            exit={"gates_passed": gates_passed},
+        )
 
-    def _write_outputs(self, results: dict[str, Any], trials: dict[str, list[TrialRecord]], prepared: PreparedData,
+    def _write_outputs(self, results: StudyResults, trials: dict[str, list[TrialRecord]], prepared: PreparedData,
                        run_dir: Path, bb, refit: TrialRecord | None = None) -> None:
         """The packaged model (the refit on every labeled example when there is one, else the winner's shipped seed),
         predictions, results.json, report and decision record."""
         from ..reporting import render_report, write_decision_record
 
-        winner = results["winner"]
-        w = results["strategies"][winner]
-        trained = next(t for t in trials[winner] if t.key.seed == w["shipped_seed"])
+        winner = results.winner
+        w = results.champion
+        trained = next(t for t in trials[winner] if t.key.seed == w.shipped_seed)
         shipped = refit or trained
         predictor = load_predictor(shipped.model_dir)
         predictor.label_names = prepared.label_names
         meta = {
             "name": self.config.tracking.register_as or self.config.name,
             "study": self.config.name,
-            "run_id": results["run_id"],
+            "run_id": results.run_id,
             "strategy": winner,
-            "seed": w["shipped_seed"],
+            "seed": w.shipped_seed,
             # a refit has no held-out rows to fit a temperature on: its logistic head's own probabilities
-            "temperature": 1.0 if refit is not None else w["calibration"]["temperature"],
-            "backbone": results["backbone"],
+            "temperature": 1.0 if refit is not None else w.calibration.temperature,
+            "backbone": results.backbone.to_dict() if results.backbone is not None else None,
             "data_fingerprint": prepared.fingerprint,
-            "metrics": results["selection"]["refit"]["test"] if refit is not None else w["test"],
+            "metrics": {m: ci.to_dict() for m, ci in (results.selection.refit.test if refit is not None else w.test).items()},
             "refit_on_train_val": refit is not None,
-            "gates": results["gates"],
+            "gates": [g.to_dict() for g in results.gates],
             "max_length": self.config.train.max_length,
             "modality": prepared.test.modality,
             "input_column": self.config.data.image or self.config.data.text,  # what `graft predict --file` reads
         }
         # the monitoring reference comes from validation rows the model did not train on: the training-split model's
         export_model(predictor, run_dir / "model", meta, reference=self._reference(trained, prepared, bb, w))
-        results["model_dir"] = str(run_dir / "model")
+        results.model_dir = str(run_dir / "model")
         self._explanations(results, predictor, shipped, prepared, meta["temperature"])
         write_predictions(trials, prepared, run_dir)
-        save_json(results, run_dir / "results.json")
-        render_report(results, run_dir)
-        write_decision_record(results, run_dir)
+        save_results(results, run_dir / "results.json")
+        # readers take a dict or the record (core.results.as_results)
+        render_report(results.to_dict(), run_dir)
+        write_decision_record(results.to_dict(), run_dir)
         for recs in trials.values():  # only the shipped model is kept; every trial keeps its logits
             for t in recs:
                 if t.key != shipped.key:
                     shutil.rmtree(t.model_dir, ignore_errors=True)
 
-    def _explanations(self, results: dict[str, Any], predictor, shipped: TrialRecord, prepared: PreparedData, temperature: float) -> None:
+    def _explanations(self, results: StudyResults, predictor, shipped: TrialRecord, prepared: PreparedData, temperature: float) -> None:
         """Explained example predictions for the report (texts or images) and class-associated words (texts)."""
         method = self.config.eval.explain
         test = prepared.test
@@ -517,16 +522,16 @@ class Study:
 
         proba = softmax(shipped.test_logits, temperature)
         try:
-            results["explanations"] = report_examples(predictor, list(test.inputs), test.labels, proba, prepared.label_names, method=method)
+            results.explanations = report_examples(predictor, list(test.inputs), test.labels, proba, prepared.label_names, method=method)
             if not images:  # words have no counterpart in pixels
-                results["class_tokens"] = class_tokens(list(test.inputs), proba, prepared.label_names)
+                results.class_tokens = class_tokens(list(test.inputs), proba, prepared.label_names)
         except GraftError as err:  # an explanation that cannot be made never costs the study its results
-            results["explanations_error"] = str(err)
+            results.explanations_error = str(err)
 
-    def _reference(self, shipped: TrialRecord, prepared: PreparedData, bb, w: dict[str, Any]) -> dict[str, Any]:
+    def _reference(self, shipped: TrialRecord, prepared: PreparedData, bb, w: StrategySummary) -> dict[str, Any]:
         """Reference profile for drift monitoring, from the validation split the model never trained on."""
         val = prepared.val
-        proba = softmax(shipped.val_logits, w["calibration"]["temperature"])
+        proba = softmax(shipped.val_logits, w.calibration.temperature)
         images = val.modality == "image"
         texts = [] if images else [str(x) for x in val.inputs]  # images have no words: their embeddings profile them
         lengths = np.array([len(t.split()) for t in texts] or [0])
@@ -539,7 +544,7 @@ class Study:
             "input_words": None if images else _profile(lengths),
             "empty_rate": float(np.mean([not t.strip() for t in texts])) if texts else 0.0,
             "input_brightness": _profile(brightness(list(val.inputs))) if images else None,
-            "val_metrics": w["val"],
+            "val_metrics": dict(w.val),
             # a sample of validation texts: serving checks a quantized model's agreement on them at load
             "texts": texts[:256],
         }
@@ -595,5 +600,6 @@ def _profile(values: np.ndarray) -> dict[str, Any]:
             "quantiles": np.quantile(values, [0, 0.25, 0.5, 0.75, 1]).tolist()}
 
 
-def load_results(run_dir: str | Path) -> dict[str, Any]:
-    return load_json(Path(run_dir) / "results.json")
+def load_results(run_dir: str | Path) -> StudyResults:
+    """The typed results of a run folder (or of a results.json), written by this release or an earlier one."""
+    return _load_results(run_dir)
