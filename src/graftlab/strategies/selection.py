@@ -3,9 +3,8 @@ head on pooled embeddings that linear_probe and contrastive fit.
 
 Without validation rows (a strategy refitted on every labeled example after k-fold selection, ``Study``), there is
 nothing to choose C on: :func:`select_logreg` fits scikit-learn's default C = 1, and :func:`embedding_head` fits
-C = :data:`REFIT_C` on L2-normalised embeddings: across four datasets at 8-32 examples per class (10 samples each)
-that head scored +0.015 to +0.023 macro-F1 above a standardised one with C chosen on a validation split, and
-level with or above C = 1 or C chosen by cross-validation (``bench/fewshot_heads.py``, docs/fewshot.md).
+C = :data:`REFIT_C` on L2-normalised embeddings, the head ``bench/fewshot_heads.py`` compared with the alternatives
+(docs/benchmarks.md#few-shot, B18; docs/fewshot.md).
 """
 
 from __future__ import annotations

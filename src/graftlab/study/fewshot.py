@@ -78,17 +78,15 @@ DEFAULTS: list[dict[str, Any]] = [
         # (docs/fewshot.md); a validation lead over it must be significant (study.aggregate.keep_preferred)
         "preferred": "full",
         "train": {"lr": 5e-5, "epochs": 4},
-        "evidence": "ASSETS.md (1,000 training reviews: full fine-tuning 0.82-0.84 vs probe 0.74); "
+        "evidence": "docs/benchmarks.md#default-study-against-one-trainer-run (B15: 1,000 fine-food reviews); "
                     "docs/fewshot.md#defaults-by-data-size (full vs finetune top-2)",
     },
 ]
 
 
-#: the same for images (efficientnet-lite0@112), full fine-tuning (lr 5e-4, 5 epochs) in both rows. At 20 images per
-#: class (bench/fewshot_images.py: Fashion-MNIST, digits and MNIST, two draws of three seeds each;
-#: docs/images.md#without-strategies) full scored level with the frozen probe or above it every time (+0.006 to
-#: +0.088 macro-F1); the probe stays, as a single-seed Fashion-MNIST run had it ahead (0.759 vs 0.722). At 100 per
-#: class full ranked first on Fashion-MNIST (0.849; finetune top-2 0.834, probe 0.820), at 126 per class on digits.
+#: the same for images (efficientnet-lite0@112), full fine-tuning (lr 5e-4, 5 epochs) in both rows; the probe stays a
+#: candidate below 50 per class, where one single-seed run had it ahead of full (docs/benchmarks.md#images, B29-B31;
+#: docs/images.md#without-strategies).
 _FULL_IMAGE = {"name": "full", "params": {"lr": 5e-4, "epochs": 5}}
 IMAGE_DEFAULTS: list[dict[str, Any]] = [
     {

@@ -27,7 +27,7 @@ def available_cores() -> int:
 
 def use_all_cores() -> int:
     """Give torch every core, or ``$GRAFT_THREADS`` of them: on a machine shared with other busy processes
-    fewer threads can be much faster (measured in docs/images.md: 1 thread ~10x faster than 2 on 2 busy cores)."""
+    fewer threads can be much faster (docs/benchmarks.md#cpu-threads, B33)."""
     n = available_cores()
     wanted = os.environ.get("GRAFT_THREADS", "").strip()
     if wanted.isdigit() and int(wanted) > 0:
