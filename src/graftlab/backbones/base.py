@@ -8,7 +8,7 @@ and drift monitoring.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,7 +18,8 @@ from torch import nn
 
 from ..core.registry import Registry
 
-__all__ = ["BACKBONES", "REBUILDERS", "BackboneCard", "Backbone", "LayerGroup", "EncodedSet"]
+__all__ = ["BACKBONES", "REBUILDERS", "BackboneCard", "Backbone", "LayerGroup", "EncodedSet", "batched_outputs",
+           "length_sorted_batches"]
 
 #: name -> zero-argument factory returning a :class:`Backbone`.
 BACKBONES: Registry = Registry("backbone")
@@ -76,6 +77,35 @@ class EncodedSet:
 
     def collate(self, index: Sequence[int]) -> dict[str, torch.Tensor]:
         return self._collate([self.items[i] for i in index])
+
+
+def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    """Inference batches of row indices, longest inputs first: similar lengths share a batch, so padding is short."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+@torch.no_grad()
+def batched_outputs(data: EncodedSet, fn: Callable[[dict[str, torch.Tensor]], torch.Tensor], batch_size: int,
+                    width: int | None = None) -> np.ndarray:
+    """``fn`` run on every example of ``data`` in :func:`length_sorted_batches`, without gradients (the caller puts
+    the model in eval mode).
+
+    Args:
+        fn: one collated batch -> (batch, width) rows: logits, pooled features.
+        width: the row width when known; an empty set then gives (0, width), else (0, 0).
+
+    Returns:
+        (n, width) float32, in input order.
+    """
+    out = np.zeros((len(data), width), dtype=np.float32) if width is not None else None
+    for idx in length_sorted_batches(data.lengths, batch_size):
+        rows = fn(data.collate(idx)).float().cpu().numpy()  # (batch, width)
+        if out is None:
+            out = np.zeros((len(data), rows.shape[1]), dtype=np.float32)
+        out[idx] = rows
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
 class Backbone(ABC):

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from .base import batched_outputs
+
 if TYPE_CHECKING:
     from .base import Backbone
 
@@ -49,19 +51,15 @@ def embedding_key(backbone: Backbone, inputs: Sequence, max_length: int | None, 
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-@torch.no_grad()
 def compute_embeddings(backbone: Backbone, encoder, inputs: Sequence, max_length: int | None, batch_size: int) -> np.ndarray:
     """Pooled features from ``encoder`` in eval mode, batched by length, returned in input order."""
     encoder.eval()
-    data = backbone.encode(inputs, max_length=max_length)
-    order = np.argsort(-data.lengths, kind="stable")
-    out = np.zeros((len(data), backbone.hidden_size), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        feats = backbone.pooled(encoder, data.collate(idx))  # (batch, hidden)
-        out[idx] = feats.float().cpu().numpy()
+
+    def pooled(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         STATS["forward_batches"] += 1
-    return out
+        return backbone.pooled(encoder, batch)  # (batch, hidden)
+
+    return batched_outputs(backbone.encode(inputs, max_length=max_length), pooled, batch_size, backbone.hidden_size)
 
 
 def cached_embeddings(backbone: Backbone, inputs: Sequence, max_length: int | None, batch_size: int = 64) -> np.ndarray:

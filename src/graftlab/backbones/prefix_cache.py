@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import EncodedSet
+from .base import EncodedSet, length_sorted_batches
 from .embedding_cache import cache_dir
 
 if TYPE_CHECKING:
@@ -166,10 +166,8 @@ def compute_prefix(backbone: Backbone, encoder: nn.Module, data: EncodedSet, sto
     was_training = encoder.training
     encoder.eval()
     try:
-        order = np.argsort(-data.lengths, kind="stable")  # similar lengths together: little padding
         per_example: list[torch.Tensor | None] = [None] * len(data)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_sorted_batches(data.lengths, batch_size):
             states = backbone.prefix_states(encoder, data.collate(idx), stop)  # (batch, seq, hidden) or (batch, c, h, w)
             for row, i in enumerate(idx):
                 per_example[i] = states[row].clone() if states.ndim == 4 else states[row, : data.lengths[i]].clone()

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from ..backbones.base import batched_outputs
 from ..core.errors import ConfigError, DataError
 from ..core.schedules import warmup_linear
 from ..data.dataset import LabeledData
@@ -56,7 +57,7 @@ class ContrastiveParams(StrategyParams):
     max_pairs: Annotated[int, Field(ge=2)] | None = Field(default=10_000, description="cap on the number of pairs; null = none")
     trainable_layers: Annotated[int, Field(ge=0, le=128)] | None = Field(default=None, description="top blocks tuned; null = the whole body")
     loss: Literal["cosine", "supcon"] = Field(
-        default="supcon", description="supcon measured above SetFit's cosine loss at 16 and 32 per class (docs/fewshot.md)"
+        default="supcon", description="supcon (supervised contrastive) or cosine (SetFit's); see docs/benchmarks.md#few-shot"
     )
     temperature: Annotated[float, Field(gt=0.0, le=10.0)] = Field(default=0.07, description="supcon only")
     C: list[Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0], min_length=1)
@@ -191,16 +192,10 @@ def pair_loss(model: EncoderClassifier, data: Any, pairs: Pairs, index: np.ndarr
     return F.mse_loss(cos, torch.as_tensor(pairs.target[index]))
 
 
-@torch.no_grad()
 def encoded_features(model: EncoderClassifier, data: Any, batch_size: int) -> np.ndarray:
     """Pooled features (n, hidden) of an encoded set (token ids or cached prefix states), in eval mode, input order."""
     model.eval()
-    order = np.argsort(-data.lengths, kind="stable")
-    out = np.zeros((len(data), model.backbone.hidden_size), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        out[idx] = model.features(data.collate(idx)).float().numpy()
-    return out
+    return batched_outputs(data, model.features, batch_size, model.backbone.hidden_size)
 
 
 @STRATEGIES.register("contrastive")

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..backbones.base import REBUILDERS, Backbone, EncodedSet, LayerGroup
+from ..backbones.base import REBUILDERS, Backbone, EncodedSet, LayerGroup, batched_outputs
 from .base import PREDICTORS, Predictor
 
 __all__ = [
@@ -228,16 +228,10 @@ class NeuralPredictor(Predictor):
     def predict_logits(self, inputs: Sequence, batch_size: int = 64) -> np.ndarray:
         return self.logits_of_set(self.backbone.encode(inputs, max_length=self.max_length), batch_size)
 
-    @torch.no_grad()
     def logits_of_set(self, data: EncodedSet, batch_size: int = 64) -> np.ndarray:
         """Logits for an encoded set: token ids, or hidden states at a cached freeze boundary."""
         self.model.eval()
-        order = np.argsort(-data.lengths, kind="stable")  # similar lengths together: less padding
-        out = np.zeros((len(data), len(self.label_names)), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            out[idx] = self.model(data.collate(idx)).float().numpy()
-        return out
+        return batched_outputs(data, self.model, batch_size, len(self.label_names))
 
     def model_view(self, inputs: Sequence) -> list | None:
         if self.modality != "text":

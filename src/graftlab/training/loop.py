@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
+from ..backbones.base import batched_outputs
 from ..core.config import TrainConfig
 from ..core.errors import ConfigError
 from ..core.schedules import warmup_linear
@@ -46,19 +47,10 @@ class TrainResult:
     steps: int = 0
 
 
-@torch.no_grad()
 def predict_logits(model: nn.Module, data, batch_size: int) -> np.ndarray:
     """Logits for every example of an EncodedSet, in order."""
     model.eval()
-    order = np.argsort(-data.lengths, kind="stable")
-    out = None
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        logits = model(data.collate(idx)).float().numpy()
-        if out is None:
-            out = np.zeros((len(data), logits.shape[1]), dtype=np.float32)
-        out[idx] = logits
-    return out
+    return batched_outputs(data, model, batch_size)
 
 
 class Trainer:
