@@ -52,7 +52,7 @@ class GraftClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> GraftClassifier:
         from .backbones import get_backbone
-        from .strategies import FitContext, make_strategy
+        from .strategies import make_strategy, trial_context
         from .training import Trainer, seed_everything
 
         texts = _inputs(X)
@@ -74,8 +74,8 @@ class GraftClassifier(ClassifierMixin, BaseEstimator):
         cfg = TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, max_length=self.max_length)
         strategy = make_strategy(self.strategy, self.strategy_params or {})
         seed_everything(self.random_state)
-        ctx = FitContext(train=cfg, seed=self.random_state, backbone=get_backbone(self.backbone) if strategy.uses_backbone else None,
-                         trainer=Trainer(cfg, seed=self.random_state, progress=self.progress))
+        ctx = trial_context(cfg, self.random_state, Trainer, progress=self.progress,
+                            backbone=get_backbone(self.backbone) if strategy.uses_backbone else None)
         outcome = strategy.fit(train, val, ctx)
         self.predictor_ = outcome.predictor
         self.history_ = outcome.history

@@ -88,3 +88,18 @@ def test_trainer_for_reuses_the_context_trainer_or_builds_one_with_the_new_setti
     assert calls == [(tmp_path, focal)]
     with pytest.raises(ConfigError, match="trainer_factory"):
         trainer_for(FitContext(train=cfg, seed=0, trainer=object()), focal)
+
+
+def test_trial_context_wires_one_trainer_and_a_factory_with_the_trials_seed_and_folder(tmp_path):
+    from graftlab.strategies import trial_context
+
+    cfg = TrainConfig(epochs=1)
+    ctx = trial_context(cfg, 7, Trainer, backbone="bb", work_dir=tmp_path, progress=False)
+    assert (ctx.train, ctx.seed, ctx.backbone, ctx.work_dir) == (cfg, 7, "bb", tmp_path)
+    assert (ctx.trainer.cfg, ctx.trainer.seed, ctx.trainer.work_dir, ctx.trainer.show_progress) == (cfg, 7, tmp_path, False)
+    focal = TrainConfig(epochs=1, loss="focal")
+    own = trainer_for(ctx, focal)  # a strategy's own settings: from the factory, checkpoints in the trial's folder
+    assert (own.cfg, own.seed, own.work_dir) == (focal, 7, tmp_path)
+    stage = trainer_for(ctx, cfg, work_dir=tmp_path / "stage-1")
+    assert stage.work_dir == tmp_path / "stage-1" and stage.cfg == cfg
+    assert trial_context(cfg, 0, Trainer).trainer.work_dir is None  # k-fold fits keep no checkpoints

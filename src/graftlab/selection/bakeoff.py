@@ -87,7 +87,7 @@ def probe_cv_accuracy(x: np.ndarray, y: np.ndarray, folds: int, C: float | Seque
 def _finetune_val_accuracy(bb: Backbone, sub: LabeledData, val: LabeledData, config: StudyConfig,
                            progress: bool) -> float:
     """Accuracy on val after ``finetune_epochs`` of fine-tuning the top ``finetune_layers`` blocks on ``sub``."""
-    from ..strategies import FitContext, make_strategy
+    from ..strategies import make_strategy, trial_context
     from ..training import Trainer, seed_everything
 
     b = config.bakeoff
@@ -95,9 +95,7 @@ def _finetune_val_accuracy(bb: Backbone, sub: LabeledData, val: LabeledData, con
     # one rate for every candidate (train.lr): partial_lr would scale it by each backbone's depth and confound the scores
     strategy = make_strategy("finetune", {"trainable_layers": layers, "epochs": b.finetune_epochs, "lr": config.train.lr})
     seed_everything(config.seed)
-    trainer = Trainer(config.train, seed=config.seed, work_dir=None, progress=progress)
-    ctx = FitContext(train=config.train, seed=config.seed, backbone=bb, trainer=trainer)
-    outcome = strategy.fit(sub, val, ctx)
+    outcome = strategy.fit(sub, val, trial_context(config.train, config.seed, Trainer, backbone=bb, progress=progress))
     logits = outcome.predictor.predict_logits(list(val.inputs), config.train.eval_batch_size)
     return float(np.mean(logits.argmax(1) == val.labels))
 

@@ -14,6 +14,7 @@ from .base import (
     load_predictor,
     make_strategy,
     save_predictor,
+    trial_context,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "load_predictor",
     "make_strategy",
     "save_predictor",
+    "trial_context",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "Predictor",
     "TrainerLike",
     "make_strategy",
+    "trial_context",
     "load_predictor",
     "save_predictor",
 ]
@@ -64,6 +65,32 @@ class FitContext:
     trainer: TrainerLike | None = None
     work_dir: Path | None = None  # checkpoints for resume
     trainer_factory: Any = None  # callable(work_dir, train_cfg) -> TrainerLike, for multi-stage strategies
+
+
+def trial_context(train: TrainConfig, seed: int, make_trainer: Callable[..., TrainerLike], *, backbone: Any = None,
+                  work_dir: Path | None = None, progress: bool = True) -> FitContext:
+    """The :class:`FitContext` of one fit (a study trial, a k-fold fit, a bake-off probe, ``GraftClassifier.fit``).
+
+    Args:
+        train: the training settings.
+        seed: the fit's seed (the trainer's batch order; the caller seeds the global RNGs).
+        make_trainer: the training layer's trainer class, called as ``make_trainer(cfg, seed=, work_dir=, progress=)``
+            (``graftlab.training.Trainer``; injected because strategies do not import the training layer).
+        backbone: None for backbone-free strategies.
+        work_dir: where checkpoints go, so an interrupted fit resumes; None keeps none.
+        progress: show progress bars.
+
+    Returns:
+        A context with a trainer for ``train`` and a ``trainer_factory`` for strategies that train with their own
+        settings or in stages (each stage may name its own checkpoint folder; by default ``work_dir``).
+    """
+    home = work_dir
+
+    def trainer_factory(work_dir: Path | None = None, train_cfg: TrainConfig | None = None) -> TrainerLike:
+        return make_trainer(train_cfg or train, seed=seed, work_dir=work_dir or home, progress=progress)
+
+    return FitContext(train=train, seed=seed, backbone=backbone, trainer=trainer_factory(), work_dir=work_dir,
+                      trainer_factory=trainer_factory)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from ..core.config import TrainConfig
 from ..core.errors import ConfigError, GraftError
 from ..data.dataset import LabeledData
 from ..evaluation import get_metric, softmax
-from ..strategies import FitContext, Strategy
+from ..strategies import FitContext, Strategy, trial_context
 from ..training import Trainer, seed_everything
 
 __all__ = [
@@ -204,14 +204,8 @@ def inner_split(data: LabeledData, val_fraction: float, seed: int) -> tuple[Labe
 def make_ctx_factory(train_cfg: TrainConfig, backbone: Any) -> Callable[[int], FitContext]:
     """FitContexts as a study trial builds them (no work folder: fold models are thrown away)."""
 
-    study_cfg = train_cfg
-
     def factory(seed: int) -> FitContext:
-        def trainer_factory(work_dir=None, train_cfg=None) -> Trainer:  # the signature trials.run_trial gives
-            return Trainer(train_cfg or study_cfg, seed=seed, work_dir=work_dir, progress=False)
-
-        return FitContext(train=study_cfg, seed=seed, backbone=backbone, trainer=trainer_factory(),
-                          trainer_factory=trainer_factory)
+        return trial_context(train_cfg, seed, Trainer, backbone=backbone, progress=False)
 
     return factory
 

@@ -18,7 +18,7 @@ import numpy as np
 from ..core.artifacts import load_arrays, load_json, save_arrays, save_json
 from ..core.config import StrategySpec, StudyConfig
 from ..data.dataset import LabeledData
-from ..strategies import FitContext, Strategy, save_predictor
+from ..strategies import Strategy, save_predictor, trial_context
 from ..strategies.base import Predictor
 from ..training import Trainer, seed_everything
 
@@ -99,12 +99,8 @@ def run_trial(
     folder = key.folder(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     seed_everything(key.seed)
-
-    def trainer_factory(work_dir: Path | None = None, train_cfg=None) -> Trainer:
-        return Trainer(train_cfg or cfg.train, seed=key.seed, work_dir=work_dir or folder, progress=progress)
-
-    ctx = FitContext(train=cfg.train, seed=key.seed, backbone=backbone if strategy.uses_backbone else None,
-                     trainer=trainer_factory(), work_dir=folder, trainer_factory=trainer_factory)
+    ctx = trial_context(cfg.train, key.seed, Trainer, backbone=backbone if strategy.uses_backbone else None,
+                        work_dir=folder, progress=progress)
     strategy.check_data(train, ctx.backbone)  # a text-only strategy on images fails here, with what to do
     t0 = time.perf_counter()
     outcome = strategy.fit(train, val, ctx)
