@@ -9,6 +9,10 @@ from graftlab.packaging import load_model
 from graftlab.tracking import build_model_card
 from graftlab.tracking.card import card_markdown
 
+# the least a study's results hold: who ran, and one strategy that won
+MINIMAL = {"study": "reviews", "run_id": "20260101-000000", "winner": "majority",
+           "strategies": {"majority": {"kind": "baseline"}}}
+
 
 def test_card_is_in_the_run_folder_and_the_verified_model(tracked):
     run_dir = tracked.rich.run_dir
@@ -43,11 +47,12 @@ def test_card_holds_the_fingerprint_metrics_and_reproduce_command(tracked):
 
 def test_card_failure_modes_come_from_the_confusion_matrix():
     results = {
-        "winner": "full", "headline_metric": "macro_f1",
+        "study": "reviews", "run_id": "20260101-000000", "winner": "full", "headline_metric": "macro_f1",
         "data": {"label_names": ["a", "b", "c"], "fingerprint": "f" * 64},
         "strategies": {"full": {"kind": "transfer", "test": {"macro_f1": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}},
                                 "confusion_matrix": [[5, 4, 0], [1, 6, 0], [0, 0, 3]],
-                                "per_class": {"a": {"f1": 0.6}, "b": {"f1": 0.7}, "c": {"f1": 1.0}}}},
+                                "per_class": {c: {"precision": f1, "recall": f1, "f1": f1, "support": n}
+                                              for c, f1, n in (("a", 0.6, 9), ("b", 0.7, 7), ("c", 1.0, 3))}}},
         "slices": [{"slice_column": "product", "slice": "p1", "n": 30, "metric": "accuracy", "value": 0.4,
                     "ci_low": 0.3, "ci_high": 0.5, "diff": -0.3, "flagged": True, "too_small": False}],
         "exit": {"gates_passed": False}, "gates": [{"gate": "macro_f1 >= 0.8", "passed": False, "evidence": "0.5"}],
@@ -64,13 +69,20 @@ def test_card_failure_modes_come_from_the_confusion_matrix():
 
 
 def test_card_tolerates_missing_evidence():
-    md = card_markdown(build_model_card({}))
-    assert "# Model card" in md and "graft reproduce RUN_ID" in md
+    md = card_markdown(build_model_card(MINIMAL))
+    assert "# Model card" in md and "graft reproduce 20260101-000000" in md
 
 
 def test_card_names_automatic_slices_once():
     slices = [{"slice_column": "class", "slice": "class=great", "n": 40, "metric": "accuracy", "value": 0.9},
               {"slice_column": "length", "slice": "len Q1 (3-20 words)", "n": 25, "metric": "accuracy", "value": 0.8}]
-    md = card_markdown(build_model_card({"slices": slices}))
+    md = card_markdown(build_model_card({**MINIMAL, "slices": slices}))
     assert "| class | great | 40 |" in md and "| length | len Q1 (3-20 words) | 25 |" in md
     assert "class=" not in md
+
+
+def test_card_json_read_back_renders_the_same_markdown(tracked):
+    run_dir = tracked.rich.run_dir
+    card = json.loads((run_dir / "model_card.json").read_text())
+    assert card["baselines"]  # the headline score of each baseline is keyed by the metric's name
+    assert card_markdown(card) == (run_dir / "model_card.md").read_text()

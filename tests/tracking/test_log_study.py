@@ -123,7 +123,9 @@ def test_tracking_uri_precedence(monkeypatch, tmp_path):
 
 def test_metric_names_are_valid_for_mlflow():
     assert safe_key("finetune[trainable_layers=2].test.macro_f1") == "finetune_trainable_layers_2_.test.macro_f1"
-    results = {"strategies": {"lora[r=8]": {"test": {"accuracy": {"value": 0.5, "ci_low": 0.4, "ci_high": float("nan")}}}},
+    results = {"study": "s", "run_id": "r",
+               "strategies": {"lora[r=8]": {"kind": "transfer",
+                                            "test": {"accuracy": {"value": 0.5, "ci_low": 0.4, "ci_high": float("nan")}}}},
                "winner": "lora[r=8]", "exit": {"gates_passed": False}}
     m = study_metrics(results)
     assert set(m) == {"lora_r_8_.test.accuracy", "lora_r_8_.test.accuracy.ci_low", "lora_r_8_.test.accuracy.ci_high",
