@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.results import Interval, SliceResult
+
 __all__ = [
     "ALPHA",
     "MISSING",
@@ -88,7 +90,10 @@ def fmt_periods(ranges: Any) -> str:
 def slice_name(s: Any) -> str:
     """A slice row's name: "column=value", or the value alone when it already says what it is (the automatic
     slices "class=great" and "len Q1 (3-20 words)")."""
-    col, val = str(s.get("slice_column", "?")), str(s.get("slice", "?"))
+    if isinstance(s, SliceResult):
+        col, val = s.slice_column, s.slice
+    else:  # a dict with a slice row's keys
+        col, val = str(s.get("slice_column", "?")), str(s.get("slice", "?"))
     automatic = val.startswith(f"{col}=") or (col == "length" and val.startswith("len Q"))
     return val if automatic else f"{col}={val}"
 
@@ -115,7 +120,9 @@ def fmt_signed(x: Any, digits: int = 3) -> str:
 
 
 def ci_parts(entry: Any) -> tuple[Any, Any, Any]:
-    """(value, ci_low, ci_high) of a CI entry, or of a bare number (no interval)."""
+    """(value, ci_low, ci_high) of an :class:`Interval` (or a dict with its keys), or of a bare number (no interval)."""
+    if isinstance(entry, Interval):
+        return entry.value, entry.ci_low, entry.ci_high
     if isinstance(entry, Mapping):
         return entry.get("value"), entry.get("ci_low"), entry.get("ci_high")
     return entry, None, None

@@ -5,16 +5,21 @@ Figures are drawn on an explicit Agg canvas (no pyplot), and style settings are 
 from servers and threads. A function returns ``None`` when its input holds nothing to draw, so the
 caller can skip the figure.
 
-Embed the result as ``<img src="data:image/png;base64,{string}">``.
+Embed the result as ``<img src="data:image/png;base64,{string}">``. Inputs are the study's result records
+(:mod:`graftlab.core.results`), or their dicts as read from results.json.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
+from ..core.errors import ArtifactError
+from ..core.results import Bakeoff, Comparison, CurvePoint, LearningCurve, Record, SliceResult
 from .formatting import fmt_p, is_number, metric_label, reading, slice_name
 
 __all__ = [
@@ -49,6 +54,18 @@ _RC = {
     "legend.fontsize": 8,
 }
 
+R = TypeVar("R", bound=Record)
+
+
+def _record(model: type[R], x: R | Mapping[str, Any]) -> R:
+    """``x`` as a ``model`` record: a record as it is, a dict (e.g. read from results.json) validated."""
+    if isinstance(x, model):
+        return x
+    try:
+        return model.model_validate(x)
+    except ValidationError as err:
+        raise ArtifactError(f"Expected a {model.__name__} of a study's results: {err}") from None
+
 
 def _figure(width: float, height: float, **kwargs: Any) -> Any:
     """A Figure bound to an Agg canvas, without pyplot."""
@@ -72,44 +89,41 @@ def _encode(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def forest_plot(comparisons: Sequence[Mapping[str, Any]], metric: str | None = None) -> str | None:
+def forest_plot(comparisons: Iterable[Comparison | Mapping[str, Any]], metric: str | None = None) -> str | None:
     """Paired differences ``a − b`` with CI bars and a zero line, one row per comparison.
 
     Args:
-        comparisons: ``results["comparisons"]`` rows (``a``, ``b``, ``metric``, ``diff``,
-            ``ci_low``, ``ci_high``, ``p_value``).
+        comparisons: the results' comparisons (``a``, ``b``, ``metric``, ``diff``, ``ci_low``, ``ci_high``,
+            ``p_value``).
         metric: axis label; defaults to the first row's ``metric``.
     """
-    rows = [c for c in comparisons if is_number(c.get("diff"))]
+    rows = [_record(Comparison, c) for c in comparisons]
+    rows = [c for c in rows if is_number(c.diff)]
     if not rows:
         return None
-    metric = metric or rows[0].get("metric") or "metric"
+    metric = metric or rows[0].metric or "metric"
     with _style():
         fig = _figure(7.5, 1.2 + 0.42 * len(rows))
         ax = fig.add_subplot()
         n = len(rows)
         for i, row in enumerate(rows):
             y = n - 1 - i
-            words = reading(
-                row["diff"], row.get("ci_low"), row.get("ci_high"), row.get("p_value"),
-                row.get("metric") or metric,
-            )
+            words = reading(row.diff, row.ci_low, row.ci_high, row.p_value, row.metric or metric)
             color = {"significantly better": _GOOD, "significantly worse": _BAD}.get(words, _NEUTRAL)
-            low, high = row.get("ci_low"), row.get("ci_high")
-            if is_number(low) and is_number(high):
-                ax.plot([low, high], [y, y], color=color, linewidth=2.2, solid_capstyle="round")
-            ax.plot([row["diff"]], [y], "o", color=color, markersize=7, zorder=3)
-            if is_number(row.get("p_value")):
+            if is_number(row.ci_low) and is_number(row.ci_high):
+                ax.plot([row.ci_low, row.ci_high], [y, y], color=color, linewidth=2.2, solid_capstyle="round")
+            ax.plot([row.diff], [y], "o", color=color, markersize=7, zorder=3)
+            if is_number(row.p_value):
                 ax.annotate(
-                    fmt_p(row["p_value"]), xy=(1.0, y), xycoords=("axes fraction", "data"),
+                    fmt_p(row.p_value), xy=(1.0, y), xycoords=("axes fraction", "data"),
                     xytext=(6, 0), textcoords="offset points", va="center", fontsize=8,
                     color="#4b5563",
                 )
         ax.axvline(0, color="#111827", linewidth=1)
-        ax.set_yticks(range(n), [f"vs {r.get('b', '?')}" for r in reversed(rows)])
+        ax.set_yticks(range(n), [f"vs {r.b or '?'}" for r in reversed(rows)])
         ax.set_ylim(-0.7, n - 0.3)
         ax.grid(axis="y", visible=False)
-        a = rows[0].get("a", "winner")
+        a = rows[0].a or "winner"
         ax.set_xlabel(f"difference in {metric_label(metric)} ({a} − other)")
         ax.set_title(f"Paired differences: {a} against each other strategy", loc="left")
         return _encode(fig)
@@ -128,7 +142,8 @@ def _series(run: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], li
     xs, ys = [], []
     for i, rec in enumerate(run):
         if is_number(rec.get(key)):
-            xs.append(rec.get("step", i) if is_number(rec.get("step")) else i)
+            step = rec.get("step")
+            xs.append(step if is_number(step) else i)
             ys.append(rec[key])
     return xs, ys
 
@@ -297,36 +312,32 @@ def reliability_diagram(
         return _encode(fig)
 
 
-def _lc_axis(points: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[str]]:
-    """x positions and tick labels: total training examples when known, else the size per class."""
-    if all(is_number(p.get("n_train")) for p in points):
-        xs = [float(p["n_train"]) for p in points]
-        labels = [f"{x:.0f}\n({p.get('size')}/class)" if is_number(p.get("size"))
-                  else f"{x:.0f}\n({p.get('size', '')})" for x, p in zip(xs, points)]
-        return xs, labels
-    top = max((p["size"] for p in points if is_number(p.get("size"))), default=1)
-    xs = [float(p["size"]) if is_number(p.get("size")) else top * 2.0 for p in points]
-    return xs, [str(p.get("size", "")) for p in points]
+def _lc_axis(points: Sequence[CurvePoint]) -> tuple[list[float], list[str]]:
+    """x positions (total training examples) and tick labels (with the size per class, or the size's name)."""
+    xs = [float(p.n_train) for p in points]
+    labels = [f"{x:.0f}\n({p.size}/class)" if is_number(p.size) else f"{x:.0f}\n({p.size})" for x, p in zip(xs, points)]
+    return xs, labels
 
 
-def _band(point: Mapping[str, Any]) -> tuple[float, float]:
-    if is_number(point.get("ci_low")) and is_number(point.get("ci_high")):
-        return point["ci_low"], point["ci_high"]
-    std = point["std"] if is_number(point.get("std")) else 0.0
-    return point["mean"] - std, point["mean"] + std
+def _band(point: CurvePoint) -> tuple[float, float]:
+    if is_number(point.ci_low) and is_number(point.ci_high):
+        return point.ci_low, point.ci_high
+    std = point.std if is_number(point.std) else 0.0
+    return point.mean - std, point.mean + std
 
 
-def learning_curve_plot(lc: Mapping[str, Any]) -> str | None:
+def learning_curve_plot(lc: LearningCurve | Mapping[str, Any]) -> str | None:
     """Mean metric against training size (log x) with a CI band, one line per strategy.
 
     Args:
-        lc: ``results["learning_curve"]`` (``metric``, ``points``: name → list of
+        lc: the results' learning curve (``metric``, ``points``: name → list of
             ``{size, n_train, mean, std, ci_low, ci_high}``).
     """
-    metric = lc.get("metric") or "metric"
+    lc = _record(LearningCurve, lc)
+    metric = lc.metric or "metric"
     series = {}
-    for name, points in (lc.get("points") or {}).items():
-        points = [p for p in points or [] if isinstance(p, Mapping) and is_number(p.get("mean"))]
+    for name, points in lc.points.items():
+        points = [p for p in points if is_number(p.mean)]
         if points:
             xs, labels = _lc_axis(points)
             series[name] = sorted(zip(xs, labels, points), key=lambda t: t[0])
@@ -341,7 +352,7 @@ def learning_curve_plot(lc: Mapping[str, Any]) -> str | None:
             xs = [x for x, _, _ in triples]
             lows, highs = zip(*(_band(p) for _, _, p in triples))
             ax.fill_between(xs, lows, highs, color=color, alpha=0.15, linewidth=0)
-            ax.plot(xs, [p["mean"] for _, _, p in triples], "o-", color=color, linewidth=1.8,
+            ax.plot(xs, [p.mean for _, _, p in triples], "o-", color=color, linewidth=1.8,
                     markersize=4, label=name)
             for x, label, _ in triples:
                 ticks.setdefault(x, label)
@@ -355,29 +366,29 @@ def learning_curve_plot(lc: Mapping[str, Any]) -> str | None:
         return _encode(fig)
 
 
-def slices_plot(slices: Sequence[Mapping[str, Any]], metric: str | None = None) -> str | None:
+def slices_plot(slices: Iterable[SliceResult | Mapping[str, Any]], metric: str | None = None) -> str | None:
     """Metric per slice with CI bars; flagged slices in red, overall as a dashed line.
 
     ``slices``: rows of :func:`graftlab.evaluation.slice_metrics` (``slice_column``, ``slice`` = the slice's
     name, ``value`` = its metric, ``ci_low``, ``ci_high``, ``overall``, ``n``, ``flagged``)."""
-    rows = [s for s in slices if is_number(s.get("value"))]
+    rows = [_record(SliceResult, s) for s in slices]
+    rows = [s for s in rows if is_number(s.value)]
     if not rows:
         return None
-    metric = metric or rows[0].get("metric") or "metric"
+    metric = metric or rows[0].metric or "metric"
     with _style():
         fig = _figure(7.5, 1.2 + 0.34 * len(rows))
         ax = fig.add_subplot()
         n = len(rows)
         for i, s in enumerate(rows):
             y = n - 1 - i
-            color = _BAD if s.get("flagged") else "#60a5fa"
-            low, high = s.get("ci_low"), s.get("ci_high")
+            color = _BAD if s.flagged else "#60a5fa"
             xerr = None
-            if is_number(low) and is_number(high):
-                xerr = [[max(0.0, s["value"] - low)], [max(0.0, high - s["value"])]]
-            ax.barh(y, s["value"], xerr=xerr, color=color, height=0.6,
+            if is_number(s.ci_low) and is_number(s.ci_high):
+                xerr = [[max(0.0, s.value - s.ci_low)], [max(0.0, s.ci_high - s.value)]]
+            ax.barh(y, s.value, xerr=xerr, color=color, height=0.6,
                     error_kw={"ecolor": "#374151", "capsize": 3, "linewidth": 1})
-        overall = {s.get("overall") for s in rows if is_number(s.get("overall"))}
+        overall = {s.overall for s in rows if is_number(s.overall)}
         for value in overall:
             ax.axvline(value, color="#111827", linestyle="--", linewidth=1)
         if overall:
@@ -385,11 +396,10 @@ def slices_plot(slices: Sequence[Mapping[str, Any]], metric: str | None = None) 
             from matplotlib.patches import Patch
 
             handles = [Line2D([], [], color="#111827", linestyle="--", linewidth=1, label="overall")]
-            if any(s.get("flagged") for s in rows):
+            if any(s.flagged for s in rows):
                 handles.append(Patch(color=_BAD, label="flagged"))
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        labels = [f"{slice_name(s)} (n={s.get('n', '?')})"
-                  for s in reversed(rows)]
+        labels = [f"{slice_name(s)} (n={s.n})" for s in reversed(rows)]
         ax.set_yticks(range(n), labels)
         ax.set_ylim(-0.7, n - 0.3)
         ax.grid(axis="y", visible=False)
@@ -398,27 +408,26 @@ def slices_plot(slices: Sequence[Mapping[str, Any]], metric: str | None = None) 
         return _encode(fig)
 
 
-def bakeoff_plot(bakeoff: Mapping[str, Any]) -> str | None:
+def bakeoff_plot(bakeoff: Bakeoff | Mapping[str, Any]) -> str | None:
     """Bake-off candidates: score (y) against latency at batch 1 (x, log scale); the winner ringed,
     excluded candidates hollow, error bars the probe's fold-to-fold spread."""
-    rows = [c for c in bakeoff.get("candidates") or [] if is_number(c.get("score")) and is_number(c.get("latency_ms_b1"))]
+    bakeoff = _record(Bakeoff, bakeoff)
+    rows = [c for c in bakeoff.candidates if is_number(c.score) and is_number(c.latency_ms_b1)]
     if not rows:
         return None
-    score = bakeoff.get("score") or "score"
+    score = bakeoff.score or "score"
     labels = {"probe_cv": "probe CV accuracy", "logme": "LogME evidence", "finetune": "val accuracy after a short fine-tune"}
     with _style():
         fig = _figure(6.0, 3.2)
         ax = fig.add_subplot()
         for i, c in enumerate(rows):
             color = PALETTE[i % len(PALETTE)]
-            allowed = c.get("allowed") is not False
-            yerr = c.get("probe_cv_std") if score == "probe_cv" and is_number(c.get("probe_cv_std")) else None
-            ax.errorbar(c["latency_ms_b1"], c["score"], yerr=yerr, fmt="o", markersize=8, capsize=3,
-                        color=color, markerfacecolor=color if allowed else "white", label=c.get("backbone"))
-            if c.get("backbone") == bakeoff.get("winner"):
-                ax.scatter([c["latency_ms_b1"]], [c["score"]], s=260, facecolors="none", edgecolors="#111827", linewidths=1.5)
-            ax.annotate(str(c.get("backbone")), (c["latency_ms_b1"], c["score"]), textcoords="offset points",
-                        xytext=(8, 4), fontsize=8)
+            yerr = c.probe_cv_std if score == "probe_cv" and is_number(c.probe_cv_std) else None
+            ax.errorbar(c.latency_ms_b1, c.score, yerr=yerr, fmt="o", markersize=8, capsize=3,
+                        color=color, markerfacecolor=color if c.allowed else "white", label=c.backbone)
+            if c.backbone == bakeoff.winner:
+                ax.scatter([c.latency_ms_b1], [c.score], s=260, facecolors="none", edgecolors="#111827", linewidths=1.5)
+            ax.annotate(c.backbone, (c.latency_ms_b1, c.score), textcoords="offset points", xytext=(8, 4), fontsize=8)
         ax.set_xscale("log")
         ax.set_xlabel("latency, ms/example at batch 1 (this machine)")
         ax.set_ylabel(labels.get(score, score))

@@ -1,22 +1,25 @@
-"""The study report: one self-contained HTML file built only from the study's results dict.
+"""The study report: one self-contained HTML file built only from the study's results.
 
 The page works offline: CSS is inline, figures are PNGs embedded as data URIs, and there is no
-JavaScript. Each section renders only when its data is in ``results``.
+JavaScript. Each section renders only when the results hold its data.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from ..core.results import AblationRow, DataSection, PairedDiff, Record, StrategySummary, StudyResults, as_results
 from . import formatting as F
 from . import plots
-from .decision import build_decision, gate_summary, label_names
+from .decision import build_decision
 
 __all__ = ["build_context", "render_report"]
+
+R = TypeVar("R", bound=Record)
 
 # Column order of the comparison table; other metrics follow in the order the results list them.
 _METRIC_ORDER = ("accuracy", "macro_f1", "roc_auc", "log_loss", "brier", "ece")
@@ -24,32 +27,42 @@ _METRIC_ORDER = ("accuracy", "macro_f1", "roc_auc", "log_loss", "brier", "ece")
 _SPECIAL_TOKENS = frozenset({"[PAD]", "[CLS]", "[SEP]", "<pad>", "<s>", "</s>"})
 # An image example's PNG goes into a data URI only when it is plain base64.
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+# The contents bar in page order: (anchor, title, the context entries of which any makes the section render).
+_SECTIONS = (
+    ("decision", "Decision", ("decision",)),
+    ("comparison", "Comparison", ("comparison",)),
+    ("paired", "Paired tests", ("gains", "comparisons")),
+    ("training", "Training", ("training",)),
+    ("confusion", "Confusion", ("confusion", "per_class")),
+    ("calibration", "Calibration", ("calibration",)),
+    ("slices", "Slices", ("slices",)),
+    ("robustness", "Robustness", ("robustness",)),
+    ("learning-curve", "Learning curve", ("learning_curve",)),
+    ("bakeoff", "Bake-off", ("bakeoff",)),
+    ("ablation", "Ablation", ("ablation",)),
+    ("explanations", "Explanations", ("explanations", "image_explanations", "class_tokens", "explanations_error")),
+    ("data", "Data", ("data",)),
+    ("reproduce", "Reproduce", ("environment", "config_yaml", "backbone")),
+)
 
 
-def _dict(x: Any) -> dict[str, Any]:
-    return dict(x) if isinstance(x, Mapping) else {}
+def _recorded(record: R) -> R | None:
+    """The section when the study recorded it; None when it holds only its defaults."""
+    return record if record.model_fields_set else None
 
 
-def _list(x: Any) -> list[Any]:
-    return list(x) if isinstance(x, (list, tuple)) else []
-
-
-def _date(created: Any) -> str | None:
+def _date(created: str | None) -> str | None:
     if not created:
         return None
     try:
-        when = _dt.datetime.fromisoformat(str(created))
+        when = _dt.datetime.fromisoformat(created)
     except ValueError:
-        return str(created)
+        return created
     return when.strftime("%Y-%m-%d %H:%M") + (f" {when.tzname()}" if when.tzinfo else "")
 
 
-def _metric_columns(strategies: Mapping[str, Any], headline: str) -> list[str]:
-    seen: list[str] = []
-    for entry in strategies.values():
-        for key in _dict(_dict(entry).get("test")):
-            if key not in seen:
-                seen.append(key)
+def _metric_columns(strategies: Iterable[StrategySummary], headline: str) -> list[str]:
+    seen = list(dict.fromkeys(metric for s in strategies for metric in s.test))
     preferred = [headline] + [m for m in _METRIC_ORDER if m != headline]
     return [m for m in preferred if m in seen] + [m for m in seen if m not in preferred]
 
@@ -70,77 +83,66 @@ def _cell(entry: Any, best: bool) -> dict[str, Any]:
     return {"value": F.fmt_num(value), "ci": ci if F.is_number(value) else "", "best": best}
 
 
-def _comparison_table(results: Mapping[str, Any], winner: str | None, runner_up: str | None,
-                      headline: str) -> dict[str, Any] | None:
-    strategies = {n: _dict(s) for n, s in _dict(results.get("strategies")).items()}
-    if not strategies:
-        return None
-    metrics = _metric_columns(strategies, headline)
-    best = {m: _best({n: F.ci_parts(s.get("test", {}).get(m))[0] for n, s in strategies.items()}, m)
-            for m in metrics}
-    val = {n: _dict(s.get("val")).get(headline) for n, s in strategies.items()}
+def _costs(s: StrategySummary, headline: str) -> dict[str, str]:
+    """A strategy's cells in the "Stability and cost" table: the headline metric over seeds, fit time, latency, size."""
+    stats = s.seed_stats.get(headline)
+    return {
+        "seeds": F.fmt_pm(stats.mean, stats.std) if stats else F.MISSING,
+        "fit": F.fmt_seconds(s.fit_seconds),
+        "latency_b1": F.fmt_ms(s.latency_ms_b1),
+        "latency_b32": F.fmt_ms(s.latency_ms_b32),
+        "trainable": F.fmt_count(s.trainable_params),
+        "total": F.fmt_count(s.total_params),
+        "size": F.fmt_bytes(s.model_bytes),
+    }
+
+
+def _comparison_table(results: StudyResults) -> dict[str, Any]:
+    """Every strategy's test metrics with their CIs (best per column marked), validation score, stability and cost."""
+    strategies, headline = results.strategies, results.headline_metric
+    metrics = _metric_columns(strategies.values(), headline)
+    best = {m: _best({n: F.ci_parts(s.score(m))[0] for n, s in strategies.items()}, m) for m in metrics}
+    val = {n: s.val.get(headline) for n, s in strategies.items()}
     best_val = _best(val, headline)
+    costs = {n: _costs(s, headline) for n, s in strategies.items()}
     rows = []
     for name, s in strategies.items():
-        test, stats = _dict(s.get("test")), _dict(_dict(s.get("seed_stats")).get(headline))
+        stats = s.seed_stats.get(headline)
         rows.append({
             "name": name,
-            "kind": s.get("kind"),
-            "winner": name == winner,
-            "runner_up": name == runner_up,
-            "cells": [_cell(test.get(m), name in best[m]) for m in metrics],
+            "kind": s.kind,
+            "winner": name == results.winner,
+            "cells": [_cell(s.score(m), name in best[m]) for m in metrics],
             "val": {"text": F.fmt_num(val[name]), "best": name in best_val},
-            "seeds": F.fmt_pm(stats.get("mean"), stats.get("std")),
-            "n_seeds": len(_list(s.get("seeds"))) or len(_list(stats.get("values"))) or None,
-            "fit": F.fmt_seconds(s.get("fit_seconds")),
-            "latency_b1": F.fmt_ms(s.get("latency_ms_b1")),
-            "latency_b32": F.fmt_ms(s.get("latency_ms_b32")),
-            "trainable": F.fmt_count(s.get("trainable_params")),
-            "total": F.fmt_count(s.get("total_params")),
-            "size": F.fmt_bytes(s.get("model_bytes")),
+            "n_seeds": len(s.seeds) or (len(stats.values) if stats else 0) or None,
+            **costs[name],
         })
-    cost_keys = ("seeds", "fit", "latency_b1", "latency_b32", "trainable", "total", "size")
-    return {"metrics": [{"key": m, "label": F.metric_label(m), "higher": F.higher_is_better(m)}
-                        for m in metrics],
+    return {"metrics": [{"key": m, "label": F.metric_label(m), "higher": F.higher_is_better(m)} for m in metrics],
             "headline": F.metric_label(headline), "rows": rows,
-            "has_cost": any(r[k] != F.MISSING for r in rows for k in cost_keys)}
+            "has_cost": any(text != F.MISSING for cells in costs.values() for text in cells.values())}
 
 
-def _with_reading(row: Mapping[str, Any], metric: str) -> dict[str, Any]:
-    row = dict(row)
-    row["reading"] = F.reading(row.get("diff"), row.get("ci_low"), row.get("ci_high"),
-                               row.get("p_value"), row.get("metric") or metric)
-    row["diff_ci"] = F.fmt_ci({"value": row.get("diff"), "ci_low": row.get("ci_low"),
-                               "ci_high": row.get("ci_high")}, signed=True)
-    return row
+def _reading(row: PairedDiff | AblationRow, metric: str) -> str:
+    """Plain words for a paired difference, on its own metric when it names one, else on ``metric``."""
+    return F.reading(row.diff, row.ci_low, row.ci_high, row.p_value, row.metric or metric)
 
 
-def _gains(results: Mapping[str, Any], metric: str) -> list[dict[str, Any]]:
-    rows = []
-    for name, gain in _dict(results.get("transfer_gain")).items():
-        label = "over " + name.removeprefix("over_")
-        if isinstance(gain, Mapping):
-            rows.append({"label": label, **_with_reading(gain, metric)})
-        else:
-            rows.append({"label": label, "reading": "not run", "diff_ci": F.MISSING})
-    return rows
+def _diff_ci(row: PairedDiff | AblationRow) -> str:
+    """A paired difference with its CI, signed: ``+0.058 [+0.031, +0.084]``."""
+    return F.fmt_ci({"value": row.diff, "ci_low": row.ci_low, "ci_high": row.ci_high}, signed=True)
 
 
-def _training_histories(results: Mapping[str, Any]) -> dict[str, Any]:
-    return {n: s["history"] for n, s in _dict(results.get("strategies")).items()
-            if isinstance(s, Mapping) and s.get("history")}
-
-
-def _calibration(results: Mapping[str, Any], winner: str | None) -> dict[str, Any] | None:
-    strategies = _dict(results.get("strategies"))
-    rows = [{"name": n, "winner": n == winner, **_dict(s.get("calibration"))}
-            for n, s in strategies.items() if isinstance(s, Mapping) and s.get("calibration")]
+def _calibration(results: StudyResults) -> dict[str, Any] | None:
+    """Each calibrated strategy's temperature and ECE, and the chosen model's reliability diagram."""
+    rows = [(name, s.calibration) for name, s in results.strategies.items() if s.calibration]
     if not rows:
         return None
-    cal = _dict(_dict(strategies.get(winner)).get("calibration"))
-    figure = plots.reliability_diagram(cal.get("reliability_before"), cal.get("reliability_after"),
-                                       cal.get("ece_before"), cal.get("ece_after")) if cal else None
-    return {"rows": rows, "figure": figure, "note": cal.get("note")}
+    cal = results.champion.calibration
+    if cal is None:
+        return {"rows": rows, "figure": None, "note": None}
+    return {"rows": rows, "note": cal.note,
+            "figure": plots.reliability_diagram(cal.reliability_before, cal.reliability_after, cal.ece_before,
+                                                cal.ece_after)}
 
 
 def _token_spans(tokens: list[Any], attributions: list[Any]) -> list[dict[str, Any]]:
@@ -169,9 +171,9 @@ def _span(text: str, a: float, scale: float, space: bool) -> dict[str, Any]:
 
 
 def _word_spans(e: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    """Whole words as written in ``e['text']`` (casing and spacing kept) when the explanation has them."""
-    text, words, scores, offsets = e.get("text"), _list(e.get("words")), _list(e.get("word_attributions")), \
-        _list(e.get("word_spans"))
+    """Whole words as written in the example's text (casing and spacing kept) when the explanation has them."""
+    text, words = e.get("text"), e.get("words") or []
+    scores, offsets = e.get("word_attributions") or [], e.get("word_spans") or []
     if not isinstance(text, str) or not words or not (len(words) == len(scores) == len(offsets)):
         return None
     if not all(isinstance(o, (list, tuple)) and len(o) == 2 and all(isinstance(x, int) for x in o) and o[1] > o[0]
@@ -191,97 +193,80 @@ def _is_image_example(e: Mapping[str, Any]) -> bool:
     return "image_png" in e or ("grid" in e and "tokens" not in e)
 
 
-def _explanations(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _explanations(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The explained texts, with their highlighted words."""
     items = []
-    for e in _list(results.get("explanations")):
-        e = _dict(e)
+    for e in examples:
         if _is_image_example(e):
             continue
-        tokens, attributions = _list(e.get("tokens")), _list(e.get("attributions"))
-        spans = _word_spans(e) or (_token_spans(tokens, attributions) if tokens else None)
+        tokens = e.get("tokens") or []
+        spans = _word_spans(e) or (_token_spans(tokens, e.get("attributions") or []) if tokens else None)
         items.append({**e, "spans": spans})
     return items
 
 
-def _patches_text(patches: list[Any]) -> str:
+def _patches_text(patches: list[dict[str, Any]]) -> str:
     """``(row, col) +score`` of each patch, comma-separated."""
-    cells = [_dict(p) for p in patches]
-    return ", ".join(f"({p.get('row')}, {p.get('col')}) {p['score']:+.2f}" for p in cells if F.is_number(p.get("score")))
+    cells = [(p.get("row"), p.get("col"), p.get("score")) for p in patches]
+    return ", ".join(f"({row}, {col}) {score:+.2f}" for row, col, score in cells if F.is_number(score))
 
 
-def _image_explanations(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _image_explanations(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The explained images as cards: the heatmap PNG (when it is base64) and the strongest patches as hover text."""
     cards = []
-    for e in _list(results.get("explanations")):
-        e = _dict(e)
+    for e in examples:
         if not _is_image_example(e):
             continue
-        png = e.get("image_png")
-        top = _dict(e.get("top_patches"))
-        pos, neg = _patches_text(_list(top.get("for"))), _patches_text(_list(top.get("against")))
+        png, top = e.get("image_png"), e.get("top_patches") or {}
+        pos, neg = _patches_text(top.get("for") or []), _patches_text(top.get("against") or [])
         hover = "; ".join(f"{name}: {cells}" for name, cells in (("strongest for", pos), ("against", neg)) if cells)
         cards.append({**e, "png": png if isinstance(png, str) and _BASE64.fullmatch(png) else None,
                       "hover": hover + " — patches as (row, column) from the top left" if hover else ""})
     return cards
 
 
-def _class_tokens(results: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Per class, its most associated words as chips shaded by score (``results['class_tokens']``)."""
+def _class_tokens(class_tokens: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per class, its most associated words as chips shaded by score."""
     out = []
-    for label, items in _dict(results.get("class_tokens")).items():
-        items = [_dict(i) for i in _list(items) if _dict(i).get("token") is not None]
-        scale = max((abs(i["score"]) for i in items if F.is_number(i.get("score"))), default=0.0) or 1.0
+    for label, items in class_tokens.items():
+        # (token, score, count, share) of each word the explainer scored
+        words = [(i.get("token"), i.get("score"), i.get("count"), i.get("share")) for i in items]
+        words = [(token, score if F.is_number(score) else 0.0, count, share)
+                 for token, score, count, share in words if token is not None]
+        scale = max((abs(score) for _, score, _, _ in words), default=0.0) or 1.0
         chips = []
-        for i in items:
-            score = i["score"] if F.is_number(i.get("score")) else 0.0
+        for token, score, count, share in words:
             alpha = 0.12 + 0.6 * abs(score) / scale
-            title = f"score {score:.2f}" + (f"; in {i['count']} texts" if i.get("count") is not None else "")
-            if F.is_number(i.get("share")):
-                title += f"; mean p({label}) {i['share']:.2f}"
-            chips.append({"text": str(i["token"]), "title": title,
+            title = f"score {score:.2f}" + (f"; in {count} texts" if count is not None else "")
+            if F.is_number(share):
+                title += f"; mean p({label}) {share:.2f}"
+            chips.append({"text": str(token), "title": title,
                           "style": f"background-color: rgba(220, 38, 38, {alpha:.2f});"})
         if chips:
             out.append({"label": label, "tokens": chips})
     return out
 
 
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out = []
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out += _flatten(v, f"{prefix}{k}.")
-        else:
-            out.append((f"{prefix}{k}", F.fmt_num(v, 1) if F.is_number(v) and not isinstance(v, int) else v))
-    return out
-
-
-def _data(results: Mapping[str, Any]) -> dict[str, Any] | None:
-    data = _dict(results.get("data"))
-    if not data:
-        return None
-    splits = _dict(data.get("splits"))
-    counts = _dict(data.get("class_counts"))
-    labels = [str(x) for x in _list(data.get("label_names"))]
-    for per_split in counts.values():
-        labels += [str(k) for k in _dict(per_split) if str(k) not in labels]
-    split_names = list(dict.fromkeys(list(splits) + list(counts)))
-    time_order = _dict(_dict(data.get("summary")).get("time_order"))
-    ranges = _dict(time_order.get("ranges"))
+def _data(data: DataSection) -> dict[str, Any]:
+    """The splits with their class counts (and periods, when split by time) and the data checks."""
+    labels = list(data.label_names)
+    for per_split in data.class_counts.values():
+        labels += [str(k) for k in per_split if str(k) not in labels]
+    time_order = data.summary.get("time_order") or {}
+    ranges = time_order.get("ranges") or {}
     return {
-        "fingerprint": data.get("fingerprint"),
+        "fingerprint": data.fingerprint,
         "labels": labels,
         "time_order": time_order.get("column"),
-        "splits": [{"name": s, "n": splits.get(s, F.MISSING),
-                    "counts": [_dict(counts.get(s)).get(lbl, F.MISSING) for lbl in labels],
+        "splits": [{"name": s, "n": data.splits.get(s, F.MISSING),
+                    "counts": [data.class_counts.get(s, {}).get(lbl, F.MISSING) for lbl in labels],
                     "period": F.fmt_period(ranges.get(s))}
-                   for s in split_names],
-        "checks": [_dict(c) for c in _list(data.get("checks"))],
-        "length_stats": _flatten(_dict(data.get("length_stats"))),
+                   for s in dict.fromkeys([*data.splits, *data.class_counts])],
+        "checks": data.checks,
     }
 
 
-def _config_yaml(config: Any) -> str | None:
+def _config_yaml(config: dict[str, Any]) -> str | None:
     if not config:
         return None
     import yaml
@@ -289,81 +274,55 @@ def _config_yaml(config: Any) -> str | None:
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
+def build_context(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
     """Everything the template needs, computed from ``results``; absent sections are ``None``/empty."""
-    decision = build_decision(results)
-    headline = decision["headline_metric"]
-    winner, runner_up = decision["winner"], decision["runner_up"]
-    strategies = _dict(results.get("strategies"))
-    winner_entry = _dict(strategies.get(winner))
-    comparisons = [_with_reading(_dict(c), headline) for c in _list(results.get("comparisons"))]
-    lc = _dict(results.get("learning_curve"))
-    slices = [_dict(s) for s in _list(results.get("slices"))]
-    cm = winner_entry.get("confusion_matrix")
-    labels = label_names(results, winner_entry)
-    bakeoff = _dict(results.get("bakeoff"))
+    results = as_results(results)
+    headline, champion = results.headline_metric, results.champion
+    labels = results.label_names or list(champion.per_class)
+    cm, lc, slices = champion.confusion_matrix, results.learning_curve, results.slices
+    bakeoff = results.bakeoff if results.bakeoff and results.bakeoff.candidates else None
+    examples, data = results.explanations or [], _recorded(results.data)
+    environment, backbone = _recorded(results.environment), results.backbone
     ctx = {
-        "study": results.get("study") or "study",
-        "run_id": results.get("run_id"),
-        "date": _date(results.get("created")),
-        "version": results.get("graftlab_version"),
+        "study": results.study or "study",
+        "run_id": results.run_id,
+        "date": _date(results.created),
+        "version": results.graftlab_version,
         "headline": headline,
         "headline_label": F.metric_label(headline),
-        "backbone": _dict(results.get("backbone")),
-        "decision": decision,
-        "gates": gate_summary(results),
-        "comparison": _comparison_table(results, winner, runner_up, headline),
-        "failed": decision["failed"],
-        "gains": _gains(results, headline),
-        "comparisons": comparisons,
-        "forest": plots.forest_plot(comparisons, headline) if comparisons else None,
-        "training": plots.training_curves(_training_histories(results), f"val_{headline}"),
-        "confusion": plots.confusion_matrix_plot(cm, labels, f"Confusion matrix: {winner}") if cm else None,
-        "per_class": _dict(winner_entry.get("per_class")),
-        "calibration": _calibration(results, winner),
+        "backbone": backbone,
+        "backbone_card": list(backbone.to_dict().items()) if backbone else [],
+        "decision": build_decision(results),
+        "comparison": _comparison_table(results),
+        "failed": list(results.failed.items()),
+        "gains": [("over " + name.removeprefix("over_"), gain) for name, gain in results.transfer_gain.items()],
+        "comparisons": results.comparisons,
+        "forest": plots.forest_plot(results.comparisons, headline) if results.comparisons else None,
+        "training": plots.training_curves({n: s.history for n, s in results.strategies.items() if s.history},
+                                          f"val_{headline}"),
+        "confusion": plots.confusion_matrix_plot(cm, labels, f"Confusion matrix: {results.winner}") if cm else None,
+        "per_class": champion.per_class,
+        "calibration": _calibration(results),
         "slices": slices,
         "slices_figure": plots.slices_plot(slices) if slices else None,
-        "robustness": [_dict(r) for r in _list(results.get("robustness"))],
-        "learning_curve": {"figure": plots.learning_curve_plot(lc), "reading": lc.get("reading"),
-                           "metric": F.metric_label(lc.get("metric") or headline),
-                           "failed": [_dict(f) for f in _list(lc.get("failed"))]} if lc else None,
-        "bakeoff": bakeoff if _list(bakeoff.get("candidates")) else None,
-        "bakeoff_figure": plots.bakeoff_plot(bakeoff) if _list(bakeoff.get("candidates")) else None,
-        # a variant that could not run has its error instead of a paired difference
-        "ablation": [a if "error" in a else _with_reading(a, headline) for a in map(_dict, _list(results.get("ablation")))],
-        "explanations": _explanations(results),
-        "image_explanations": _image_explanations(results),
-        "class_tokens": _class_tokens(results),
-        "explanations_error": str(results.get("explanations_error") or ""),
-        "data": _data(results),
-        "environment": _dict(results.get("environment")),
-        "config_yaml": _config_yaml(results.get("config")),
-        "timings": _dict(results.get("timings")),
+        "robustness": results.robustness if isinstance(results.robustness, list) else [],
+        "learning_curve": {"figure": plots.learning_curve_plot(lc), "reading": lc.reading,
+                           "metric": F.metric_label(lc.metric or headline), "failed": lc.failed} if lc else None,
+        "bakeoff": bakeoff,
+        "bakeoff_figure": plots.bakeoff_plot(bakeoff) if bakeoff else None,
+        "ablation": results.ablation or [],
+        "explanations": _explanations(examples),
+        "image_explanations": _image_explanations(examples),
+        "class_tokens": _class_tokens(results.class_tokens or {}),
+        "explanations_error": results.explanations_error or "",
+        "data": _data(data) if data else None,
+        "environment": environment,
+        "machine": [(k, v) for k, v in environment.to_dict().items() if k != "packages"] if environment else [],
+        "config_yaml": _config_yaml(results.config),
+        "timings": _recorded(results.timings),
     }
-    ctx["sections"] = _sections(ctx)
-    return ctx
-
-
-def _sections(ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(anchor, title) of the sections that will render, in page order, for the contents bar."""
-    present = [
-        ("decision", "Decision", True),
-        ("comparison", "Comparison", ctx["comparison"]),
-        ("paired", "Paired tests", ctx["gains"] or ctx["comparisons"]),
-        ("training", "Training", ctx["training"]),
-        ("confusion", "Confusion", ctx["confusion"] or ctx["per_class"]),
-        ("calibration", "Calibration", ctx["calibration"]),
-        ("slices", "Slices", ctx["slices"]),
-        ("robustness", "Robustness", ctx["robustness"]),
-        ("learning-curve", "Learning curve", ctx["learning_curve"]),
-        ("bakeoff", "Bake-off", ctx["bakeoff"]),
-        ("ablation", "Ablation", ctx["ablation"]),
-        ("explanations", "Explanations", ctx["explanations"] or ctx["image_explanations"] or ctx["class_tokens"]
-                                                    or ctx["explanations_error"]),
-        ("data", "Data", ctx["data"]),
-        ("reproduce", "Reproduce", ctx["environment"] or ctx["config_yaml"] or ctx["backbone"]),
-    ]
-    return [(anchor, title) for anchor, title, shown in present if shown]
+    sections = [(anchor, title) for anchor, title, shown_by in _SECTIONS if any(ctx[k] for k in shown_by)]
+    return {**ctx, "sections": sections}
 
 
 def _environment() -> Any:
@@ -380,13 +339,14 @@ def _environment() -> Any:
         num=F.fmt_num, share=F.fmt_share, ci=F.fmt_ci, p=F.fmt_p, pm=F.fmt_pm, signed=F.fmt_signed,
         count=F.fmt_count, bytes=F.fmt_bytes, ms=F.fmt_ms, secs=F.fmt_seconds,
         metric=F.metric_label, slice_name=F.slice_name, short=lambda s, n=12: str(s)[:n] if s else F.MISSING,
+        reading=_reading, diff_ci=_diff_ci,
     )
     env.globals["MISSING"] = F.MISSING
     return env
 
 
-def render_report(results: Mapping[str, Any], out_dir: Path) -> Path:
-    """Write ``out_dir/report.html`` from a study's results dict and return its path."""
+def render_report(results: StudyResults | Mapping[str, Any], out_dir: Path) -> Path:
+    """Write ``out_dir/report.html`` from a study's results (a record or its dict) and return its path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     html = _environment().get_template("report.html.j2").render(**build_context(results))
