@@ -13,7 +13,7 @@ from graftlab.backbones import get_backbone
 from graftlab.core.config import EarlyStoppingConfig, TrainConfig
 from graftlab.core.errors import ConfigError, DataError
 from graftlab.data.dataset import LabeledData
-from graftlab.strategies import FitContext, make_strategy
+from graftlab.strategies import make_strategy, trial_context
 from graftlab.strategies.contrastive import (
     Pairs,
     _triangle,
@@ -22,6 +22,7 @@ from graftlab.strategies.contrastive import (
     supcon_loss,
 )
 from graftlab.strategies.neural import EncoderClassifier
+from graftlab.training import Callback, Trainer
 
 
 def split(df):
@@ -31,9 +32,9 @@ def split(df):
     return data.subset(range(96)), data.subset(range(160, 200)), data.subset(range(200, 240))
 
 
-def ctx_for(tiny_bert, **train):
+def ctx_for(tiny_bert, work_dir=None, make_trainer=Trainer, **train):
     cfg = TrainConfig(max_length=32, **train)
-    return FitContext(train=cfg, seed=0, backbone=get_backbone(tiny_bert))
+    return trial_context(cfg, 0, make_trainer, backbone=get_backbone(tiny_bert), work_dir=work_dir, progress=False)
 
 
 # -- pair sampling -------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ def test_early_stopping_stops_when_val_does_not_improve(tiny_bert, reviews):
     # lr this small leaves the body (and so the val score) unchanged after the first epoch
     out = make_strategy("contrastive", {"lr": 1e-9, "pairs_per_example": 1, "epochs": 4}).fit(train, val, ctx)
     assert out.info["epochs_run"] == 2 and out.info["best_epoch"] == 1
-    assert "no val improvement" in out.info["stop_reason"]
+    assert out.info["stopped_early"] and "no val_accuracy gain" in out.info["stop_reason"]
 
 
 def test_parameters_are_validated(tiny_bert, reviews):
@@ -226,3 +227,32 @@ def test_without_validation_rows_the_last_epoch_and_a_normalised_head_are_kept(t
     again = load_predictor(tmp_path / "m")
     assert again.model.normalize
     np.testing.assert_allclose(again.predict_logits(test.inputs[:8]), out.predictor.predict_logits(test.inputs[:8]), atol=1e-5)
+
+
+def test_an_interrupted_fit_resumes_to_the_same_model(tiny_bert, reviews, tmp_path):
+    """The body trains in the one loop: a fit killed after a checkpoint resumes from it to the uninterrupted result."""
+    train, val, test = split(reviews)
+    params = {"lr": 2e-3, "pairs_per_example": 2, "epochs": 3, "loss": "cosine"}
+    settings = {"checkpoint_every_steps": 4, "early_stopping": EarlyStoppingConfig(metric="accuracy", patience=3)}
+    clean = make_strategy("contrastive", params).fit(train, val, ctx_for(tiny_bert, tmp_path / "clean", **settings))
+
+    class Crash(Callback):
+        def on_step_end(self, trainer, loss):
+            if trainer.step == 30:  # mid-epoch 3 (12 steps each), after the checkpoint at step 28
+                raise KeyboardInterrupt
+
+    def crashing(cfg, **kw):
+        return Trainer(cfg, callbacks=[Crash()], **kw)
+
+    with pytest.raises(KeyboardInterrupt):
+        make_strategy("contrastive", params).fit(train, val, ctx_for(tiny_bert, tmp_path / "run", crashing, **settings))
+    assert (tmp_path / "run" / "checkpoint" / "state.json").is_file()
+    torch.manual_seed(12345)  # a new process: the strategy reseeds, the checkpoint restores the RNG states
+    resumed = make_strategy("contrastive", params).fit(train, val, ctx_for(tiny_bert, tmp_path / "run", **settings))
+    assert not (tmp_path / "run" / "checkpoint").exists()  # removed once the fit finished
+    strip = lambda hs: [{k: v for k, v in h.items() if k != "elapsed_s"} for h in hs]  # noqa: E731
+    assert strip(resumed.history) == strip(clean.history) and len(clean.history) == 3
+    assert clean.info["best_epoch"] < 3  # validated before the interruption: the resumed fit refits that body's head
+    for key in ("best_epoch", "C", "steps", "stop_reason"):
+        assert resumed.info[key] == clean.info[key], key
+    np.testing.assert_array_equal(resumed.predictor.predict_logits(test.inputs), clean.predictor.predict_logits(test.inputs))

@@ -119,3 +119,13 @@ def test_resume_from_a_mid_epoch_checkpoint_gives_the_same_result(tiny_bert, rev
     assert strip(res.history) == strip(ref.history)
     for (k, a), b in zip(clean.state_dict().items(), resumed_model.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
+
+
+def test_without_validation_rows_nothing_stops_early_and_the_last_weights_are_kept(tiny_bert, reviews):
+    bb = get_backbone(tiny_bert)
+    cfg = TrainConfig(epochs=2, lr=3e-3, batch_size=16, max_length=32, early_stopping={"patience": 1})
+    train, no_val = encoded(bb, reviews, 0, 160), encoded(bb, reviews, 0, 0)
+    model = build(bb, None, seed=1)
+    res = Trainer(cfg, seed=1, progress=False).fit(model, param_groups(model, 3e-3, 0.01), train, no_val)
+    assert res.best_metric is None and res.steps == 2 * 10 and not res.stopped_early
+    assert [h["epoch"] for h in res.history] == [1.0, 2.0] and all("val_" not in k for h in res.history for k in h)

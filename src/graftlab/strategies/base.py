@@ -50,9 +50,11 @@ class StrategyParams(Strict):
 
 
 class TrainerLike(Protocol):
-    """What the training layer hands to neural strategies (see ``graftlab.training.Trainer``)."""
+    """What the training layer hands to neural strategies (see ``graftlab.training.Trainer``); ``objective`` replaces
+    classification of single examples (``graftlab.training.Objective``; contrastive's pairs)."""
 
-    def fit(self, model: Any, param_groups: list[dict], train: Any, val: Any, *, name: str = "") -> Any: ...
+    def fit(self, model: Any, param_groups: list[dict], train: Any, val: Any, *, name: str = "", epochs: int | None = None,
+            objective: Any = None) -> Any: ...
 
 
 @dataclass

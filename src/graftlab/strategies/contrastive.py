@@ -4,14 +4,17 @@ logistic head on the tuned embeddings (Tunstall et al. 2022, "Efficient Few-Shot
 1. Pairs (:func:`sample_pairs`): same label = positive (target 1), different labels = negative (target 0);
    unique unordered pairs, as many positives as negatives, spread evenly over classes (positives) and
    class pairs (negatives), at most ``pairs_per_example`` x n (and ``max_pairs``), drawn with the trial's seed.
-2. Body: AdamW with warm-up and linear decay on ``loss='cosine'`` (SetFit's CosineSimilarityLoss: the
-   squared error between cos(u, v) and the pair's target) or ``loss='supcon'`` (supervised contrastive loss
-   over the distinct sentences of each pair batch). Each batch runs every distinct sentence once; with
-   ``trainable_layers`` set, the frozen prefix is computed once and cached as for ``finetune``.
+2. Body: trained by the one training loop (``graftlab.training.Trainer``: AdamW with warm-up and linear decay,
+   clipping, early stopping, time budget, progress bar, checkpoints and resume) on :class:`PairObjective`:
+   ``loss='cosine'`` (SetFit's CosineSimilarityLoss: the squared error between cos(u, v) and the pair's target)
+   or ``loss='supcon'`` (supervised contrastive loss over the distinct sentences of each pair batch). Each batch
+   runs every distinct sentence once; with ``trainable_layers`` set, the frozen prefix is computed once and
+   cached as for ``finetune``.
 3. Head: standardised embeddings, a logistic regression with C chosen on val, the scaler folded into the
-   linear head. After every body epoch the head is refit and scored on val; the best epoch's body is kept.
-   Without validation rows (the refit on every labeled example after k-fold selection) the head is fitted on
-   L2-normalised embeddings and the last epoch is kept (``selection.embedding_head``).
+   linear head. After every body epoch the head is refit and scored on val; the loop keeps the best epoch's body
+   (``train.early_stopping``). Without validation rows (the refit on every labeled example after k-fold
+   selection) the last epoch's body is kept and the head is fitted once on its L2-normalised embeddings
+   (``selection.embedding_head``).
 
 The result is an :class:`~graftlab.strategies.neural.EncoderClassifier` in a
 :class:`~graftlab.strategies.neural.NeuralPredictor`: it saves, reloads and serves like every strategy.
@@ -20,7 +23,7 @@ sentence-transformers / setfit are not needed: the backbone abstraction gives th
 
 from __future__ import annotations
 
-import time
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -30,8 +33,8 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from ..backbones.base import batched_outputs
+from ..core.config import TrainConfig
 from ..core.errors import ConfigError, DataError
-from ..core.schedules import warmup_linear
 from ..data.dataset import LabeledData
 from .base import STRATEGIES, FitContext, FitOutcome, Strategy, StrategyParams
 from .neural import (
@@ -42,9 +45,11 @@ from .neural import (
     param_groups,
     training_sets,
 )
-from .selection import embedding_head
+from .overrides import trainer_for
+from .selection import embedding_head, val_score
 
-__all__ = ["Contrastive", "ContrastiveParams", "Pairs", "encoded_features", "pair_loss", "sample_pairs", "supcon_loss"]
+__all__ = ["Contrastive", "ContrastiveParams", "PairObjective", "Pairs", "encoded_features", "pair_loss", "sample_pairs",
+           "supcon_loss"]
 
 Rate = Annotated[float, Field(gt=0.0, lt=1.0)]
 
@@ -198,6 +203,60 @@ def encoded_features(model: EncoderClassifier, data: Any, batch_size: int) -> np
     return batched_outputs(data, model.features, batch_size, model.backbone.hidden_size)
 
 
+class PairObjective:
+    """What the body trains for, as the training loop takes it (``graftlab.training.Objective``): batches of pairs in a
+    seeded random order, the pair loss, and validation by the logistic head refit on the current body's features.
+
+    Args:
+        params: the strategy's parameters (``batch_size`` pairs per step, ``loss``, ``temperature``, ``C``).
+        pairs: the sampled pairs, as rows of ``train_set``.
+        train_set, val_set: the encoded sets (token ids, or states at a cached freeze boundary).
+        train, val: the labeled data (the head's labels).
+        seed: the head's seed.
+        cfg: the training settings (``eval_batch_size``; the early-stopping metric chooses C).
+    """
+
+    def __init__(self, params: ContrastiveParams, pairs: Pairs, train_set: Any, val_set: Any, train: LabeledData,
+                 val: LabeledData, seed: int, cfg: TrainConfig) -> None:
+        self.params, self.pairs, self.train_set, self.val_set = params, pairs, train_set, val_set
+        self.train, self.val, self.seed, self.cfg = train, val, seed, cfg
+        self.heads: dict[int, dict[str, Any]] = {}  # step -> the head validated there
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def batches(self, rng: np.random.Generator) -> list[list[int]]:
+        """One pass over the pairs in a random order, ``batch_size`` pairs per step."""
+        order, size = rng.permutation(len(self.pairs)), self.params.batch_size
+        return [order[start : start + size].tolist() for start in range(0, len(order), size)]
+
+    def loss(self, model: EncoderClassifier, index: list[int]) -> torch.Tensor:
+        return pair_loss(model, self.train_set, self.pairs, np.asarray(index), self.params.loss, self.params.temperature)
+
+    def validate(self, model: EncoderClassifier, step: int) -> dict[str, Any]:
+        """Refit the head on the body as it is and score it on val (the chosen C's predictions: loss, macro-F1,
+        accuracy, whichever early stopping reads)."""
+        head = self.fit_head(model)
+        self.heads[step] = head
+        y, proba = self.val.labels, head["val_proba"]
+        return {"val_loss": -val_score("log_loss", y, proba), "val_macro_f1": val_score("macro_f1", y, proba),
+                "val_accuracy": val_score("accuracy", y, proba), "C": head["C"]}
+
+    def fit_head(self, model: EncoderClassifier) -> dict[str, Any]:
+        """Logistic regression on the current body's features (``selection.embedding_head``): standardised with C
+        chosen on val, or L2-normalised with the refit C when there are no validation rows."""
+        x_train = encoded_features(model, self.train_set, self.cfg.eval_batch_size)
+        x_val = encoded_features(model, self.val_set, self.cfg.eval_batch_size)  # (0, hidden) without validation rows
+        head = embedding_head(x_train, self.train.labels, x_val, self.val.labels, self.train.n_classes, self.params.C,
+                              self.seed, self.cfg)
+        return {**head, "metric": head["selection_metric"]}
+
+    def final_head(self, model: EncoderClassifier, step: int) -> dict[str, Any]:
+        """The head of the body the loop left in ``model`` (validated at ``step``); refit on it when that validation
+        ran before a resume, or never ran (no validation rows, or a time budget spent within the first epoch)."""
+        return self.heads.get(step) or self.fit_head(model)
+
+
 @STRATEGIES.register("contrastive")
 class Contrastive(Strategy):
     """Pair-tuned body + logistic head: the few-shot strategy (see the module docstring)."""
@@ -208,14 +267,14 @@ class Contrastive(Strategy):
 
     def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome:
         p, bb = self.params, ctx.backbone
-        cfg = ctx.train.model_copy(update={"augment": None})  # pairs of raw sentences: no token augmentation
+        # pairs of raw sentences (no token augmentation), `batch_size` pairs per step, the head refit once per epoch
+        cfg = ctx.train.model_copy(update={"augment": None, "batch_size": p.batch_size, "eval_every_steps": None})
         n_blocks = bb.card.num_layers
         if p.trainable_layers is not None and p.trainable_layers > n_blocks:
             raise ConfigError(
                 f"The 'trainable_layers' parameter of contrastive must be at most {n_blocks} for backbone {bb.name!r} "
                 f"({n_blocks} blocks), or null for the whole body. Got {p.trainable_layers} instead."
             )
-        t_start = time.perf_counter()
         pairs = sample_pairs(train.labels, p.pairs_per_example, p.max_pairs, ctx.seed)
         torch.manual_seed(ctx.seed)  # dropout in the body depends on the trial's seed
         model = EncoderClassifier(bb, bb.load_encoder(pretrained=True), train.n_classes, dropout=0.0)
@@ -223,72 +282,25 @@ class Contrastive(Strategy):
         model.head.requires_grad_(False)  # the head is fitted afterwards, in closed form
         body_params = count_params(model)[0]
         train_set, val_set, cache_info = training_sets(model, train, val, cfg)
-
-        optimizer = torch.optim.AdamW(param_groups(model, p.lr, cfg.weight_decay))
-        steps_per_epoch = -(-len(pairs) // p.batch_size)
-        total = steps_per_epoch * p.epochs
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(int(cfg.warmup_ratio * total), total))
-        rng = np.random.default_rng(ctx.seed)
-        patience = cfg.early_stopping.patience if cfg.early_stopping else None
-        history: list[dict[str, Any]] = []
-        best: dict[str, Any] | None = None
-        stop_reason = "finished all epochs"
-        for epoch in range(1, p.epochs + 1):
-            train_loss = self._train_epoch(model, train_set, pairs, optimizer, scheduler, rng, cfg.grad_clip)
-            head = self._fit_head(model, train_set, val_set, train, val, ctx.seed, cfg)
-            record = {"epoch": epoch, "step": epoch * steps_per_epoch, "train_loss": train_loss,
-                      "C": head["C"], "elapsed_s": round(time.perf_counter() - t_start, 3)}
-            if head["score"] is not None:
-                record[f"val_{head['metric']}"] = head["score"]
-            history.append(record)
-            # without validation rows (the refit on every labeled example) the last epoch is kept
-            if best is None or head["score"] is None or head["score"] > best["head"]["score"] + 1e-12:
-                state = {k: v.detach().clone() for k, v in model.encoder.state_dict().items()} if p.epochs > 1 else None
-                best = {"epoch": epoch, "head": head, "state": state}
-            elif patience is not None and epoch - best["epoch"] >= patience:
-                stop_reason = f"no val improvement for {patience} epochs"
-                break
-            if cfg.time_budget_s and time.perf_counter() - t_start > cfg.time_budget_s:
-                stop_reason = f"time budget of {cfg.time_budget_s:g} s reached"
-                break
-        if best["state"] is not None and best["epoch"] != len(history):
-            model.encoder.load_state_dict(best["state"])
-        self._set_head(model, best["head"])
+        objective = PairObjective(p, pairs, train_set, val_set, train, val, ctx.seed, cfg)
+        result = trainer_for(ctx, cfg).fit(model, param_groups(model, p.lr, cfg.weight_decay), train_set, val_set,
+                                           name=self.name, epochs=p.epochs, objective=objective)
+        # the loop restored the best validated body; without validation rows it kept the last one
+        body_step = result.best_step if result.best_metric is not None else result.steps
+        head = objective.final_head(model, body_step)
+        self._set_head(model, head)
         model.eval()
         head_params = int(model.head.weight.numel() + model.head.bias.numel())
+        steps_per_epoch = math.ceil(len(pairs) / p.batch_size)
         info = {"loss": p.loss, "lr": p.lr, "pairs": len(pairs), "positive_pairs": pairs.n_positive,
-                "negative_pairs": len(pairs) - pairs.n_positive, "steps": steps_per_epoch * len(history),
-                "best_epoch": best["epoch"], "epochs_run": len(history), "stop_reason": stop_reason,
-                "C": best["head"]["C"], "val_scores": best["head"]["val_scores"], "selection_metric": best["head"]["metric"],
-                "body_trainable_params": body_params, **cache_info}
+                "negative_pairs": len(pairs) - pairs.n_positive, "steps": result.steps, "best_step": body_step,
+                "best_epoch": math.ceil(body_step / steps_per_epoch), "epochs_run": len(result.history),
+                "stop_reason": result.stop_reason, "stopped_early": result.stopped_early, "C": head["C"],
+                "val_scores": head["val_scores"], "selection_metric": head["metric"], "body_trainable_params": body_params,
+                **cache_info}
         pred = NeuralPredictor(model, train.label_names, cfg.max_length, dropout=0.0)
-        return FitOutcome(pred, history=history, trainable_params=body_params + head_params,
+        return FitOutcome(pred, history=result.history, trainable_params=body_params + head_params,
                           total_params=count_params(model)[1], info=info)
-
-    def _train_epoch(self, model: EncoderClassifier, train_set: Any, pairs: Pairs, optimizer: torch.optim.Optimizer,
-                     scheduler: Any, rng: np.random.Generator, grad_clip: float | None) -> float:
-        """One pass over the pairs in a seeded random order; returns the mean batch loss."""
-        p, losses, order = self.params, [], rng.permutation(len(pairs))
-        model.train()
-        for start in range(0, len(order), p.batch_size):
-            loss = pair_loss(model, train_set, pairs, order[start : start + p.batch_size], p.loss, p.temperature)
-            loss.backward()
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_([q for g in optimizer.param_groups for q in g["params"]], grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(float(loss.detach()))
-        return float(np.mean(losses))
-
-    def _fit_head(self, model: EncoderClassifier, train_set: Any, val_set: Any, train: LabeledData, val: LabeledData,
-                  seed: int, cfg: Any) -> dict[str, Any]:
-        """Logistic regression on the current body's features (``selection.embedding_head``): standardised with C
-        chosen on val, or L2-normalised with the refit C when there are no validation rows."""
-        x_train = encoded_features(model, train_set, cfg.eval_batch_size)
-        x_val = encoded_features(model, val_set, cfg.eval_batch_size)  # (0, hidden) without validation rows
-        head = embedding_head(x_train, train.labels, x_val, val.labels, train.n_classes, self.params.C, seed, cfg)
-        return {**head, "metric": head["selection_metric"]}
 
     @staticmethod
     def _set_head(model: EncoderClassifier, head: dict[str, Any]) -> None:

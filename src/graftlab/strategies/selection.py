@@ -61,7 +61,8 @@ def embedding_head(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, 
 
     Returns:
         ``{"w": (k, hidden), "b": (k,), "normalize", "C", "val_scores", "selection_metric", "score" (the chosen C's
-        validation score; None without val), "constant_features_dropped"}``.
+        validation score; None without val), "val_proba" (its (n_val, k) validation probabilities; None without val),
+        "constant_features_dropped"}``.
     """
     from sklearn.preprocessing import StandardScaler, normalize
 
@@ -71,17 +72,18 @@ def embedding_head(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, 
         model = LogisticRegression(C=REFIT_C, max_iter=2000, random_state=seed).fit(normalize(x_train), y_train)
         w, b = as_multiclass(model, n_classes)
         return {"w": w, "b": b, "normalize": True, "C": REFIT_C, "val_scores": {}, "selection_metric": None,
-                "score": None, "constant_features_dropped": 0}
+                "score": None, "val_proba": None, "constant_features_dropped": 0}
     scaler = StandardScaler().fit(x_train)
     # Features that are (numerically) constant on train carry no signal; standardising them would divide rounding
     # noise by ~0 and, folded into the head, give weights of 1e30. Leave them out.
     keep = scaler.scale_ > 1e-6
-    model, info = select_logreg(scaler.transform(x_train)[:, keep], y_train, scaler.transform(x_val)[:, keep], y_val,
-                                grid, seed, train_cfg)
+    z_val = scaler.transform(x_val)[:, keep]
+    model, info = select_logreg(scaler.transform(x_train)[:, keep], y_train, z_val, y_val, grid, seed, train_cfg)
     coef_kept, intercept = as_multiclass(model, n_classes)
     coef = np.zeros((coef_kept.shape[0], x_train.shape[1]))
     coef[:, keep] = coef_kept
     scale = np.where(keep, scaler.scale_, 1.0)
     # fold the scaler: w·(x-μ)/σ + b = (w/σ)·x + (b - Σ w μ/σ)
     return {"w": coef / scale, "b": intercept - (coef * scaler.mean_ / scale).sum(1), "normalize": False,
-            "score": info["val_scores"][str(info["C"])], "constant_features_dropped": int((~keep).sum()), **info}
+            "score": info["val_scores"][str(info["C"])], "val_proba": model.predict_proba(z_val),
+            "constant_features_dropped": int((~keep).sum()), **info}

@@ -1,7 +1,9 @@
 """The one training loop: AdamW, warm-up then linear decay, clipping, periodic validation, callbacks,
 and checkpoints that let a killed run resume to the same result.
 
-Shaped like skorch: ``fit → run_epoch → train_step → compute_loss`` are small methods.
+Shaped like skorch: ``fit → run_epoch → train_step → batch_loss → compute_loss`` are small methods. By default it
+classifies single examples; a strategy that trains for something else (contrastive: pairs of sentences) passes an
+:class:`Objective` and keeps everything else: optimizer, schedule, clipping, callbacks, checkpoints and resume.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -32,9 +34,23 @@ from .losses import make_loss
 from .sampler import balanced_batches
 from .seed import use_all_cores
 
-__all__ = ["Trainer", "TrainResult", "predict_logits"]
+__all__ = ["Objective", "Trainer", "TrainResult", "predict_logits"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Objective(Protocol):
+    """What the loop trains for instead of classifying single examples (e.g. pairs of sentences).
+
+    ``len()`` is the number of training units per epoch (``cfg.batch_size`` of them per step); ``batches(rng)`` one
+    epoch of unit indices (plain ints: they are checkpointed as JSON); ``loss(model, index)`` the loss of one batch;
+    ``validate(model, step)`` the validation record's ``val_*`` entries, including the early-stopping metric's.
+    """
+
+    def __len__(self) -> int: ...
+    def batches(self, rng: np.random.Generator) -> list[list[int]]: ...
+    def loss(self, model: nn.Module, index: list[int]) -> torch.Tensor: ...
+    def validate(self, model: nn.Module, step: int) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -89,26 +105,19 @@ class Trainer:
                 if k in trainable or k not in dict(self.model.named_parameters())}
 
     # -- the loop ------------------------------------------------------------------------------
-    def fit(self, model: nn.Module, param_groups: list[dict], train, val, *, name: str = "", epochs: int | None = None) -> TrainResult:
+    def fit(self, model: nn.Module, param_groups: list[dict], train, val, *, name: str = "", epochs: int | None = None,
+            objective: Objective | None = None) -> TrainResult:
+        """Train ``model`` on ``train``, validating on ``val`` (without validation rows: no early stopping, the last
+        weights are kept). With an ``objective``, batches, loss and validation are its own."""
         use_all_cores()
         cfg = self.cfg
-        self.model, self.train_set, self.val_set = model, train, val
+        self.model, self.train_set, self.val_set, self.objective = model, train, val, objective
         self.epochs = epochs or cfg.epochs
-        self.loss_fn = self.user_loss_fn or make_loss(cfg.loss, train.labels)
-        self.augment = cfg.augment if cfg.augmenting else None
-        if self.augment is not None and not callable(getattr(train, "collate_items", None)):
-            raise ConfigError(
-                "The 'augment' setting needs token inputs from a text backbone, but the training set holds "
-                f"{type(train).__name__} items (cached hidden states or images). Set 'augment: false' for this strategy"
-                " (images are augmented by 'image_augment')."
-            )
-        self.image_augment = cfg.image_augment if cfg.augmenting_images else None
-        if self.image_augment is not None and not callable(getattr(train, "pixels", None)):
-            raise ConfigError(
-                "The 'image_augment' setting needs images from an image backbone, but the training set holds "
-                f"{type(train).__name__} items. Set 'image_augment: false' (text is augmented by 'augment')."
-            )
-        self.steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        if objective is None:
+            self._set_classification(train)
+        else:  # the objective's batches are not single examples: no classification loss, no augmentation
+            self.loss_fn, self.augment, self.image_augment = None, None, None
+        self.steps_per_epoch = math.ceil((len(objective) if objective is not None else len(train)) / cfg.batch_size)
         self.total_steps = self.epochs * self.steps_per_epoch
         self.optimizer = torch.optim.AdamW(param_groups)
         warmup = int(cfg.warmup_ratio * self.total_steps)
@@ -122,7 +131,7 @@ class Trainer:
 
         self.early = EarlyStopping(cfg.early_stopping.metric, cfg.early_stopping.patience, cfg.early_stopping.min_delta) \
             if cfg.early_stopping else EarlyStopping("macro_f1", patience=None)
-        self.callbacks: list[Callback] = [self.early]
+        self.callbacks: list[Callback] = [self.early] if len(val) else []  # nothing to compare without validation rows
         if cfg.time_budget_s:
             self.callbacks.append(TimeBudget(cfg.time_budget_s))
         if self.show_progress:
@@ -144,6 +153,24 @@ class Trainer:
             _remove_checkpoint(self.work_dir / "checkpoint")
         return TrainResult(self.history, self.early.best_step, self.early.sign * self.early.best if self.early.best_state is not None else None,
                            self.should_stop and "time budget" not in self.stop_reason, self.stop_reason, self.step)
+
+    def _set_classification(self, train) -> None:
+        """The default objective's loss and augmentation, checked against the training set."""
+        cfg = self.cfg
+        self.loss_fn = self.user_loss_fn or make_loss(cfg.loss, train.labels)
+        self.augment = cfg.augment if cfg.augmenting else None
+        if self.augment is not None and not callable(getattr(train, "collate_items", None)):
+            raise ConfigError(
+                "The 'augment' setting needs token inputs from a text backbone, but the training set holds "
+                f"{type(train).__name__} items (cached hidden states or images). Set 'augment: false' for this strategy"
+                " (images are augmented by 'image_augment')."
+            )
+        self.image_augment = cfg.image_augment if cfg.augmenting_images else None
+        if self.image_augment is not None and not callable(getattr(train, "pixels", None)):
+            raise ConfigError(
+                "The 'image_augment' setting needs images from an image backbone, but the training set holds "
+                f"{type(train).__name__} items. Set 'image_augment: false' (text is augmented by 'augment')."
+            )
 
     def run_epoch(self) -> None:
         cfg = self.cfg
@@ -169,7 +196,9 @@ class Trainer:
                 save_checkpoint(self, self.work_dir / "checkpoint")
 
     def make_batches(self) -> list[list[int]]:
-        """One epoch of batch indices: class-balanced draws when configured, else every example once."""
+        """One epoch of batch indices: the objective's, class-balanced draws when configured, else every example once."""
+        if self.objective is not None:
+            return self.objective.batches(self.rng)
         data = self.train_set
         if self.cfg.balanced_sampler:
             return balanced_batches(data.labels, data.lengths, self.cfg.batch_size, self.rng)
@@ -186,9 +215,7 @@ class Trainer:
         return data.collate_items(items)
 
     def train_step(self, index: list[int]) -> float:
-        batch = self.collate_train(index)
-        labels = torch.as_tensor(self.train_set.labels[index], dtype=torch.long)
-        loss = self.compute_loss(self.model(batch), labels)
+        loss = self.batch_loss(index)
         loss.backward()
         if self.cfg.grad_clip:
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -201,21 +228,36 @@ class Trainer:
         self._loss_n += 1
         return value
 
+    def batch_loss(self, index: list[int]) -> torch.Tensor:
+        """The loss of one training batch: the objective's, else the classification loss of its examples."""
+        if self.objective is not None:
+            return self.objective.loss(self.model, index)
+        batch = self.collate_train(index)
+        labels = torch.as_tensor(self.train_set.labels[index], dtype=torch.long)
+        return self.compute_loss(self.model(batch), labels)
+
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.loss_fn(logits, labels)
 
-    def evaluate(self) -> dict[str, Any]:
+    def validate(self) -> dict[str, Any]:
+        """The ``val_*`` entries of an evaluation record: the objective's, else loss, macro-F1 and accuracy."""
+        if self.objective is not None:
+            return self.objective.validate(self.model, self.step)
         logits = predict_logits(self.model, self.val_set, self.cfg.eval_batch_size)
         y = self.val_set.labels
         pred = logits.argmax(1)
-        val_loss = float(F.cross_entropy(torch.from_numpy(logits), torch.as_tensor(y, dtype=torch.long)))
+        return {
+            "val_loss": float(F.cross_entropy(torch.from_numpy(logits), torch.as_tensor(y, dtype=torch.long))),
+            "val_macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
+            "val_accuracy": float(accuracy_score(y, pred)),
+        }
+
+    def evaluate(self) -> dict[str, Any]:
         record = {
             "step": self.step,
             "epoch": round(self.step / self.steps_per_epoch, 3),
             "train_loss": self._loss_sum / max(self._loss_n, 1),
-            "val_loss": val_loss,
-            "val_macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
-            "val_accuracy": float(accuracy_score(y, pred)),
+            **(self.validate() if len(self.val_set) else {}),
             "lr": float(self.optimizer.param_groups[0]["lr"]),
             "elapsed_s": round(self.elapsed(), 3),
         }
