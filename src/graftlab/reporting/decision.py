@@ -1,9 +1,10 @@
 """The decision record: which model was chosen, why, on what evidence, and what could go wrong.
 
-Everything is computed from ``results`` (the study's results.json): every number in the record is a
-number in ``results`` or derived from one (a confusion share), so the record cannot drift from the
-evidence. :func:`build_decision` returns the structure; :func:`write_decision_record` writes it as
-``decision.json`` and renders it as ``decision.md``.
+Everything is computed from a study's results (:class:`~graftlab.core.results.StudyResults`, or the dict of its
+results.json): every number in the record is a number in the results or derived from one (a confusion share), so the
+record cannot drift from the evidence. :func:`build_decision` returns it as a typed :class:`Decision`;
+:func:`write_decision_record` writes it as ``decision.json`` (:meth:`Decision.to_dict`) and renders it as
+``decision.md``.
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.artifacts import strict_json
+from ..core.results import Comparison, GateResult, Interval, SeedStats, SliceResult, StudyResults, as_results
 from .formatting import (
     fmt_ci,
     fmt_num,
     fmt_p,
     fmt_periods,
     fmt_pm,
-    fmt_signed,
     higher_is_better,
     is_number,
     metric_label,
@@ -29,222 +32,317 @@ from .formatting import (
 )
 
 __all__ = [
+    "BackboneRef",
+    "CalibrationRisk",
+    "Choice",
+    "ConfusedPair",
+    "Decision",
+    "Evidence",
+    "FailedStrategy",
+    "GateSummary",
+    "MissedClass",
+    "ReadComparison",
+    "Risks",
+    "Validation",
     "build_decision",
     "confused_pairs",
     "decision_markdown",
     "gate_summary",
     "label_names",
+    "never_predicted",
     "write_decision_record",
 ]
 
 _TOP_CONFUSIONS = 3
 
 
-def _dict(x: Any) -> dict[str, Any]:
-    return dict(x) if isinstance(x, Mapping) else {}
+# -- the record ----------------------------------------------------------------------------------------------------
+class _Part:
+    """A part of the decision record: its fields, in order, are its object in decision.json."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict JSON: nested parts and results records as dicts, NaN and infinities as null."""
+        return strict_json(dict(vars(self)))
 
 
-def _list(x: Any) -> list[Any]:
-    return list(x) if isinstance(x, (list, tuple)) else []
+class ReadComparison(Comparison):
+    """A paired comparison as the results hold it, with its reading in plain words."""
+
+    reading: str
 
 
-def _val_score(entry: Mapping[str, Any], metric: str) -> Any:
-    val = _dict(entry.get("val")).get(metric)
-    return val.get("value") if isinstance(val, Mapping) else val
+@dataclass(frozen=True)
+class Validation(_Part):
+    """The validation scores that chose the winner over the runner-up."""
+
+    metric: str
+    winner: float | None
+    runner_up: float | None
 
 
-def _ranked_by_validation(strategies: Mapping[str, Any], metric: str) -> tuple[list[str], str]:
+@dataclass(frozen=True)
+class Choice(_Part):
+    """How the winner was chosen: the rule, the method, why, and who decided (the data or the measured prior)."""
+
+    rule: str
+    method: str | None
+    why: str
+    decided_by: str | None
+    source: str  # where the winner comes from: always "results" (the study records it)
+    validation: Validation
+
+
+@dataclass(frozen=True)
+class Evidence(_Part):
+    """The chosen strategy's test scores and its paired comparisons with the baselines and the runner-up."""
+
+    kind: str
+    params: dict[str, Any]
+    seeds: list[int]
+    test: dict[str, Interval]
+    seed_stats: SeedStats | None  # of the headline metric
+    comparisons: list[ReadComparison]
+    transfer_gain: dict[str, ReadComparison | None]  # None: that baseline did not run
+
+
+@dataclass(frozen=True)
+class GateSummary(_Part):
+    """The gates with a verdict: ``PASS`` (all passed), ``FAIL`` (any failed) or ``NONE`` (nothing recorded)."""
+
+    verdict: str
+    passed: int
+    failed: int
+    entries: list[GateResult]
+
+
+@dataclass(frozen=True)
+class MissedClass(_Part):
+    """A class with test rows that no seed of the chosen strategy ever predicts."""
+
+    name: str
+    rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class": self.name, "rows": self.rows}
+
+
+@dataclass(frozen=True)
+class ConfusedPair(_Part):
+    """An off-diagonal cell of a confusion matrix: rows of class ``true`` predicted as ``predicted``."""
+
+    true: str
+    predicted: str
+    count: int
+    share_of_true: float | None
+
+
+@dataclass(frozen=True)
+class CalibrationRisk(_Part):
+    """The chosen model's temperature scaling: ECE before and after, or why no temperature was fitted."""
+
+    temperature: float | None
+    ece_before: float | None
+    ece_after: float | None
+    note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return strict_json({k: v for k, v in vars(self).items() if v is not None})
+
+
+@dataclass(frozen=True)
+class Risks(_Part):
+    """What could go wrong with the chosen model."""
+
+    flagged_slices: list[SliceResult]  # worst first
+    never_predicted: list[MissedClass]
+    confused_pairs: list[ConfusedPair]
+    calibration: CalibrationRisk | None
+    robustness: list[dict[str, Any]]  # largest drop first
+
+
+@dataclass(frozen=True)
+class FailedStrategy(_Part):
+    """A configured strategy that could not run; ``traceback`` is a bug's file."""
+
+    name: str
+    error: str
+    traceback: str | None
+
+
+@dataclass(frozen=True)
+class BackboneRef(_Part):
+    """The backbone the study fine-tuned, named with its license."""
+
+    name: str
+    license: str | None
+
+
+@dataclass(frozen=True)
+class Decision(_Part):
+    """The decision record: what ``decision.json`` holds and ``decision.md`` says."""
+
+    study: str
+    run_id: str
+    created: str | None
+    data_fingerprint: str | None
+    # what the data preparation reports in data.summary, as it reports it
+    time_order: dict[str, Any] | None
+    rare_classes: dict[str, Any] | None
+    classes_without_rows: list[str] | None
+    backbone: BackboneRef | None
+    headline_metric: str
+    winner: str
+    runner_up: str | None
+    selection: Choice
+    evidence: Evidence
+    gates: GateSummary
+    risks: Risks
+    failed: list[FailedStrategy]
+
+
+# -- building it from the results ----------------------------------------------------------------------------------
+def _ranked_by_validation(results: StudyResults, metric: str) -> tuple[list[str], str]:
     """Strategy names ranked by validation metric, transfer strategies first if any have one."""
-    scored = {n: _val_score(_dict(s), metric) for n, s in strategies.items()}
+    scored = {n: s.val.get(metric) for n, s in results.strategies.items()}
     scored = {n: v for n, v in scored.items() if is_number(v)}
-    transfer = {n: v for n, v in scored.items() if _dict(strategies[n]).get("kind") == "transfer"}
+    transfer = {n: v for n, v in scored.items() if results.strategies[n].kind == "transfer"}
     pool, among = (transfer, "transfer strategies") if transfer else (scored, "all strategies")
     ranked = sorted(pool, key=pool.get, reverse=higher_is_better(metric))
     return ranked, among
 
 
-def _selection(results: Mapping[str, Any], metric: str) -> dict[str, Any]:
-    """Winner, runner-up and the rule that chose them: as recorded, else recomputed."""
-    strategies = _dict(results.get("strategies"))
-    recorded = _dict(results.get("selection"))
-    ranked, among = _ranked_by_validation(strategies, metric)
-    default_rule = f"highest validation {metric} (mean over seeds) among {among}"
-    winner = results.get("winner") or (ranked[0] if ranked else None)
-    runner_up = results.get("runner_up")
-    if runner_up is None and winner is not None:
+def _val_score(results: StudyResults, name: str | None, metric: str) -> float | None:
+    entry = results.strategies.get(name) if name else None
+    return entry.val.get(metric) if entry else None
+
+
+def _choice(results: StudyResults, metric: str) -> tuple[str | None, Choice]:
+    """The runner-up and the rule that chose the winner: as recorded, else recomputed from validation scores."""
+    ranked, among = _ranked_by_validation(results, metric)
+    winner, runner_up, recorded = results.winner, results.runner_up, results.selection
+    if runner_up is None:
         runner_up = next((n for n in ranked if n != winner), None)
-    source = "results" if results.get("winner") else ("computed" if winner else "none")
-    selection = {
-        "winner": winner,
-        "runner_up": runner_up,
-        "rule": recorded.get("rule") or default_rule,
-        "method": recorded.get("selection_method"),
-        "why": recorded.get("why"),
-        "decided_by": recorded.get("decided_by"),
-        "source": source,
-        "validation": {
-            "metric": metric,
-            "winner": _val_score(_dict(strategies.get(winner)), metric) if winner else None,
-            "runner_up": _val_score(_dict(strategies.get(runner_up)), metric) if runner_up else None,
-        },
-    }
-    if not selection["why"] and winner:
-        v = selection["validation"]
-        why = f"{winner} has the best validation {metric} ({fmt_num(v['winner'])})"
+    validation = Validation(metric, _val_score(results, winner, metric), _val_score(results, runner_up, metric))
+    why = recorded.why
+    if not why:
+        why = f"{winner} has the best validation {metric} ({fmt_num(validation.winner)})"
         if runner_up:
-            why += f"; runner-up {runner_up} has {fmt_num(v['runner_up'])}"
-        selection["why"] = why + "."
-    return selection
+            why += f"; runner-up {runner_up} has {fmt_num(validation.runner_up)}"
+        why += "."
+    rule = recorded.rule or f"highest validation {metric} (mean over seeds) among {among}"
+    return runner_up, Choice(rule, recorded.selection_method, why, recorded.decided_by, "results", validation)
 
 
-def _comparisons(results: Mapping[str, Any], winner: str | None, runner_up: str | None) -> list[dict]:
+def _read(c: Comparison, metric: str | None) -> ReadComparison:
+    """``c`` with its reading (the difference is ``a − b``, from ``a``'s point of view)."""
+    return ReadComparison(**c.to_dict(), reading=reading(c.diff, c.ci_low, c.ci_high, c.p_value, metric))
+
+
+def _comparisons(results: StudyResults, runner_up: str | None) -> list[ReadComparison]:
     """Paired comparisons of the winner against the baselines and the runner-up, with a reading."""
-    strategies = _dict(results.get("strategies"))
-    rows = [_dict(c) for c in _list(results.get("comparisons"))]
-    mine = [c for c in rows if c.get("a") in (winner, None)] or rows
-    relevant = [
-        c for c in mine
-        if c.get("b") == runner_up or _dict(strategies.get(c.get("b"))).get("kind") == "baseline"
-    ] or mine
-    for c in relevant:
-        c["reading"] = reading(c.get("diff"), c.get("ci_low"), c.get("ci_high"),
-                               c.get("p_value"), c.get("metric"))
-    return relevant
+    mine = [c for c in results.comparisons if c.a in (results.winner, None)] or results.comparisons
+    relevant = [c for c in mine if c.b == runner_up or _is_baseline(results, c.b)] or mine
+    return [_read(c, c.metric) for c in relevant]
 
 
-def _transfer_gain(results: Mapping[str, Any], metric: str) -> dict[str, Any]:
-    gains = {}
-    for name, gain in _dict(results.get("transfer_gain")).items():
-        if isinstance(gain, Mapping):
-            gain = dict(gain)
-            gain["reading"] = reading(gain.get("diff"), gain.get("ci_low"), gain.get("ci_high"),
-                                      gain.get("p_value"), gain.get("metric") or metric)
-        gains[name] = gain  # None: that baseline did not run
-    return gains
+def _is_baseline(results: StudyResults, name: str | None) -> bool:
+    entry = results.strategies.get(name) if name else None
+    return entry is not None and entry.kind == "baseline"
 
 
-def gate_summary(results: Mapping[str, Any]) -> dict[str, Any]:
-    """Gates with a verdict: ``PASS`` (all passed), ``FAIL`` (any failed) or ``NONE`` (no gates)."""
-    items = [_dict(g) for g in _list(results.get("gates"))]
-    failed = [g for g in items if g.get("passed") is False]
-    passed = [g for g in items if g.get("passed") is True]
-    if items:
-        verdict = "FAIL" if failed else ("PASS" if passed else "NONE")
-    else:
-        exit_ok = _dict(results.get("exit")).get("gates_passed")
-        verdict = {True: "PASS", False: "FAIL"}.get(exit_ok, "NONE")
-    return {"verdict": verdict, "passed": len(passed), "failed": len(failed), "entries": items}
+def gate_summary(results: StudyResults | Mapping[str, Any]) -> GateSummary:
+    """The gates with a verdict; with none, the recorded exit status (``NONE`` when it was not recorded either)."""
+    results = as_results(results)
+    failed = sum(not g.passed for g in results.gates)
+    passed = len(results.gates) - failed
+    if results.gates:
+        verdict = "FAIL" if failed else "PASS"
+    elif "exit" in results.model_fields_set:
+        verdict = "PASS" if results.gates_passed else "FAIL"
+    else:  # results of an early study, which recorded no exit status
+        verdict = "NONE"
+    return GateSummary(verdict, passed, failed, list(results.gates))
 
 
-def _square(cm: Any, labels: list[str]) -> tuple[list[list[Any]], list[str]]:
+def _square(cm: list[list[int]] | None, labels: list[str]) -> tuple[list[list[int]], list[str]]:
     """A confusion matrix's rows and class names; no rows unless it is square (names default to the indices)."""
-    rows = [list(r) for r in _list(cm) if isinstance(r, (list, tuple))]
+    rows = cm or []
     if any(len(r) != len(rows) for r in rows):
         return [], []
     return rows, labels if len(labels) == len(rows) else [str(i) for i in range(len(rows))]
 
 
-def confused_pairs(cm: Any, labels: list[str], top: int = _TOP_CONFUSIONS) -> list[dict[str, Any]]:
+def confused_pairs(cm: list[list[int]] | None, labels: list[str], top: int = _TOP_CONFUSIONS) -> list[ConfusedPair]:
     """The largest off-diagonal cells of a confusion matrix (rows true, columns predicted)."""
     rows, names = _square(cm, labels)
-    pairs = []
-    for i, row in enumerate(rows):
-        total = sum(x for x in row if is_number(x))
-        for j, count in enumerate(row):
-            if i != j and is_number(count) and count > 0:
-                pairs.append({"true": names[i], "predicted": names[j], "count": count,
-                              "share_of_true": count / total if total else None})
-    pairs.sort(key=lambda p: p["count"], reverse=True)
+    pairs = [ConfusedPair(names[i], names[j], count, count / sum(row))
+             for i, row in enumerate(rows) for j, count in enumerate(row) if i != j and count > 0]
+    pairs.sort(key=lambda p: p.count, reverse=True)
     return pairs[:top]
 
 
-def never_predicted(cm: Any, labels: list[str], n_seeds: int = 1) -> list[dict[str, Any]]:
+def never_predicted(cm: list[list[int]] | None, labels: list[str], n_seeds: int = 1) -> list[MissedClass]:
     """Classes with test rows that no seed of the strategy ever predicts (an empty column of its confusion matrix,
     summed over ``n_seeds`` seeds): the recall on them is zero, whatever the averaged metrics say."""
     rows, names = _square(cm, labels)
-    if not all(is_number(x) for r in rows for x in r):
-        return []
-    return [{"class": names[j], "rows": round(sum(rows[j]) / max(n_seeds, 1))} for j in range(len(rows))
+    return [MissedClass(names[j], round(sum(rows[j]) / max(n_seeds, 1))) for j in range(len(rows))
             if sum(rows[j]) > 0 and sum(r[j] for r in rows) == 0]
 
 
-def label_names(results: Mapping[str, Any], winner_entry: Mapping[str, Any]) -> list[str]:
-    names = _list(_dict(results.get("data")).get("label_names"))
-    return [str(x) for x in names] or [str(x) for x in _dict(winner_entry.get("per_class"))]
+def label_names(results: StudyResults | Mapping[str, Any]) -> list[str]:
+    """The class names: the data's, else the chosen strategy's per-class scores."""
+    results = as_results(results)
+    return [str(x) for x in results.label_names] or [str(x) for x in results.champion.per_class]
 
 
-def _risks(results: Mapping[str, Any], winner_entry: Mapping[str, Any]) -> dict[str, Any]:
-    slices = [_dict(s) for s in _list(results.get("slices"))]
-    flagged = sorted((s for s in slices if s.get("flagged")),
-                     key=lambda s: s["value"] if is_number(s.get("value")) else math.inf)
-    calibration = _dict(winner_entry.get("calibration"))
-    robustness = sorted((_dict(r) for r in _list(results.get("robustness"))),
-                        key=lambda r: r["drop"] if is_number(r.get("drop")) else -math.inf,
-                        reverse=True)
-    return {
-        "flagged_slices": flagged,
-        "never_predicted": never_predicted(winner_entry.get("confusion_matrix"), label_names(results, winner_entry),
-                                           len(_list(winner_entry.get("seeds"))) or 1),
-        "confused_pairs": confused_pairs(winner_entry.get("confusion_matrix"),
-                                         label_names(results, winner_entry)),
-        "calibration": {k: calibration.get(k) for k in ("temperature", "ece_before", "ece_after", "note")
-                        if calibration.get(k) is not None} or None,
-        "robustness": robustness,
-    }
+def _risks(results: StudyResults) -> Risks:
+    champion, labels = results.champion, label_names(results)
+    c = champion.calibration
+    flagged = sorted((s for s in results.slices if s.flagged),
+                     key=lambda s: s.value if is_number(s.value) else math.inf)
+    rows = results.robustness if isinstance(results.robustness, list) else []
+    robustness = sorted(rows, key=lambda r: r["drop"] if is_number(r.get("drop")) else -math.inf, reverse=True)
+    return Risks(flagged_slices=flagged,
+                 never_predicted=never_predicted(champion.confusion_matrix, labels, len(champion.seeds) or 1),
+                 confused_pairs=confused_pairs(champion.confusion_matrix, labels),
+                 calibration=None if c is None else CalibrationRisk(c.temperature, c.ece_before, c.ece_after, c.note),
+                 robustness=robustness)
 
 
-def build_decision(results: Mapping[str, Any]) -> dict[str, Any]:
-    """The decision record as a JSON-ready dict, computed from ``results``; tolerates missing keys."""
-    metric = results.get("headline_metric") or "macro_f1"
-    selection = _selection(results, metric)
-    winner, runner_up = selection["winner"], selection["runner_up"]
-    entry = _dict(_dict(results.get("strategies")).get(winner))
-    backbone = _dict(results.get("backbone"))
-    return {
-        "study": results.get("study"),
-        "run_id": results.get("run_id"),
-        "created": results.get("created"),
-        "data_fingerprint": _dict(results.get("data")).get("fingerprint"),
-        "time_order": _dict(_dict(results.get("data")).get("summary")).get("time_order"),
-        "rare_classes": _dict(_dict(results.get("data")).get("summary")).get("rare_classes"),
-        "classes_without_rows": _dict(_dict(results.get("data")).get("summary")).get("classes_without_rows"),
-        "backbone": {"name": backbone.get("name"), "license": backbone.get("license")} if backbone else None,
-        "headline_metric": metric,
-        "winner": winner,
-        "runner_up": runner_up,
-        "selection": {k: selection[k] for k in ("rule", "method", "why", "decided_by", "source", "validation")},
-        "evidence": {
-            "kind": entry.get("kind"),
-            "params": entry.get("params"),
-            "seeds": entry.get("seeds"),
-            "test": _dict(entry.get("test")),
-            "seed_stats": _dict(entry.get("seed_stats")).get(metric),
-            "comparisons": _comparisons(results, winner, runner_up),
-            "transfer_gain": _transfer_gain(results, metric),
-        },
-        "gates": gate_summary(results),
-        "risks": _risks(results, entry),
-        "failed": _failed_strategies(results),
-    }
+def _evidence(results: StudyResults, runner_up: str | None) -> Evidence:
+    champion, metric = results.champion, results.headline_metric
+    gains = {name: None if g is None else _read(g, g.metric or metric) for name, g in results.transfer_gain.items()}
+    return Evidence(kind=champion.kind, params=champion.params, seeds=champion.seeds, test=champion.test,
+                    seed_stats=champion.seed_stats.get(metric), comparisons=_comparisons(results, runner_up),
+                    transfer_gain=gains)
 
 
-def _failed_strategies(results: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The configured strategies that could not run: ``[{"name", "error", "traceback"}]`` (traceback: a bug's file)."""
-    return [{"name": name, "error": _dict(f).get("error"), "traceback": _dict(f).get("traceback")}
-            for name, f in _dict(results.get("failed")).items()]
+def build_decision(results: StudyResults | Mapping[str, Any]) -> Decision:
+    """The decision record, computed from a study's results (a record, or the dict of a results.json)."""
+    results = as_results(results)
+    runner_up, choice = _choice(results, results.headline_metric)
+    summary, backbone = results.data.summary, results.backbone
+    return Decision(
+        study=results.study,
+        run_id=results.run_id,
+        created=results.created,
+        data_fingerprint=results.data.fingerprint,
+        time_order=summary.get("time_order"),
+        rare_classes=summary.get("rare_classes"),
+        classes_without_rows=summary.get("classes_without_rows"),
+        backbone=None if backbone is None else BackboneRef(backbone.name, backbone.license),
+        headline_metric=results.headline_metric,
+        winner=results.winner,
+        runner_up=runner_up,
+        selection=choice,
+        evidence=_evidence(results, runner_up),
+        gates=gate_summary(results),
+        risks=_risks(results),
+        failed=[FailedStrategy(name, f.error, f.traceback) for name, f in results.failed.items()],
+    )
 
 
-def _json_safe(x: Any) -> Any:
-    """NaN and infinities become null, so decision.json is strict JSON."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, Mapping):
-        return {str(k): _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    return x
-
-
+# -- decision.md ---------------------------------------------------------------------------------------------------
 def _cell(x: Any) -> str:
     return str(x).replace("|", "\\|").replace("\n", " ")
 
@@ -255,20 +353,24 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines + [""]
 
 
-def _gates_line(gates: Mapping[str, Any]) -> str:
-    total = gates["passed"] + gates["failed"]
-    if gates["verdict"] == "NONE":
+def _fmt_interval(value: Any, low: Any, high: Any, signed: bool = False) -> str:
+    return fmt_ci({"value": value, "ci_low": low, "ci_high": high}, signed=signed)
+
+
+def _gates_line(gates: GateSummary) -> str:
+    total = gates.passed + gates.failed
+    if gates.verdict == "NONE":
         return "no gates declared"
     if not total:
-        return f"{gates['verdict']} (recorded exit status)"
-    if gates["verdict"] == "FAIL":
-        return f"FAIL ({gates['failed']} of {total} failed)"
+        return f"{gates.verdict} (recorded exit status)"
+    if gates.verdict == "FAIL":
+        return f"FAIL ({gates.failed} of {total} failed)"
     return f"PASS (all {total} passed)"
 
 
 def _rare_lines(rare: Mapping[str, Any]) -> list[str]:
     """What ``data.checks.rare_classes`` did: the model cannot tell these classes apart (or never saw them)."""
-    merged, dropped = _dict(rare.get("merged")), _list(rare.get("dropped"))
+    merged, dropped = rare.get("merged") or {}, rare.get("dropped") or []
     lines = []
     for target in dict.fromkeys(str(v) for v in merged.values()):
         names = ", ".join(f"`{k}`" for k, v in merged.items() if str(v) == target)
@@ -280,142 +382,131 @@ def _rare_lines(rare: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _md_evidence(d: Mapping[str, Any]) -> list[str]:
-    ev, metric = d["evidence"], d["headline_metric"]
+def _md_evidence(d: Decision) -> list[str]:
+    ev, metric = d.evidence, d.headline_metric
     lines = ["## Evidence", ""]
-    if ev["test"]:
+    if ev.test:
         lines += ["### Test metrics of the chosen model", ""]
         lines += _table(["metric", "value [CI]"],
-                        [[metric_label(k), fmt_ci(v)] for k, v in ev["test"].items()])
-    stats = _dict(ev["seed_stats"])
-    if stats:
-        seeds = ", ".join(str(s) for s in _list(ev["seeds"]))
-        lines += [f"Across seeds ({seeds or 'n/a'}): {metric} {fmt_pm(stats.get('mean'), stats.get('std'))}.", ""]
-    if ev["comparisons"]:
+                        [[metric_label(k), _fmt_interval(v.value, v.ci_low, v.ci_high)] for k, v in ev.test.items()])
+    if ev.seed_stats is not None:
+        seeds = ", ".join(str(s) for s in ev.seeds)
+        lines += [f"Across seeds ({seeds or 'n/a'}): {metric} {fmt_pm(ev.seed_stats.mean, ev.seed_stats.std)}.", ""]
+    if ev.comparisons:
         lines += ["### Paired comparisons (chosen − other)", ""]
         lines += _table(
             ["vs", "metric", "diff [CI]", "p", "McNemar p", "reading"],
-            [[c.get("b"), c.get("metric", metric), fmt_ci(
-                {"value": c.get("diff"), "ci_low": c.get("ci_low"), "ci_high": c.get("ci_high")}, signed=True),
-              fmt_p(c.get("p_value")), fmt_p(c.get("mcnemar_p")), c["reading"]] for c in ev["comparisons"]],
+            [[c.b, c.metric or metric, _fmt_interval(c.diff, c.ci_low, c.ci_high, signed=True),
+              fmt_p(c.p_value), fmt_p(c.mcnemar_p), c.reading] for c in ev.comparisons],
         )
-    if ev["transfer_gain"]:
+    if ev.transfer_gain:
         lines += ["### Transfer gain", ""]
         rows = []
-        for name, g in ev["transfer_gain"].items():
+        for name, g in ev.transfer_gain.items():
             label = name.replace("_", " ", 1)
             if g is None:
                 rows.append([label, "not run", "—", "—"])
             else:
-                rows.append([label, fmt_ci({"value": g.get("diff"), "ci_low": g.get("ci_low"),
-                                            "ci_high": g.get("ci_high")}, signed=True),
-                             fmt_p(g.get("p_value")), g["reading"]])
+                rows.append([label, _fmt_interval(g.diff, g.ci_low, g.ci_high, signed=True), fmt_p(g.p_value),
+                             g.reading])
         lines += _table(["gain", "diff [CI]", "p", "reading"], rows)
     return lines
 
 
-def _md_risks(d: Mapping[str, Any]) -> list[str]:
-    risks = d["risks"]
+def _md_risks(risks: Risks) -> list[str]:
     lines = ["## Known risks", ""]
-    missed = _list(risks.get("never_predicted"))
+    missed = risks.never_predicted
     if missed:
-        listed = ", ".join(f"`{m['class']}` ({m['rows']} test row{'s' if m['rows'] != 1 else ''})" for m in missed)
+        listed = ", ".join(f"`{m.name}` ({m.rows} test row{'s' if m.rows != 1 else ''})" for m in missed)
         lines += [f"- **Never predicted on test** by any seed of the chosen strategy: {listed}; its recall on "
                   f"{'that class' if len(missed) == 1 else 'those classes'} is 0 (consider loss.class_weights: "
                   "balanced, more examples, or data.checks.rare_classes).", ""]
-    if risks["flagged_slices"]:
+    if risks.flagged_slices:
         lines += ["### Flagged slices", ""]
         lines += _table(
             ["slice", "n", "metric", "value [CI]", "overall"],
-            [[slice_name(s), s.get("n", "—"), s.get("metric", "—"),
-              fmt_ci({"value": s.get("value"), "ci_low": s.get("ci_low"), "ci_high": s.get("ci_high")}),
-              fmt_num(s.get("overall"))] for s in risks["flagged_slices"]],
+            [[slice_name(s), s.n, s.metric, _fmt_interval(s.value, s.ci_low, s.ci_high), fmt_num(s.overall)]
+             for s in risks.flagged_slices],
         )
-    if risks["confused_pairs"]:
+    if risks.confused_pairs:
         lines += ["### Most-confused class pairs (chosen model)", ""]
         lines += _table(
             ["true", "predicted as", "count", "share of true class"],
-            [[p["true"], p["predicted"], p["count"], fmt_num(p["share_of_true"])] for p in risks["confused_pairs"]],
+            [[p.true, p.predicted, p.count, fmt_num(p.share_of_true)] for p in risks.confused_pairs],
         )
-    if risks["calibration"]:
-        c = risks["calibration"]
+    if risks.calibration:
+        c = risks.calibration
         lines += ["### Calibration", "",
-                  f"ECE before {fmt_num(c.get('ece_before'))}, after {fmt_num(c.get('ece_after'))}"
-                  f" (temperature {fmt_num(c.get('temperature'))})."
-                  + (f" Temperature not fitted: {c['note']}." if c.get("note") else ""), ""]
-    if risks["robustness"]:
+                  f"ECE before {fmt_num(c.ece_before)}, after {fmt_num(c.ece_after)}"
+                  f" (temperature {fmt_num(c.temperature)})."
+                  + (f" Temperature not fitted: {c.note}." if c.note else ""), ""]
+    if risks.robustness:
         lines += ["### Robustness", ""]
         lines += _table(
             ["perturbation", "metric", "clean", "perturbed", "drop"],
             [[r.get("perturbation"), r.get("metric", "—"), fmt_num(r.get("clean")),
-              fmt_num(r.get("perturbed")), fmt_num(r.get("drop"))] for r in risks["robustness"]],
+              fmt_num(r.get("perturbed")), fmt_num(r.get("drop"))] for r in risks.robustness],
         )
     if len(lines) == 2:
         lines += ["No slices, confusion matrix, calibration or robustness results were recorded.", ""]
     return lines
 
 
-def decision_markdown(d: Mapping[str, Any]) -> str:
-    """Render a :func:`build_decision` dict as Markdown."""
-    title = f"# Decision record: {d.get('study') or 'study'}"
-    if d.get("run_id"):
-        title += f" (run {d['run_id']})"
-    meta = []
-    if d.get("created"):
-        meta.append(f"created {d['created']}")
-    if d.get("data_fingerprint"):
-        meta.append(f"data fingerprint `{str(d['data_fingerprint'])[:12]}`")
-    if d.get("backbone"):
-        meta.append(f"backbone {d['backbone'].get('name')} ({d['backbone'].get('license') or 'license unknown'})")
-    lines = [title, ""] + ([" · ".join(meta), ""] if meta else [])
-    sel = d["selection"]
-    lines += ["## Decision", ""]
-    if d["winner"]:
-        lines.append(f"- **Chosen model: {d['winner']}**" + (f" (runner-up: {d['runner_up']})" if d["runner_up"] else ""))
-    else:
-        lines.append("- **No model chosen**: the results hold no validation scores and no recorded winner.")
-    lines += [f"- Gates: **{_gates_line(d['gates'])}**", f"- Selection rule: {sel['rule']}"]
-    if sel.get("method"):
-        lines.append(f"- Selection method: {sel['method']}")
-    if sel.get("decided_by") == "prior":
+def _md_decision(d: Decision) -> list[str]:
+    """The decision itself: the chosen model, the gates, the rule and why, and what the data preparation changed."""
+    sel = d.selection
+    lines = ["## Decision", "",
+             f"- **Chosen model: {d.winner}**" + (f" (runner-up: {d.runner_up})" if d.runner_up else ""),
+             f"- Gates: **{_gates_line(d.gates)}**", f"- Selection rule: {sel.rule}"]
+    if sel.method:
+        lines.append(f"- Selection method: {sel.method}")
+    if sel.decided_by == "prior":
         lines.append("- Made by the prior: the data could not separate the candidates, so the measured default order "
                      "decided (see why)")
-    if sel.get("why"):
-        lines.append(f"- Why: {sel['why']}")
-    if sel["source"] == "computed":
-        lines.append("- The results did not record a winner; it was recomputed with the rule above.")
-    time_order = d.get("time_order") or {}
-    if time_order.get("column"):
-        lines.append(f"- Split by time on `{time_order['column']}`: {fmt_periods(_dict(time_order.get('ranges')))}")
-    lines += _rare_lines(_dict(d.get("rare_classes")))
-    if d.get("classes_without_rows"):
+    lines.append(f"- Why: {sel.why}")
+    time_order = d.time_order or {}
+    if column := time_order.get("column"):
+        lines.append(f"- Split by time on `{column}`: {fmt_periods(time_order.get('ranges'))}")
+    lines += _rare_lines(d.rare_classes or {})
+    if d.classes_without_rows:
         lines.append("- Classes left out, every row removed by the data checks: "
-                     f"{', '.join(f'`{k}`' for k in _list(d['classes_without_rows']))}; the model never predicts them")
-    for f in _list(d.get("failed")):
-        where = f" (traceback: `{f['traceback']}`)" if f.get("traceback") else ""
-        lines.append(f"- **{f['name']} could not run** and is left out of the comparison: {f['error']}{where}")
-    lines.append("")
-    if d["winner"]:
-        lines += _md_evidence(d)
-    if d["gates"]["entries"]:
+                     f"{', '.join(f'`{k}`' for k in d.classes_without_rows)}; the model never predicts them")
+    for f in d.failed:
+        where = f" (traceback: `{f.traceback}`)" if f.traceback else ""
+        lines.append(f"- **{f.name} could not run** and is left out of the comparison: {f.error}{where}")
+    return lines + [""]
+
+
+def decision_markdown(d: Decision) -> str:
+    """Render a :class:`Decision` as Markdown."""
+    title = f"# Decision record: {d.study or 'study'}" + (f" (run {d.run_id})" if d.run_id else "")
+    meta = []
+    if d.created:
+        meta.append(f"created {d.created}")
+    if d.data_fingerprint:
+        meta.append(f"data fingerprint `{d.data_fingerprint[:12]}`")
+    if d.backbone:
+        meta.append(f"backbone {d.backbone.name} ({d.backbone.license or 'license unknown'})")
+    lines = [title, ""] + ([" · ".join(meta), ""] if meta else [])
+    lines += _md_decision(d) + _md_evidence(d)
+    if d.gates.entries:
         lines += ["## Gates", ""]
         lines += _table(["gate", "result", "evidence"],
-                        [[g.get("gate"), {True: "PASS", False: "FAIL"}.get(g.get("passed"), "n/a"),
-                          g.get("evidence", "")] for g in d["gates"]["entries"]])
-    lines += _md_risks(d)
+                        [[g.gate, "PASS" if g.passed else "FAIL", g.evidence] for g in d.gates.entries])
+    lines += _md_risks(d.risks)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_decision_record(results: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
+def write_decision_record(results: StudyResults | Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """Write ``decision.md`` and ``decision.json`` into ``out_dir``.
 
     Returns:
         (path of decision.md, path of decision.json).
     """
+    decision = build_decision(results)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    decision = _json_safe(build_decision(results))
     md_path, json_path = out_dir / "decision.md", out_dir / "decision.json"
     md_path.write_text(decision_markdown(decision), encoding="utf-8")
-    json_path.write_text(json.dumps(decision, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    json_path.write_text(json.dumps(decision.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return md_path, json_path
