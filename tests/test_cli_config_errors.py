@@ -64,3 +64,11 @@ def test_a_rule_across_keys_is_not_reported_against_the_whole_input():
     with pytest.raises(ConfigError) as err:
         ServeConfig.from_dict({"model": "m", "shadow": "a", "canary": "b"}, source="serve options")
     assert str(err.value) == "Invalid serve options: give either a shadow or a canary challenger, not both."
+
+
+def test_a_headline_metric_outside_the_catalogue_is_refused_with_the_metrics_that_can_rank(write_study):
+    path = write_study()
+    assert_user_error(_run("validate", path, "--set", "eval.metric=precision"), "'eval.metric' parameter is invalid",
+                      "'precision' is not a known metric", "eval.metric can use accuracy, macro_f1, macro_precision")
+    assert_user_error(_run("validate", path, "--set", "eval.metric=latency_ms_b1"),
+                      "'latency_ms_b1' is measured on the model, not from predictions")

@@ -7,9 +7,11 @@ import sys
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from graftlab.cli import app
+from graftlab.testing import assert_user_error
 
 
 @pytest.fixture
@@ -127,3 +129,15 @@ def test_tables_written_to_a_log_are_wide_enough_not_to_cut_names(runner, write_
     assert max(map(len, out.splitlines())) <= 160
     narrow = _run(runner, "validate", write_study(), env={"COLUMNS": "80"}).stdout  # COLUMNS still decides
     assert "no input is shared between splits" not in narrow and max(map(len, narrow.splitlines())) <= 80
+
+
+def test_validate_refuses_a_gate_on_a_metric_that_is_not_measured_and_lists_what_a_gate_can_use(runner, write_study):
+    path = write_study()
+    cfg = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**cfg, "eval": {"gates": ["macro_f1 >= 0.5", "macro_precison >= 0.8"]}}))
+    assert_user_error(_run(runner, "validate", path), "'eval.gates.1' parameter is invalid",
+                      "'macro_precison' is not a known metric (did you mean 'macro_precision'?)",
+                      "a gate can use accuracy, macro_f1, macro_precision", "latency_ms_b1", "or 'beats: STRATEGY'")
+    path.write_text(yaml.safe_dump({**cfg, "eval": {"gates": ["macro_precision >= 0.5"], "metric": "macro_recall"}}))
+    result = _run(runner, "validate", path)
+    assert result.exit_code == 0, result.output

@@ -25,16 +25,22 @@ def one(gate, summary=SUMMARY, comparisons=COMPARISONS):
 
 
 def test_parse_gate():
-    assert parse_gate("macro_f1 >= 0.8") == Gate("macro_f1 >= 0.8", "metric", "macro_f1", ">=", 0.8)
+    assert parse_gate("macro_f1 >= 0.8") == Gate("macro_f1 >= 0.8", metric="macro_f1", operator=">=", threshold=0.8)
     assert parse_gate(" ece<=5e-2 ").threshold == pytest.approx(0.05)
     gate = parse_gate("beats: finetune[lr=0.01]")
-    assert gate == Gate("beats: finetune[lr=0.01]", "beats", strategy="finetune[lr=0.01]")
+    assert gate == Gate("beats: finetune[lr=0.01]", beats="finetune[lr=0.01]")
 
 
-@pytest.mark.parametrize("bad", ["macro_f1 => 0.8", "macro_f1 >= high", "beats tfidf", "", "f1 == 0.8", 0.8])
-def test_bad_gate_syntax_raises_config_error(bad):
+@pytest.mark.parametrize("bad", ["macro_f1 => 0.8", "macro_f1 >= high", "beats tfidf", "", "f1 == 0.8", 0.8,
+                                 "f2 >= 0.8", "fit_seconds <= 60"])
+def test_bad_gate_syntax_or_an_unknown_metric_raises_config_error(bad):
     with pytest.raises(ConfigError, match="beats: STRATEGY"):
         parse_gate(bad)
+
+
+def test_a_gate_on_a_catalogue_metric_that_was_not_measured_fails_without_raising():
+    (res,) = evaluate_gates([parse_gate("macro_precision >= 0.5")], SUMMARY)
+    assert not res["passed"] and res["evidence"] == "macro_precision was not measured, so 'macro_precision >= 0.5' cannot pass."
 
 
 def test_passing_metric_gate_reports_value_and_ci():

@@ -9,6 +9,7 @@ from .errors import (
     GateFailure,
     GraftError,
 )
+from .metrics import METRICS, Gate, Metric
 from .registry import Registry
 
 __all__ = [
@@ -17,7 +18,10 @@ __all__ = [
     "ConfigError",
     "DataCheckError",
     "DataError",
+    "Gate",
     "GateFailure",
     "GraftError",
+    "METRICS",
+    "Metric",
     "Registry",
 ]

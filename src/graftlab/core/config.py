@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from ._base import Strict, format_validation_error
 from .data_config import IMAGE_SOURCE_KINDS  # noqa: F401  (not in __all__; defined here before, kept importable)
@@ -30,6 +39,7 @@ from .data_config import (
     table_kind,
 )
 from .errors import ConfigError
+from .metrics import EARLY_STOPPING_METRICS, METRICS, PREDICTION_METRICS, REPORTED_METRICS, Gate, check_metric, parse_gate
 
 __all__ = [
     "Strict",
@@ -92,7 +102,9 @@ def _parse_strategy(item: Any) -> Any:
 
 class EarlyStoppingConfig(Strict):
     patience: Annotated[int, Field(ge=1)] = 3
-    metric: Literal["macro_f1", "accuracy", "log_loss", "loss"] = "macro_f1"
+    metric: Annotated[str, AfterValidator(lambda m: check_metric(m, EARLY_STOPPING_METRICS, "early stopping"))] = Field(
+        default="macro_f1", description="a metric the training loop measures on validation (graftlab.core.metrics)"
+    )
     min_delta: Annotated[float, Field(ge=0.0)] = 0.0
 
 
@@ -206,18 +218,22 @@ class TrainConfig(Strict):
         return self.image_augment is not None and self.image_augment.active
 
 
-Gate = str
-_GATE = re.compile(r"^\s*(?:beats\s*:\s*[\w\-\[\]=,.]+|[a-z0-9_]+\s*(?:>=|<=|>|<)\s*-?[0-9.eE+-]+)\s*$")
+# A gate is parsed once, when the config is read, and saved as the text it was written as.
+GateField = Annotated[Gate, PlainValidator(parse_gate), PlainSerializer(str, return_type=str),
+                      WithJsonSchema({"type": "string"})]
 
 
 class EvalConfig(Strict):
     seeds: Annotated[int, Field(ge=1, le=100)] = 3
     bootstrap: Annotated[int, Field(ge=100, le=100_000)] = 1000
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
-    metric: Literal["macro_f1", "accuracy", "roc_auc", "log_loss"] = Field(
-        default="macro_f1", description="the headline metric that picks the winner"
+    metric: Annotated[str, AfterValidator(lambda m: check_metric(m, PREDICTION_METRICS, "eval.metric"))] = Field(
+        default="macro_f1", description="the headline metric that picks the winner and the shipped seed on validation"
     )
-    gates: list[Gate] = Field(default_factory=list)
+    gates: list[GateField] = Field(
+        default_factory=list, description="'METRIC >= NUMBER' (or <=, >, <) on a metric of graftlab.core.metrics, or "
+        "'beats: STRATEGY'"
+    )
     fractions: list[Annotated[float, Field(gt=0.0)]] = Field(
         default_factory=list,
         description="learning-curve sizes: fractions of train (<= 1) or examples per class (> 1)",
@@ -256,19 +272,17 @@ class EvalConfig(Strict):
             raise ValueError(f"the cost matrix must be square (one row and one column per class); got rows of lengths {[len(r) for r in costs]}")
         return costs
 
-    @field_validator("gates")
-    @classmethod
-    def _gate_syntax(cls, gates: list[str]) -> list[str]:
-        for g in gates:
-            if not _GATE.match(g):
-                raise ValueError(
-                    f"gate {g!r} is not understood; write 'METRIC >= NUMBER' (or <=, >, <) or 'beats: STRATEGY'"
-                )
-        return gates
-
     @property
     def measures_latency(self) -> bool:
-        return self.latency or any(g.strip().startswith("latency_ms") for g in self.gates)
+        return self.latency or any(g.metric and METRICS[g.metric].measured == "latency" for g in self.gates)
+
+    @property
+    def scored_metrics(self) -> tuple[str, ...]:
+        """The metrics measured on test for every strategy: the catalogue's reported ones, then any other metric of
+        predictions that ``metric`` or a gate names."""
+        named = [self.metric, *(g.metric for g in self.gates if g.metric)]
+        extra = [m for m in dict.fromkeys(named) if m not in REPORTED_METRICS and METRICS[m].measured == "predictions"]
+        return (*REPORTED_METRICS, *extra)
 
 
 class TrackingConfig(Strict):

@@ -1,5 +1,6 @@
 """Success gates: 'macro_f1 >= 0.8', 'ece <= 0.05', 'latency_ms_b1 <= 20', 'beats: tfidf_logreg'.
 
+Gates are parsed once, by :func:`graftlab.core.metrics.parse_gate` (re-exported here); this module checks them.
 A metric gate compares the winner's *point value* with the threshold; the CI, when known, is put
 in the evidence, with a warning when the threshold lies inside it. A ``beats: X`` gate needs the
 paired bootstrap CI of (winner - X), oriented so positive means the winner is better, to lie
@@ -10,54 +11,11 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
-from graftlab.core.errors import ConfigError
+from graftlab.core.metrics import Gate, parse_gate
 
 __all__ = ["Gate", "parse_gate", "evaluate_gates"]
-
-_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-# Same grammar as graftlab.core.config's gate check, so a config that validates always parses.
-_METRIC_GATE = re.compile(rf"^\s*([A-Za-z0-9_]+)\s*(>=|<=|>|<)\s*({_NUMBER})\s*$")
-_BEATS_GATE = re.compile(r"^\s*beats\s*:\s*([\w\-\[\]=,.]+)\s*$")
-
-
-@dataclass(frozen=True)
-class Gate:
-    """A parsed gate: ``kind`` is "metric" (metric, op, threshold set) or "beats" (strategy set)."""
-
-    text: str
-    kind: str
-    metric: str | None = None
-    op: str | None = None
-    threshold: float | None = None
-    strategy: str | None = None
-
-
-def parse_gate(text: str | Gate) -> Gate:
-    """Parse a gate string.
-
-    Raises:
-        ConfigError: when the string is neither 'METRIC OP NUMBER' nor 'beats: STRATEGY'.
-    """
-    if isinstance(text, Gate):
-        return text
-    if not isinstance(text, str):
-        raise ConfigError(
-            f"A gate must be a string, 'METRIC >= NUMBER' or 'beats: STRATEGY'. Got {text!r} instead."
-        )
-    if m := _BEATS_GATE.match(text):
-        return Gate(text=text.strip(), kind="beats", strategy=m.group(1))
-    if m := _METRIC_GATE.match(text):
-        return Gate(text=text.strip(), kind="metric", metric=m.group(1), op=m.group(2), threshold=float(m.group(3)))
-    raise ConfigError(
-        f"gate {text!r} is not understood; write 'METRIC >= NUMBER' (or <=, >, <), e.g. 'macro_f1 >= 0.8', "
-        "or 'beats: STRATEGY', e.g. 'beats: tfidf_logreg'."
-    )
 
 
 def _num(x: float) -> str:
@@ -103,12 +61,12 @@ def _lookup(summary: Mapping[str, object], metric: str) -> tuple[float | None, f
 
 def _metric_gate(gate: Gate, summary: Mapping[str, object], confidence: float) -> dict:
     value, lo, hi = _lookup(summary, gate.metric)
-    target = f"{gate.op} {gate.threshold:g}"
+    target = f"{gate.operator} {gate.threshold:g}"
     if value is None:
         return _failed(gate, f"{gate.metric} was not measured, so '{gate.text}' cannot pass.")
     if math.isnan(value):
         return _failed(gate, f"{gate.metric} could not be computed (NaN), so '{gate.text}' cannot pass.")
-    passed = bool(_OPS[gate.op](value, gate.threshold))
+    passed = gate.holds(value)
     shown = f"{gate.metric} = {_num(value)}" + (f" ({_ci(lo, hi, confidence)})" if lo is not None else "")
     evidence = f"{shown} {target}" if passed else f"{shown}, not {target}"
     if lo is not None and lo <= gate.threshold <= hi:
@@ -118,25 +76,25 @@ def _metric_gate(gate: Gate, summary: Mapping[str, object], confidence: float) -
 
 def _beats_gate(gate: Gate, comparisons: Mapping[str, Mapping[str, object]], confidence: float, winner: str | None,
                 unmeasured: Mapping[str, str]) -> dict:
-    if gate.strategy == winner:
-        return _failed(gate, f"{gate.strategy} is itself the chosen model: no strategy was chosen over it, so the gate "
+    if gate.beats == winner:
+        return _failed(gate, f"{gate.beats} is itself the chosen model: no strategy was chosen over it, so the gate "
                              "cannot pass.")
-    cmp = comparisons.get(gate.strategy)
-    if cmp is None and gate.strategy in unmeasured:
-        return _failed(gate, f"{gate.strategy} {unmeasured[gate.strategy]}, so nothing was measured against it and the "
+    cmp = comparisons.get(gate.beats)
+    if cmp is None and gate.beats in unmeasured:
+        return _failed(gate, f"{gate.beats} {unmeasured[gate.beats]}, so nothing was measured against it and the "
                              "gate cannot pass.")
     if cmp is None:
         return _failed(
-            gate, f"{gate.strategy} was not measured (no paired comparison with the winner), so the gate cannot pass."
+            gate, f"{gate.beats} was not measured (no paired comparison with the winner), so the gate cannot pass."
         )
     diff, lo, hi = cmp.get("diff"), cmp.get("ci_low"), cmp.get("ci_high")
     on = f" on {cmp['metric']}" if cmp.get("metric") else ""
     if not (_finite(diff) and _finite(lo) and _finite(hi)):
-        return _failed(gate, f"the difference from {gate.strategy}{on} could not be computed, so the gate cannot pass.")
-    numbers = f"winner - {gate.strategy}{on} = {diff:+.3f} ({_ci(lo, hi, confidence)}, {_p(cmp.get('p_value'))})"
+        return _failed(gate, f"the difference from {gate.beats}{on} could not be computed, so the gate cannot pass.")
+    numbers = f"winner - {gate.beats}{on} = {diff:+.3f} ({_ci(lo, hi, confidence)}, {_p(cmp.get('p_value'))})"
     if lo > 0:
         return {"gate": gate.text, "passed": True, "evidence": f"{numbers}; the CI lies above 0."}
-    return _failed(gate, f"{numbers}; the CI does not lie above 0, so the winner is not shown to beat {gate.strategy}.")
+    return _failed(gate, f"{numbers}; the CI does not lie above 0, so the winner is not shown to beat {gate.beats}.")
 
 
 def evaluate_gates(
@@ -163,13 +121,13 @@ def evaluate_gates(
         ``[{"gate": str, "passed": bool, "evidence": str}]`` in gate order.
 
     Raises:
-        ConfigError: for a gate string that does not parse.
+        ConfigError: for a gate string that does not parse or names a metric not in the catalogue.
     """
     comparisons = comparisons or {}
     results = []
     for g in gates:
-        gate = parse_gate(g)
-        if gate.kind == "beats":
+        gate = g if isinstance(g, Gate) else parse_gate(g)  # a config's gates arrive parsed
+        if gate.beats is not None:
             results.append(_beats_gate(gate, comparisons, confidence, winner, unmeasured or {}))
         else:
             results.append(_metric_gate(gate, winner_summary, confidence))

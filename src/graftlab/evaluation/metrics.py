@@ -1,12 +1,16 @@
-"""Classification metrics from (labels, probabilities): thin wrappers over sklearn.metrics.
+"""Classification metrics from (labels, probabilities): the catalogue's metrics of predictions, computed.
 
-Each headline metric has two forms that must agree (the tests check it):
+The metrics, their names and directions are listed once, in :data:`graftlab.core.metrics.METRICS`; this module
+attaches to each metric of predictions its function, keyed by the catalogue name:
 
-* ``fn(y_true, proba) -> float``: the definition, a call into sklearn (or :mod:`.calibration`).
-* ``batched(y, proba, idx) -> (B,)``: the same number for every bootstrap resample at once
+* ``fn(y_true, proba) -> float``: the definition: the catalogue entry's own ``score`` (an sklearn function of the
+  arg-max labels) on checked inputs, or, for the metrics of probabilities below, a call into sklearn (or
+  :mod:`.calibration`).
+* ``batched(y, proba, idx) -> (B,)``, optional: the same number for every bootstrap resample at once
   (``idx`` is a (B, m) matrix of row indices). sklearn has no batched API and costs 1-7 ms a
   call, so 1000 resamples x seeds x strategies would take minutes; the batched forms work from
-  per-example terms, confusion counts or ranks instead.
+  per-example terms, confusion counts or ranks instead. A metric without one is bootstrapped one
+  resample at a time (same numbers, slower). Where both exist they must agree (the tests check it).
 
 Macro averages follow sklearn's default label set: the classes present in ``y_true`` or in the
 predictions (a class absent from both is not averaged in as a 0). ``zero_division=0`` throughout.
@@ -19,19 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import rankdata
-from sklearn.metrics import (
-    accuracy_score,
-    brier_score_loss,
-    confusion_matrix,
-    f1_score,
-    log_loss,
-    precision_recall_fscore_support,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
+from sklearn.metrics import brier_score_loss, confusion_matrix, log_loss, precision_recall_fscore_support, roc_auc_score
 
 from graftlab.core.errors import ConfigError
+from graftlab.core.metrics import METRICS, Score
 
 from ._validation import check_label_names, check_predictions
 from .calibration import ece_batched, expected_calibration_error
@@ -41,11 +36,6 @@ __all__ = [
     "HEADLINE_METRICS",
     "get_metric",
     "classification_metrics",
-    "accuracy",
-    "macro_f1",
-    "macro_precision",
-    "macro_recall",
-    "weighted_f1",
     "roc_auc",
     "log_loss_metric",
     "brier",
@@ -58,7 +48,8 @@ BatchedFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class Metric:
-    """A named metric of (y_true, proba) with its direction and an optional batched form."""
+    """A named metric of (y_true, proba) with its direction and an optional batched form: for a catalogue metric,
+    its entry in :data:`graftlab.core.metrics.METRICS` with the function attached."""
 
     name: str
     fn: MetricFn
@@ -69,37 +60,7 @@ class Metric:
         return self.fn(y_true, proba)
 
 
-# ---- definitions (sklearn) -------------------------------------------------------------------
-
-
-def accuracy(y_true: object, proba: object) -> float:
-    """Fraction of examples whose arg-max class is the true class."""
-    y, p = check_predictions(y_true, proba)
-    return float(accuracy_score(y, p.argmax(axis=1)))
-
-
-def macro_f1(y_true: object, proba: object) -> float:
-    """Unweighted mean F1 over classes present in y_true or the predictions."""
-    y, p = check_predictions(y_true, proba)
-    return float(f1_score(y, p.argmax(axis=1), average="macro", zero_division=0))
-
-
-def macro_precision(y_true: object, proba: object) -> float:
-    """Unweighted mean precision over classes present in y_true or the predictions."""
-    y, p = check_predictions(y_true, proba)
-    return float(precision_score(y, p.argmax(axis=1), average="macro", zero_division=0))
-
-
-def macro_recall(y_true: object, proba: object) -> float:
-    """Unweighted mean recall over classes present in y_true or the predictions."""
-    y, p = check_predictions(y_true, proba)
-    return float(recall_score(y, p.argmax(axis=1), average="macro", zero_division=0))
-
-
-def weighted_f1(y_true: object, proba: object) -> float:
-    """Support-weighted mean F1."""
-    y, p = check_predictions(y_true, proba)
-    return float(f1_score(y, p.argmax(axis=1), average="weighted", zero_division=0))
+# ---- definitions of the metrics of probabilities (sklearn) -----------------------------------
 
 
 def roc_auc(y_true: object, proba: object) -> float:
@@ -222,21 +183,44 @@ def _ece_batched(y: np.ndarray, proba: np.ndarray, idx: np.ndarray) -> np.ndarra
     return ece_batched(y, proba, idx, n_bins=15)
 
 
-HEADLINE_METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in [
-        Metric("accuracy", accuracy, True, _per_example_batched(_correct)),
-        Metric("macro_f1", macro_f1, True, _macro_f1_batched),
-        Metric("macro_precision", macro_precision, True, _macro_precision_batched),
-        Metric("macro_recall", macro_recall, True, _macro_recall_batched),
-        Metric("weighted_f1", weighted_f1, True, _weighted_f1_batched),
-        Metric("roc_auc", roc_auc, True, _roc_auc_batched),
-        Metric("log_loss", log_loss_metric, False, _per_example_batched(_nll)),
-        Metric("brier", brier, False, _per_example_batched(_squared_error)),
-        Metric("ece", ece, False, _ece_batched),
-    ]
+# ---- the catalogue's metrics of predictions, with their functions ---------------------------
+
+# Catalogue metrics without a ``score`` of their own: they need every class (or the calibration code).
+_OF_PROBABILITIES: dict[str, MetricFn] = {"roc_auc": roc_auc, "log_loss": log_loss_metric, "brier": brier, "ece": ece}
+
+_BATCHED: dict[str, BatchedFn] = {
+    "accuracy": _per_example_batched(_correct),
+    "macro_f1": _macro_f1_batched,
+    "macro_precision": _macro_precision_batched,
+    "macro_recall": _macro_recall_batched,
+    "weighted_f1": _weighted_f1_batched,
+    "roc_auc": _roc_auc_batched,
+    "log_loss": _per_example_batched(_nll),
+    "brier": _per_example_batched(_squared_error),
+    "ece": _ece_batched,
 }
-"""Metric name -> :class:`Metric`; the single list of metrics a config, gate or report may name."""
+
+
+def _checked(name: str, score: Score) -> MetricFn:
+    """The catalogue's ``score`` on inputs checked (and a 1-d binary ``proba`` widened) first."""
+
+    def fn(y_true: object, proba: object) -> float:
+        return float(score(*check_predictions(y_true, proba)))
+
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
+def _computed(name: str) -> Metric:
+    """The catalogue entry ``name`` with its function: the entry's own ``score``, else the one defined here (a
+    KeyError when this module is imported means an entry of predictions has neither)."""
+    entry = METRICS[name]
+    fn = _checked(name, entry.score) if entry.score is not None else _OF_PROBABILITIES[name]
+    return Metric(name, fn, entry.higher_is_better, _BATCHED.get(name))
+
+
+HEADLINE_METRICS: dict[str, Metric] = {name: _computed(name) for name, m in METRICS.items() if m.measured == "predictions"}
+"""Metric name -> :class:`Metric`: every metric of predictions in the catalogue, in its order, computable."""
 
 
 def get_metric(metric: str | Metric | MetricFn) -> Metric:

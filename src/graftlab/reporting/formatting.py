@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.metrics import METRICS
 from ..core.results import Interval, SliceResult
 
 __all__ = [
@@ -47,19 +48,7 @@ _LOWER_IS_BETTER = frozenset(
     }
 )
 
-_METRIC_LABELS = {
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced acc.",
-    "macro_f1": "Macro F1",
-    "micro_f1": "Micro F1",
-    "weighted_f1": "Weighted F1",
-    "roc_auc": "ROC AUC",
-    "pr_auc": "PR AUC",
-    "log_loss": "Log loss",
-    "brier": "Brier",
-    "ece": "ECE",
-    "mcc": "MCC",
-}
+_METRIC_LABELS = {name: m.label for name, m in METRICS.items()}  # the metric catalogue's labels
 
 
 def is_number(x: Any) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..core.config import StudyConfig
+from ..core.metrics import METRICS, REPORTED_METRICS
 from ..data.dataset import LabeledData
 from ..evaluation import (
     HEADLINE_METRICS,
@@ -28,16 +29,12 @@ from .trials import TrialRecord
 
 __all__ = ["summarise_strategy", "select_winner", "keep_preferred", "compare", "transfer_gain", "slices_for", "gates_for", "TEST_METRICS"]
 
-TEST_METRICS = ("accuracy", "macro_f1", "roc_auc", "log_loss", "brier", "ece")
+TEST_METRICS = REPORTED_METRICS  # measured for every study; cfg.eval.scored_metrics adds those the config names
 
 
-def _val_metrics(y_val: np.ndarray, trials: list[TrialRecord]) -> dict[str, float]:
-    out: dict[str, list[float]] = {}
-    for t in trials:
-        m = classification_metrics(y_val, softmax(t.val_logits))
-        for k in ("macro_f1", "accuracy", "log_loss"):
-            out.setdefault(k, []).append(m[k])
-    return {k: float(np.mean(v)) for k, v in out.items()}
+def _better_first(values: list[float], metric: str) -> np.ndarray:
+    """``values`` of ``metric`` as scores where larger is better; an undefined (NaN) value is the worst."""
+    return np.nan_to_num(METRICS[metric].sign * np.asarray(values, dtype=np.float64), nan=-np.inf)
 
 
 def _calibration(y_val, y_test, trials: list[TrialRecord], shipped: int) -> dict[str, Any]:
@@ -68,7 +65,7 @@ def summarise_strategy(name: str, trials: list[TrialRecord], val: LabeledData, t
     ev = cfg.eval
     probs = [softmax(t.test_logits) for t in trials]
     test_ci, seed_stats = {}, {}
-    for m in TEST_METRICS:
+    for m in ev.scored_metrics:
         s = seed_averaged(test.labels, probs, m, n_boot=ev.bootstrap, confidence=ev.confidence, seed=cfg.seed)
         test_ci[m] = {"value": s["value"], "ci_low": s["ci_low"], "ci_high": s["ci_high"]}
         seed_stats[m] = {"mean": s["mean"], "std": s["std"], "values": s["values"]}
@@ -76,11 +73,10 @@ def summarise_strategy(name: str, trials: list[TrialRecord], val: LabeledData, t
     per_class = {c: {k: float(np.mean([ps["per_class"][c][k] for ps in per_seed])) for k in ("precision", "recall", "f1", "support")}
                  for c in test.label_names}
     confusion = np.sum([ps["confusion_matrix"] for ps in per_seed], axis=0).tolist()
-    val_metrics = _val_metrics(val.labels, trials)
-    metric = ev.metric
-    sign = 1.0 if HEADLINE_METRICS[metric].higher_is_better else -1.0
-    per_seed_val = [sign * classification_metrics(val.labels, softmax(t.val_logits))[metric] for t in trials]
-    shipped = int(np.argmax(per_seed_val))  # the seed whose model ships: best on validation
+    per_seed_val = [classification_metrics(val.labels, softmax(t.val_logits)) for t in trials]
+    val_metrics = {k: float(np.mean([m[k] for m in per_seed_val])) for k in HEADLINE_METRICS}  # any of them can rank
+    # the seed whose model ships: best on validation by the metric that ranks the strategies
+    shipped = int(np.argmax(_better_first([m[ev.metric] for m in per_seed_val], ev.metric)))
     first = trials[0].result
     return {
         "kind": first["kind"],
@@ -108,14 +104,14 @@ def summarise_strategy(name: str, trials: list[TrialRecord], val: LabeledData, t
 
 
 def select_winner(strategies: dict[str, dict[str, Any]], metric: str) -> tuple[str, str | None, dict[str, Any]]:
-    """Highest mean validation metric over seeds (never the test split); ties go to fewer trainable params."""
-    sign = 1.0 if HEADLINE_METRICS.get(metric, HEADLINE_METRICS["macro_f1"]).higher_is_better else -1.0
-    key = metric if metric in ("macro_f1", "accuracy", "log_loss") else "macro_f1"
-    ranked = sorted(strategies, key=lambda s: (-sign * strategies[s]["val"][key], strategies[s]["trainable_params"] or 0))
-    rule = f"highest validation {key} (mean over seeds); ties go to the strategy with fewer trainable parameters"
-    why = ", ".join(f"{s}: {strategies[s]['val'][key]:.3f}" for s in ranked)
+    """Best mean validation ``metric`` over seeds (never the test split); ties go to fewer trainable params."""
+    score = dict(zip(strategies, _better_first([s["val"][metric] for s in strategies.values()], metric), strict=True))
+    ranked = sorted(strategies, key=lambda s: (-score[s], strategies[s]["trainable_params"] or 0))
+    best = "highest" if METRICS[metric].higher_is_better else "lowest"
+    rule = f"{best} validation {metric} (mean over seeds); ties go to the strategy with fewer trainable parameters"
+    why = ", ".join(f"{s}: {strategies[s]['val'][metric]:.3f}" for s in ranked)
     return ranked[0], (ranked[1] if len(ranked) > 1 else None), {"rule": rule, "selection_method": "validation split",
-                                                                 "ranking": ranked, "why": f"validation {key} — {why}"}
+                                                                 "ranking": ranked, "why": f"validation {metric} — {why}"}
 
 
 def keep_preferred(selection: dict[str, Any], preferred: str | None, trials: dict[str, list[TrialRecord]], val: LabeledData,
@@ -191,7 +187,7 @@ def gates_for(cfg: StudyConfig, winner: dict[str, Any], comparisons: dict[str, d
     strategy that could not run cannot pass."""
     summary: dict[str, Any] = dict(winner["test"])
     summary["ece"] = {"value": winner["calibration"]["ece_after"]}  # the model ships calibrated
-    for k in ("latency_ms_b1", "latency_ms_b32", "model_bytes", "trainable_params"):
+    for k in (name for name, m in METRICS.items() if m.measured in ("latency", "size")):
         if winner.get(k) is not None:
             summary[k] = winner[k]
     unmeasured = {name: f"failed ({f['error']})" for name, f in (failed or {}).items()}

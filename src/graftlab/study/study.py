@@ -32,7 +32,7 @@ from ..strategies import Strategy, load_predictor, make_strategy
 from ..strategies.overrides import KNOBS, TrainOverrides, ablation_variants, train_config_for
 from .curves import cost_report, learning_curve, size_label, subsample_train
 from .robustness import robustness_report
-from .aggregate import TEST_METRICS, compare, gates_for, keep_preferred, select_winner, slices_for, summarise_strategy, transfer_gain
+from .aggregate import compare, gates_for, keep_preferred, select_winner, slices_for, summarise_strategy, transfer_gain
 from .environment import environment
 from .fewshot import (
     as_study_selection,
@@ -397,7 +397,7 @@ class Study:
         trained = next(t for t in trials[winner] if t.key.seed == key.seed)
         test, ev = prepared.test, cfg.eval
         proba = softmax(rec.test_logits)
-        scores = metrics_with_ci(test.labels, proba, TEST_METRICS, n_boot=ev.bootstrap, confidence=ev.confidence, seed=cfg.seed)
+        scores = metrics_with_ci(test.labels, proba, ev.scored_metrics, n_boot=ev.bootstrap, confidence=ev.confidence, seed=cfg.seed)
         diff = paired_bootstrap(test.labels, proba, softmax(trained.test_logits), ev.metric, n_boot=ev.bootstrap,
                                 confidence=ev.confidence, seed=cfg.seed)
         sel.refit = Refit(done=True, strategy=winner, seed=key.seed, n_train=len(everything), test=scores,

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..core.metrics import EARLY_STOPPING_METRICS, METRICS, check_metric
+
 if TYPE_CHECKING:
     from .loop import Trainer
 
@@ -15,7 +17,13 @@ __all__ = ["Callback", "EarlyStopping", "TimeBudget", "ProgressBar", "higher_is_
 
 
 def higher_is_better(metric: str) -> bool:
-    return metric not in ("loss", "log_loss", "val_loss")
+    """The direction of an early-stopping metric (``val_`` prefix allowed), from the metric catalogue.
+
+    Raises:
+        ConfigError: for a metric the training loop does not measure.
+    """
+    name = check_metric(metric.removeprefix("val_"), EARLY_STOPPING_METRICS, "early stopping")
+    return name != "loss" and METRICS[name].higher_is_better  # 'loss' is the training loop's name for log_loss
 
 
 class Callback:
