@@ -6,6 +6,7 @@ import pytest
 
 from graftlab.core.errors import ConfigError
 from graftlab.lifecycle import RetrainPolicy, render_markdown, time_split, write_record
+from graftlab.lifecycle.record import HoldoutComparison
 from graftlab.lifecycle.retrain import _decide
 
 
@@ -21,9 +22,10 @@ def test_time_split_is_ordered_by_time_newest_last():
 
 
 def comparison(diff, lo, hi, n=80):
-    return {"comparable": True, "n": n, "metric": "macro_f1", "confidence": 0.95,
-            "paired_bootstrap": {"metric": "macro_f1", "diff": diff, "ci_low": lo, "ci_high": hi, "p_value": 0.01},
-            "mcnemar": {"b": 12, "c": 2, "p_value": 0.01}}
+    return HoldoutComparison.model_validate({
+        "comparable": True, "n": n, "metric": "macro_f1", "confidence": 0.95,
+        "paired_bootstrap": {"metric": "macro_f1", "diff": diff, "ci_low": lo, "ci_high": hi, "p_value": 0.01},
+        "mcnemar": {"b": 12, "c": 2, "p_value": 0.01}})
 
 
 def test_decision_rule():
@@ -38,7 +40,7 @@ def test_decision_rule():
     assert decision == "keep" and "failed its study gates" in reason
     decision, reason = _decide(comparison(0.08, 0.02, 0.14), True, RetrainPolicy(canary_percent=10))
     assert decision == "canary" and "10% canary" in reason
-    decision, reason = _decide({"comparable": False, "message": "labels differ"}, True, policy)
+    decision, reason = _decide(HoldoutComparison(comparable=False, message="labels differ"), True, policy)
     assert decision == "keep" and "labels differ" in reason
     decision, _ = _decide(comparison(float("nan"), float("nan"), float("nan")), True, policy)
     assert decision == "keep"
@@ -57,7 +59,7 @@ def test_record_holds_the_evidence(tmp_path):
     outcome = {"decision": "canary", "reason": "significantly better", "record_dir": str(tmp_path),
                "challenger_version": 4, "command": "graft serve m@champion --canary m:4 --canary-percent 10",
                "evidence": {"name": "m", "champion_version": 3, "created": "now",
-                            "comparison": {**comparison(0.08, 0.02, 0.14),
+                            "comparison": {**comparison(0.08, 0.02, 0.14).to_dict(),
                                            "champion": {"accuracy": {"value": 0.7, "ci_low": 0.6, "ci_high": 0.8}},
                                            "challenger": {"accuracy": {"value": 0.8, "ci_low": 0.7, "ci_high": 0.9}}}}}
     write_record(outcome, tmp_path)

@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import AssetMissingError, GraftError
+from ..core.results import BackboneInfo, Record
 from .base import BACKBONES, Backbone
 from .embedding_cache import cache_dir
 
 __all__ = [
     "LICENSES",
+    "CatalogEntry",
+    "Latency",
     "backbone_latency",
     "catalog",
     "describe",
@@ -234,6 +237,35 @@ def install_hint(err: Exception) -> str:
     """The ``pip install ...`` command an AssetMissingError names, or its whole message."""
     match = re.search(r"pip install .*$", str(err))
     return match.group(0).rstrip(". ") if match else str(err)
+
+
+class Latency(Record):
+    """A latency measurement as :func:`measure_latency` makes it and the cache keeps it."""
+
+    latency_ms_b1: float | None = None
+    latency_ms_b32: float | None = None
+    input_tokens: int | None = None
+    input: str | None = None
+    torch_threads: int | None = None
+    machine: str | None = None
+    measured_at: str | None = None
+
+
+class CatalogEntry(BackboneInfo):
+    """A catalog row (:func:`describe_backbone`, :func:`catalog`) as fields: the card, where its license came from
+    and the latency on this machine. A backbone that is not installed has only ``name``, ``installed`` and
+    ``status``."""
+
+    installed: bool = True
+    status: str = ""
+    license_source: str | None = None
+    latency_ms_b1: float | None = None
+    latency_ms_b32: float | None = None
+    latency: Latency | None = None
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> CatalogEntry:
+        return cls.model_validate(row)
 
 
 def describe_backbone(backbone: Backbone, *, latency: bool = True, refresh: bool = False,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel, Field
 from rich.color import Color
 from rich.console import Console
 from rich.style import Style
@@ -21,6 +22,29 @@ from .registry import tracking_store
 __all__ = ["load_any_model", "render_explanation", "render_image_explanation"]
 
 _FOR, _AGAINST = (220, 38, 38), (37, 99, 235)  # red: evidence for the target class; blue: against
+
+
+class _Explanation(BaseModel):
+    """What the command shows of one explanation (:func:`graftlab.explain.explain`'s dict, read once)."""
+
+    label: str
+    prob: float
+    target_label: str
+    method: str
+    note: str | None = None
+    seconds: float
+    n_steps: int | None = None  # integrated gradients only
+    completeness_error: float | None = None
+    # text models: whole words with their character spans in the text
+    text: str = ""
+    words: list[str] = Field(default_factory=list)
+    word_attributions: list[float] = Field(default_factory=list)
+    word_spans: list[tuple[int, int]] = Field(default_factory=list)
+    truncated: bool = False
+    # image models: rows x cols patch attributions, row 0 at the top
+    grid: list[list[float]] = Field(default_factory=list)
+    grid_shape: tuple[int, int] = (0, 0)
+    image_shape: tuple[int, int] = (0, 0)
 
 
 def load_any_model(ref: str) -> Any:
@@ -54,13 +78,13 @@ def _style(score: float, scale: float, graded: bool) -> Style:
     return Style(bgcolor=Color.from_rgb(*mixed), color="white" if strength > 0.6 else "black")
 
 
-def _coloured(e: dict[str, Any], graded: bool = True) -> Text:
+def _coloured(e: _Explanation, graded: bool = True) -> Text:
     """The input with each word's background coloured by its attribution (gaps kept as in the input)."""
-    text, scores, spans = e["text"], e["word_attributions"], e["word_spans"]
+    text, scores, spans = e.text, e.word_attributions, e.word_spans
     scale = max((abs(s) for s in scores), default=0.0)
     out, cursor = Text(), 0
     has_spans = all(end > start for start, end in spans)
-    for i, (word, score) in enumerate(zip(e["words"], scores, strict=True)):
+    for i, (word, score) in enumerate(zip(e.words, scores, strict=True)):
         if has_spans:
             start, end = spans[i]
             out.append(text[cursor:start])
@@ -70,8 +94,8 @@ def _coloured(e: dict[str, Any], graded: bool = True) -> Text:
         out.append(word, style=_style(score, scale, graded))
     if has_spans:
         rest = text[cursor:]
-        out.append(rest if not e.get("truncated") else "")
-    if e.get("truncated"):
+        out.append(rest if not e.truncated else "")
+    if e.truncated:
         out.append(" … (the rest was cut at the model's input limit and did not count)", style="dim")
     return out
 
@@ -80,9 +104,10 @@ def render_explanation(e: dict[str, Any], console: Console, n_top: int = 5) -> N
     """Print one :func:`graftlab.explain.explain` result: header, coloured text, strongest words."""
     from ..explain.text import top_words
 
-    _header(e, console)
-    console.print(_coloured(e, graded=console.color_system in ("256", "truecolor")))
-    pos, neg = top_words(e["words"], e["word_attributions"], n_top)
+    shown = _Explanation.model_validate(e)
+    _header(shown, console)
+    console.print(_coloured(shown, graded=console.color_system in ("256", "truecolor")))
+    pos, neg = top_words(shown.words, shown.word_attributions, n_top)
     line = Text("for: ", style="dim")
     line.append(", ".join(f"{w} ({s:+.2f})" for w, s in pos) or "-", style=Style(color=Color.from_rgb(*_FOR)))
     line.append("   against: ", style="dim")
@@ -91,9 +116,10 @@ def render_explanation(e: dict[str, Any], console: Console, n_top: int = 5) -> N
     console.print()
 
 
-def _patch(p: dict[str, Any]) -> str:
-    top, left, bottom, right = p["bounds"]
-    return f"row {p['row']} col {p['col']} [y {top}:{bottom}, x {left}:{right}] ({p['score']:+.2f})"
+def _patch(row: int, col: int, score: float, bounds: list[int]) -> str:
+    """One of :func:`graftlab.explain.image.top_patches`' patches, in words."""
+    top, left, bottom, right = bounds
+    return f"row {row} col {col} [y {top}:{bottom}, x {left}:{right}] ({score:+.2f})"
 
 
 def _mark(score: float, scale: float) -> str:
@@ -107,41 +133,43 @@ def render_image_explanation(e: dict[str, Any], console: Console, name: str = ""
     """Print one image explanation: header, the grid of patch attributions coloured by sign, strongest patches."""
     from ..explain.image import top_patches
 
-    _header(e, console, name)
+    shown = _Explanation.model_validate(e)
+    _header(shown, console, name)
     graded = console.color_system in ("256", "truecolor")
-    scores = [s for row in e["grid"] for s in row]
+    scores = [s for row in shown.grid for s in row]
     scale = max((abs(s) for s in scores), default=0.0)
-    numbers = e["grid_shape"][1] <= 16  # wider grids: two characters a cell, to fit a terminal
-    for row in e["grid"]:
+    rows, cols = shown.grid_shape
+    numbers = cols <= 16  # wider grids: two characters a cell, to fit a terminal
+    for row in shown.grid:
         line = Text()
         for s in row:
             line.append(f"{s:+6.2f}" if numbers else _mark(s, scale), style=_style(s, scale, graded))
         console.print(line)
-    h, w = e["image_shape"]
-    console.print(Text(f"{e['grid_shape'][0]} x {e['grid_shape'][1]} patches over {h} x {w} pixels, row 0 at the top; "
+    h, w = shown.image_shape
+    console.print(Text(f"{rows} x {cols} patches over {h} x {w} pixels, row 0 at the top; "
                        "attribution = change in the target's log-odds", style="dim"))
     pos, neg = top_patches(e, n_top)
     line = Text("for: ", style="dim")
-    line.append("; ".join(_patch(p) for p in pos) or "-", style=Style(color=Color.from_rgb(*_FOR)))
+    line.append("; ".join(_patch(**p) for p in pos) or "-", style=Style(color=Color.from_rgb(*_FOR)))
     console.print(line)
     line = Text("against: ", style="dim")
-    line.append("; ".join(_patch(p) for p in neg) or "-", style=Style(color=Color.from_rgb(*_AGAINST)))
+    line.append("; ".join(_patch(**p) for p in neg) or "-", style=Style(color=Color.from_rgb(*_AGAINST)))
     console.print(line)
     console.print()
 
 
-def _header(e: dict[str, Any], console: Console, name: str = "") -> None:
-    method = "integrated gradients" if e["method"] == "ig" else "occlusion"
+def _header(e: _Explanation, console: Console, name: str = "") -> None:
+    method = "integrated gradients" if e.method == "ig" else "occlusion"
     head = Text(f"{name}  " if name else "", style="bold")
-    head.append(f"{e['label']}", style="bold")
-    head.append(f"  p={e['prob']:.3f}", style="bold")
-    detail = f"  ·  explaining {e['target_label']}  ·  {method}"
-    if e.get("n_steps"):
-        detail += f", {e['n_steps']} steps, completeness error {e['completeness_error']:.2g}"
-    head.append(detail + f"  ·  {e['seconds']:.2f} s", style="dim")
+    head.append(f"{e.label}", style="bold")
+    head.append(f"  p={e.prob:.3f}", style="bold")
+    detail = f"  ·  explaining {e.target_label}  ·  {method}"
+    if e.n_steps:
+        detail += f", {e.n_steps} steps, completeness error {e.completeness_error:.2g}"
+    head.append(detail + f"  ·  {e.seconds:.2f} s", style="dim")
     console.print(head)
-    if e.get("note"):
-        console.print(Text(e["note"], style="yellow"))
+    if e.note:
+        console.print(Text(e.note, style="yellow"))
 
 
 @app.command()
@@ -192,14 +220,15 @@ def explain(
             while name in written:  # two images of the same name (from different folders) keep both maps
                 name, n = f"{Path(path).name}.{n}.explain.png", n + 1
             written.add(name)
-            e["heatmap"] = str(heatmap / name)
-            save_heatmap(e, array, e["heatmap"])
+            drawn = str(heatmap / name)
+            save_heatmap(e, array, drawn)
+            e = {**e, "heatmap": drawn}
         if as_json:
             typer.echo(json.dumps({"image": path, **e}))
         else:
             render_image_explanation(e, console, name=path)
             if heatmap is not None:
-                console.print(Text(f"heatmap: {e['heatmap']}", style="dim"))
+                console.print(Text(f"heatmap: {drawn}", style="dim"))
     if not as_json:
         console.print(Text("red: evidence for the label · blue: against · stronger colour = larger effect on its "
                            "log-odds", style="dim"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -12,6 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .app import app, stdout
+
+if TYPE_CHECKING:
+    from ..core.results import Bakeoff
 
 __all__ = ["models_app", "render_bakeoff"]
 
@@ -41,12 +44,13 @@ def _commercial(v: Any) -> str:
 def list_models(latency: LatencyOption = True, refresh: RefreshOption = False, threads: ThreadsOption = None,
                 as_json: JsonOption = False) -> None:
     """Every registered backbone: modality, size, license, commercial use and latency on this machine."""
-    from ..backbones.catalog import catalog
+    from ..backbones.catalog import CatalogEntry, catalog
 
-    rows = catalog(latency=latency, refresh=refresh, threads=threads)
+    found = catalog(latency=latency, refresh=refresh, threads=threads)
     if as_json:
-        typer.echo(json.dumps(rows, indent=1, default=str))
+        typer.echo(json.dumps(found, indent=1, default=str))
         return
+    rows = [CatalogEntry.from_dict(r) for r in found]
     table = Table(title="Backbones", title_justify="left", box=box.SIMPLE_HEAD, caption_justify="left",
                   caption="dim: embedding size; max: max tokens; comm.: commercial use allowed; "
                           "ms b1/b32: the backbone alone, ms per example at batch 1/32 on this machine")
@@ -55,19 +59,19 @@ def list_models(latency: LatencyOption = True, refresh: RefreshOption = False, t
                          no_wrap=True)
     notes = []
     for r in rows:
-        if not r["installed"]:
-            table.add_row(r["name"], "-", "-", "-", "-", "-", "-", "-", "-")
-            notes.append(Text(f"{r['name']}: {r['status']}", style="yellow"))
+        if not r.installed:
+            table.add_row(r.name, "-", "-", "-", "-", "-", "-", "-", "-")
+            notes.append(Text(f"{r.name}: {r.status}", style="yellow"))
             continue
-        table.add_row(r["name"], r["modality"], _millions(r["params"]), str(r["hidden_size"]), str(r["max_length"]),
-                      r["license"], _commercial(r["commercial_use"]), _ms(r["latency_ms_b1"]), _ms(r["latency_ms_b32"]))
-        source = f"{r['source_package']} {r['package_version']}" if r.get("source_package") else (r.get("path") or "-")
-        notes.append(Text(f"{r['name']}: {source}"))
+        table.add_row(r.name, r.modality, _millions(r.params), str(r.hidden_size), str(r.max_length), r.license,
+                      _commercial(r.commercial_use), _ms(r.latency_ms_b1), _ms(r.latency_ms_b32))
+        source = f"{r.source_package} {r.package_version}" if r.source_package else (r.path or "-")
+        notes.append(Text(f"{r.name}: {source}"))
     console = stdout()
     console.print(table)
     for note in notes:
         console.print(note)
-    if not latency and any(r.get("installed") and r.get("latency_ms_b1") is None for r in rows):
+    if not latency and any(r.installed and r.latency_ms_b1 is None for r in rows):
         console.print(Text("Latency '-': not measured yet on this machine (run without --no-latency).", style="dim"))
 
 
@@ -76,29 +80,30 @@ def show_model(name: Annotated[str, typer.Argument(help="A registered backbone n
                latency: LatencyOption = True, refresh: RefreshOption = False, threads: ThreadsOption = None,
                as_json: JsonOption = False) -> None:
     """Everything known about one backbone: card, weights sha256, license, pretraining data, latency."""
-    from ..backbones.catalog import describe
+    from ..backbones.catalog import CatalogEntry, describe
 
-    row = describe(name, latency=latency, refresh=refresh, threads=threads)
+    found = describe(name, latency=latency, refresh=refresh, threads=threads)
     if as_json:
-        typer.echo(json.dumps(row, indent=1, default=str))
+        typer.echo(json.dumps(found, indent=1, default=str))
         return
-    lat = row.get("latency") or {}
+    row = CatalogEntry.from_dict(found)
+    lat = row.latency
     fields = [
-        ("name", row["name"]), ("modality", row["modality"]), ("architecture", row["architecture"]),
-        ("parameters", f"{row['params']:,}"), ("embedding size", row["hidden_size"]), ("layers", row["num_layers"]),
-        ("max length", row["max_length"]), ("source package", row.get("source_package") or "-"),
-        ("package version", row.get("package_version") or "-"), ("path", row.get("path") or "-"),
-        ("weights sha256", row.get("weights_sha256") or "-"),
-        ("license (SPDX)", f"{row['license']} (from {row['license_source']})"),
-        ("commercial use", _commercial(row["commercial_use"])), ("pretraining data", row.get("pretraining_data")),
-        ("latency b=1", f"{_ms(row['latency_ms_b1'])} ms/example" if lat else "not measured"),
-        ("latency b=32", f"{_ms(row['latency_ms_b32'])} ms/example" if lat else "not measured"),
+        ("name", row.name), ("modality", row.modality), ("architecture", row.architecture),
+        ("parameters", f"{row.params:,}"), ("embedding size", row.hidden_size), ("layers", row.num_layers),
+        ("max length", row.max_length), ("source package", row.source_package or "-"),
+        ("package version", row.package_version or "-"), ("path", row.path or "-"),
+        ("weights sha256", row.weights_sha256 or "-"),
+        ("license (SPDX)", f"{row.license} (from {row.license_source})"),
+        ("commercial use", _commercial(row.commercial_use)), ("pretraining data", row.pretraining_data),
+        ("latency b=1", f"{_ms(row.latency_ms_b1)} ms/example" if lat else "not measured"),
+        ("latency b=32", f"{_ms(row.latency_ms_b32)} ms/example" if lat else "not measured"),
     ]
     if lat:
-        when = (f"{lat.get('measured_at')} on {lat.get('machine')}, {lat.get('torch_threads')} torch threads, "
-                f"{lat.get('input') or str(lat.get('input_tokens')) + '-token input'}")
+        when = (f"{lat.measured_at} on {lat.machine}, {lat.torch_threads} torch threads, "
+                f"{lat.input or str(lat.input_tokens) + '-token input'}")
         fields.append(("measured", when))
-    table = Table(show_header=False, title=f"Backbone {row['name']}", title_justify="left")
+    table = Table(show_header=False, title=f"Backbone {row.name}", title_justify="left")
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     for key, value in fields:
@@ -106,25 +111,28 @@ def show_model(name: Annotated[str, typer.Argument(help="A registered backbone n
     stdout().print(table)
 
 
-def render_bakeoff(result: dict[str, Any]) -> Table:
-    """The bake-off as a rich table, winner in bold green."""
+def render_bakeoff(result: Bakeoff | dict[str, Any]) -> Table:
+    """The bake-off (``selection.run_bakeoff``'s result) as a rich table, winner in bold green."""
+    from ..core.results import Bakeoff
+
+    result = Bakeoff.model_validate(result)
     table = Table(title="Backbone bake-off", title_justify="left")
-    finetune = any("finetune_val_accuracy" in c for c in result["candidates"])
+    finetune = any(c.finetune_val_accuracy is not None for c in result.candidates)  # set when bakeoff.finetune is on
     cols = ["backbone", "LogME", "probe CV acc", "± (folds)"] + (["finetune val acc"] if finetune else [])
     cols += ["ms b1", "ms b32", "license", "allowed", "seconds"]
     for col in cols:
         table.add_column(col, justify="left" if col in ("backbone", "license", "allowed") else "right", overflow="fold")
-    for c in result["candidates"]:
+    for c in result.candidates:
         def num(v: Any, fmt: str = ".3f") -> str:
             return format(v, fmt) if isinstance(v, (int, float)) else "-"
 
-        cells = [c["backbone"], num(c.get("logme"), ".4f"), num(c.get("probe_cv_accuracy")),
-                 f"{num(c.get('probe_cv_std'))} ({c.get('folds', '-')})"]
+        folds = len(c.probe_cv_folds) if c.probe_cv_folds is not None else "-"
+        cells = [c.backbone, num(c.logme, ".4f"), num(c.probe_cv_accuracy), f"{num(c.probe_cv_std)} ({folds})"]
         if finetune:
-            cells.append(num(c.get("finetune_val_accuracy")))
-        cells += [_ms(c.get("latency_ms_b1")), _ms(c.get("latency_ms_b32")), c["license"],
-                  "yes" if c["allowed"] else f"no: {c['reason']}", num(c.get("seconds"), ".1f")]
-        table.add_row(*cells, style="bold green" if c["backbone"] == result["winner"] else None)
+            cells.append(num(c.finetune_val_accuracy))
+        cells += [_ms(c.latency_ms_b1), _ms(c.latency_ms_b32), c.license,
+                  "yes" if c.allowed else f"no: {c.reason}", num(c.seconds, ".1f")]
+        table.add_row(*cells, style="bold green" if c.backbone == result.winner else None)
     return table
 
 
@@ -138,6 +146,7 @@ def bakeoff(
     """Compare the study's candidate backbones on a subset of its training data and name the winner."""
     from ..core.artifacts import save_json
     from ..core.config import load_config
+    from ..core.results import Bakeoff
     from ..selection import check_license, run_bakeoff
     from ..study import Study
     from .study import _overrides, _prepare
@@ -148,11 +157,12 @@ def bakeoff(
     prepared = _prepare(Study(cfg, progress=progress), console)
     console.print(Text(f"Data: {len(prepared.train)} train / {len(prepared.val)} val rows, "
                        f"fingerprint {prepared.fingerprint[:12]}"))
-    result = run_bakeoff(cfg, prepared.train, prepared.val, progress=progress)
+    found = run_bakeoff(cfg, prepared.train, prepared.val, progress=progress)
+    result = Bakeoff.model_validate(found)
     console.print(render_bakeoff(result))
-    console.print(Text(f"Winner: {result['winner']} — rule: {result['rule']}.", style="bold"))
-    console.print(Text(result["reading"]))
-    console.print(Text(f"Bake-off took {result['seconds']:.1f} s."))
+    console.print(Text(f"Winner: {result.winner} — rule: {result.rule}.", style="bold"))
+    console.print(Text(result.reading or ""))
+    console.print(Text(f"Bake-off took {result.seconds:.1f} s."))
     if output is not None:
-        save_json(result, output)
+        save_json(found, output)
         console.print(Text(f"Wrote {output}"))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel, Field
 from rich.table import Table
 from rich.text import Text
 
@@ -20,6 +21,64 @@ _DEFAULT_DB = Path(".graft/predictions.db")
 
 def _fmt(x: object) -> str:
     return f"{x:.3g}" if isinstance(x, float) else "–" if x is None else str(x)
+
+
+# -- what the command prints of a monitor report (monitoring's report dict, read once) ------------------
+class _Model(BaseModel):
+    name: str
+
+
+class _Window(BaseModel):
+    description: str
+    n_requests: int
+
+
+class _DriftTest(BaseModel):
+    name: str
+    statistic: float | None = None
+    p_value: float | None = None
+    p_adjusted: float | None = None
+    rejected: bool = False
+    available: bool = False
+    message: str = ""
+
+
+class _Drift(BaseModel):
+    tests: list[_DriftTest] = Field(default_factory=list)
+
+
+class _Live(BaseModel):
+    value: float
+    ci_low: float
+    ci_high: float
+
+
+class _AgainstValidation(BaseModel):
+    """A live metric (with its bootstrap CI) and the same metric on validation."""
+
+    live: _Live
+    validation: float
+
+
+class _Performance(BaseModel):
+    n_labeled: int = 0
+    comparison: dict[str, _AgainstValidation] | None = None
+    message: str = ""
+
+
+class _Webhook(BaseModel):
+    url_host: str | None = None  # the report keeps the host only: a webhook URL often holds a token
+    sent: bool = False
+    error: str | None = None
+
+
+class _Report(BaseModel):
+    model: _Model
+    window: _Window
+    drift: _Drift
+    performance: _Performance
+    notes: list[str] = Field(default_factory=list)
+    webhook: _Webhook | None = None
 
 
 @app.command()
@@ -58,35 +117,34 @@ def monitor(
                                       "permutations": permutations, "seed": seed})
     with registry_store(tracking_uri, name):
         result = run_monitor(name, log_db, window, policy, out_dir=out, webhook=webhook, tracking_uri=tracking_uri)
-    r = result.report
+    r = _Report.model_validate(result.report)
     console = stdout()
-    console.print(Text(f"{r['model']['name']}: {r['window']['n_requests']} requests ({r['window']['description']}), "
-                       f"{r['performance']['n_labeled']} with feedback", style="bold"))
+    console.print(Text(f"{r.model.name}: {r.window.n_requests} requests ({r.window.description}), "
+                       f"{r.performance.n_labeled} with feedback", style="bold"))
     table = Table(title="Drift tests (Holm over the available tests)", title_justify="left")
     for col in ("test", "statistic", "p", "Holm p", "verdict"):
         table.add_column(col)
-    for t in r["drift"]["tests"]:
-        verdict = (Text("drift", style="red") if t["rejected"] else Text("ok", style="green")) if t["available"] \
-            else Text(t["message"], style="dim")
-        table.add_row(t["name"], _fmt(t["statistic"]), _fmt(t["p_value"]), _fmt(t["p_adjusted"]), verdict)
+    for t in r.drift.tests:
+        verdict = (Text("drift", style="red") if t.rejected else Text("ok", style="green")) if t.available \
+            else Text(t.message, style="dim")
+        table.add_row(t.name, _fmt(t.statistic), _fmt(t.p_value), _fmt(t.p_adjusted), verdict)
     console.print(table)
-    for name_, c in (r["performance"].get("comparison") or {}).items():
-        live = c["live"]
-        console.print(Text(f"live {name_} {live['value']:.3f} [{live['ci_low']:.3f}, {live['ci_high']:.3f}] vs "
-                           f"validation {c['validation']:.3f}"))
-    if r["performance"].get("message"):
-        console.print(Text(r["performance"]["message"], style="dim"))
-    for note in r.get("notes", []):
+    for name_, c in (r.performance.comparison or {}).items():
+        console.print(Text(f"live {name_} {c.live.value:.3f} [{c.live.ci_low:.3f}, {c.live.ci_high:.3f}] vs "
+                           f"validation {c.validation:.3f}"))
+    if r.performance.message:
+        console.print(Text(r.performance.message, style="dim"))
+    for note in r.notes:
         console.print(Text(note, style="dim"))
-    for a in r["alerts"]:
-        console.print(Text(f"ALERT ({a['kind']}): {a['message']}", style="bold red"))
-    if not r["alerts"]:
+    for a in result.alerts:
+        console.print(Text(f"ALERT ({a.kind}): {a.message}", style="bold red"))
+    if not result.alerts:
         console.print(Text("No alert.", style="green"))
-    if r.get("webhook"):
-        w = r["webhook"]  # the report keeps the host only (a webhook URL often holds a token); a failure shows it all
-        console.print(Text(f"webhook to {w['url_host']}: sent" if w["sent"] else f"webhook to {webhook} failed "
-                           f"({w['error']}); check the URL and that it accepts a JSON POST.",
-                           style="dim" if w["sent"] else "yellow"))
+    if r.webhook is not None:  # a failure shows the whole URL the user gave
+        w = r.webhook
+        console.print(Text(f"webhook to {w.url_host}: sent" if w.sent else f"webhook to {webhook} failed "
+                           f"({w.error}); check the URL and that it accepts a JSON POST.",
+                           style="dim" if w.sent else "yellow"))
     console.print(Text(f"Report: {result.paths['html']}  (JSON: {result.paths['json']})"))
     raise typer.Exit(result.exit_code)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -14,6 +14,10 @@ from rich.text import Text
 
 from ..core.errors import ConfigError
 from .app import app, stdout
+
+if TYPE_CHECKING:
+    from ..core.results import Interval
+    from ..tracking.registry import ModelVersion
 
 __all__ = ["registry_app", "registry_store", "tracking_store"]
 
@@ -78,9 +82,9 @@ def registry_store(tracking_uri: str | None, *refs: str | None) -> AbstractConte
     return tracking_store(tracking_uri) if any(r and is_registry_ref(r) for r in refs) else nullcontext()
 
 
-def _aliases(v: dict[str, Any]) -> Text:
+def _aliases(v: ModelVersion) -> Text:
     text = Text()
-    for i, a in enumerate(v["aliases"]):  # one per line: the column stays narrow enough for an 80-column terminal
+    for i, a in enumerate(v.aliases):  # one per line: the column stays narrow enough for an 80-column terminal
         text.append(("\n" if i else "") + f"@{a}", style="bold green" if a == "champion" else "bold yellow")
     return text
 
@@ -104,23 +108,23 @@ def _num(x: Any) -> str:
 def list_(tracking_uri: UriOption = None) -> None:
     """Every registered model and its versions: aliases, gates, strategy, data fingerprint, created."""
     from ..tracking import list_models, resolve_tracking_uri
+    from ..tracking.registry import RegisteredModel
 
     with tracking_store(tracking_uri):
-        models = list_models(tracking_uri)
+        models = [RegisteredModel.from_dict(m) for m in list_models(tracking_uri)]
     console = stdout()
     if not models:
         console.print(Text(f"No registered models at {resolve_tracking_uri(tracking_uri)} yet. Run a study first."))
         return
     table = Table(title=f"Registered models ({resolve_tracking_uri(tracking_uri)})", title_justify="left",
                   box=box.SIMPLE_HEAD, collapse_padding=True)
-    name_width = min(32, max(len(m["name"]) for m in models))  # the name is what a reader looks for: never squeezed away
+    name_width = min(32, max(len(m.name) for m in models))  # the name is what a reader looks for: never squeezed away
     for col in ("model", "version", "aliases", "gates", "strategy", "created"):  # data fingerprint: graft registry show
         table.add_column(col, justify="right" if col == "version" else "left", no_wrap=True,
                          min_width=name_width if col == "model" else None)
     for m in models:
-        for v in reversed(m["versions"]):
-            table.add_row(m["name"], str(v["version"]), _aliases(v), _gates(v["gates"]), v["strategy"] or "-",
-                          _when(v["created"]))
+        for v in reversed(m.versions):
+            table.add_row(m.name, str(v.version), _aliases(v), _gates(v.gates), v.strategy or "-", _when(v.created))
     console.print(table)
 
 
@@ -128,40 +132,46 @@ def list_(tracking_uri: UriOption = None) -> None:
 def show(name: Annotated[str, typer.Argument(help="The registered model name.")], tracking_uri: UriOption = None) -> None:
     """One model: each version with its test metrics (value and CI), gates, aliases and promotion history."""
     from ..tracking import show as show_model
+    from ..tracking.registry import RegisteredModel
 
     with tracking_store(tracking_uri):
-        info = show_model(name, tracking_uri)
+        info = RegisteredModel.from_dict(show_model(name, tracking_uri))
     console = stdout()
-    aliases = ", ".join(f"{k} → v{v}" for k, v in sorted(info["aliases"].items())) or "none"
-    console.print(Text(f"{info['name']}  (aliases: {aliases})", style="bold"))
-    metrics = sorted({m for v in info["versions"] for m in v["metrics"] if m in _SHOWN})
+    aliases = ", ".join(f"{k} → v{v}" for k, v in sorted(info.aliases.items())) or "none"
+    console.print(Text(f"{info.name}  (aliases: {aliases})", style="bold"))
+    metrics = sorted({m for v in info.versions for m in v.metrics if m in _SHOWN})
     table = Table(title_justify="left")
     for col in ("version", "aliases", "gates", "strategy", *metrics, "created", "notes"):
         table.add_column(col, justify="right" if col in metrics or col == "version" else "left")
-    for v in reversed(info["versions"]):
-        cells = []
-        for m in metrics:
-            mv = v["metrics"].get(m) or {}
-            ci = f" [{_num(mv['ci_low'])}, {_num(mv['ci_high'])}]" if "ci_low" in mv and "ci_high" in mv else ""
-            cells.append(f"{_num(mv.get('value'))}{ci}" if mv else "-")
-        table.add_row(str(v["version"]), _aliases(v), _gates(v["gates"]), v["strategy"] or "-", *cells,
-                      _when(v["created"]), Text(_notes(v["tags"])))
+    for v in reversed(info.versions):
+        cells = [_score(v.metrics.get(m)) for m in metrics]
+        table.add_row(str(v.version), _aliases(v), _gates(v.gates), v.strategy or "-", *cells, _when(v.created),
+                      Text(_notes(v)))
     console.print(table)
+
+
+def _score(value: Interval | None) -> str:
+    """``0.812 [0.780, 0.843]``; the CI only when both its ends were logged."""
+    if value is None:
+        return "-"
+    if value.ci_low is None or value.ci_high is None:
+        return _num(value.value)
+    return f"{_num(value.value)} [{_num(value.ci_low)}, {_num(value.ci_high)}]"
 
 
 _SHOWN = ("accuracy", "macro_f1", "roc_auc", "log_loss", "ece_calibrated")
 
 
-def _notes(tags: dict[str, str]) -> str:
+def _notes(v: ModelVersion) -> str:
     notes = []
-    if tags.get("previous_champion"):
-        notes.append(f"replaced v{tags['previous_champion']}")
-    if tags.get("promotion_forced") == "true":
+    if v.previous_champion:
+        notes.append(f"replaced v{v.previous_champion}")
+    if v.promotion_forced:
         notes.append("FORCED")
-    if tags.get("promotion_reason"):
-        notes.append(f"reason: {tags['promotion_reason']}")
-    if tags.get("rolled_back_to"):
-        notes.append(f"rolled back to v{tags['rolled_back_to']}")
+    if v.promotion_reason:
+        notes.append(f"reason: {v.promotion_reason}")
+    if v.rolled_back_to:
+        notes.append(f"rolled back to v{v.rolled_back_to}")
     return "; ".join(notes)
 
 
@@ -175,13 +185,14 @@ def promote(
 ) -> None:
     """Make VERSION the champion. A version whose gates failed needs --force --reason "..."."""
     from ..tracking import promote as promote_version
+    from ..tracking.registry import Promotion
 
     with tracking_store(tracking_uri):
-        res = promote_version(name, version, force=force, reason=reason, tracking_uri=tracking_uri)
-    if not res["changed"]:
+        res = Promotion.from_dict(promote_version(name, version, force=force, reason=reason, tracking_uri=tracking_uri))
+    if not res.changed:
         stdout().print(Text(f"Version {version} of {name} is already the champion; nothing changed."))
         return
-    before = f" (was v{res['previous_champion']}; graft registry rollback {name} returns to it)" if res["previous_champion"] else ""
+    before = f" (was v{res.previous_champion}; graft registry rollback {name} returns to it)" if res.previous_champion else ""
     stdout().print(Text(f"{name}@champion → version {version}{before}.", style="green"))
 
 
@@ -193,10 +204,12 @@ def rollback(
 ) -> None:
     """Return the champion alias to the version that held it before the current one."""
     from ..tracking import rollback as rollback_model
+    from ..tracking.registry import Rollback
 
     with tracking_store(tracking_uri):
-        res = rollback_model(name, reason=reason, tracking_uri=tracking_uri)
-    stdout().print(Text(f"{name}@champion rolled back: version {res['from']} → version {res['to']}.", style="green"))
+        res = Rollback.from_dict(rollback_model(name, reason=reason, tracking_uri=tracking_uri))
+    stdout().print(Text(f"{name}@champion rolled back: version {res.from_version} → version {res.to_version}.",
+                        style="green"))
 
 
 @app.command()
@@ -226,8 +239,9 @@ def reproduce(
     for col in ("strategy", "values compared", "matched", "max |diff|"):
         table.add_column(col, justify="left" if col == "strategy" else "right")
     for name, s in report.by_strategy().items():
-        ok = s["matched"] == s["compared"]
-        table.add_row(name, str(s["compared"]), str(s["matched"]), f"{s['max_diff']:.3g}", style=None if ok else "red")
+        compared, matched = s["compared"], s["matched"]
+        table.add_row(name, str(compared), str(matched), f"{s['max_diff']:.3g}",
+                      style=None if matched == compared else "red")
     console.print(table)
     for r in [r for r in report.rows if not r["match"]][:10]:
         console.print(Text(f"  {r['strategy']} {r['metric']} {r['field']}: recorded {r['recorded']!r}, "

@@ -75,7 +75,16 @@ def serve(
 
     if shadow and canary:
         raise ConfigError("--canary and --shadow cannot be used together; choose one.")
-    cfg = ServeConfig.from_dict(_config_dict(locals()), source="graft serve options")
+    cfg = ServeConfig.from_dict({
+        "model": model, "shadow": shadow, "canary": canary, "canary_percent": canary_percent, "quantize": quantize,
+        "quantize_min_agreement": quantize_min_agreement, "log_db": str(log_db), "log_inputs": log_inputs,
+        "tracking_uri": tracking_uri,
+        "limits": {"max_chars": max_chars, "max_batch": max_batch, "max_request_bytes": max_request_bytes,
+                   "max_image_pixels": max_image_pixels},
+        "batching": {"window_ms": batch_window_ms, "max_items": batch_max_items},
+        "rollout": {"window": rollout_window, "min_requests": rollout_min_requests, "max_error_rate": max_error_rate,
+                    "max_latency_p95_ms": max_latency_p95_ms, "max_disagreement": max_disagreement},
+    }, source="graft serve options")
     check_port(host, port)  # before the models load; the URL is announced only once the port is known to be free
     logging.addLevelName(5, "TRACE")  # uvicorn's level below DEBUG, registered only once uvicorn configures logging
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -124,17 +133,3 @@ def _try_bind(family: int, kind: int, proto: int, address: Any, host: str, port:
             raise ConfigError(f"Cannot listen on {host}:{port} ({e.strerror}); pass another --host or "
                               "--port.") from None
 
-
-def _config_dict(opts: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "model": opts["model"], "shadow": opts["shadow"], "canary": opts["canary"],
-        "canary_percent": opts["canary_percent"], "quantize": opts["quantize"],
-        "quantize_min_agreement": opts["quantize_min_agreement"], "log_db": str(opts["log_db"]),
-        "log_inputs": opts["log_inputs"], "tracking_uri": opts["tracking_uri"],
-        "limits": {"max_chars": opts["max_chars"], "max_batch": opts["max_batch"],
-                   "max_request_bytes": opts["max_request_bytes"], "max_image_pixels": opts["max_image_pixels"]},
-        "batching": {"window_ms": opts["batch_window_ms"], "max_items": opts["batch_max_items"]},
-        "rollout": {"window": opts["rollout_window"], "min_requests": opts["rollout_min_requests"],
-                    "max_error_rate": opts["max_error_rate"], "max_latency_p95_ms": opts["max_latency_p95_ms"],
-                    "max_disagreement": opts["max_disagreement"]},
-    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,47 +14,51 @@ from rich.text import Text
 from ..core.errors import DataError
 from .app import app, exit_interrupted, stderr, stdout
 
+if TYPE_CHECKING:
+    from ..data.prepare import LengthStats
+
 __all__ = ["render_prepared", "render_result"]
 
 
-def _stats(d: dict[str, Any]) -> str:
-    return f"{d['min']} / {d['median']:.0f} / {d['p95']:.0f} / {d['max']}"
+def _stats(d: LengthStats) -> str:
+    return f"{d.min} / {d.median:.0f} / {d.p95:.0f} / {d.max}"
 
 
 def render_prepared(prepared: Any, console: Console) -> None:
     """Print the data summary (rows, class counts, length stats, fingerprint) and the check table."""
     from ..data.checks import checks_table
+    from ..data.prepare import DataSummary
 
-    summary = prepared.summary
+    summary = DataSummary.from_dict(prepared.summary)
     table = Table(title="Data summary", title_justify="left")
     table.add_column("split", no_wrap=True)
     table.add_column("rows", justify="right")
     table.add_column("class counts", overflow="fold")
-    units = ("height", "width") if "height" in next(iter(summary["length"].values()), {}) else ("chars", "words")
+    units = ("height", "width") if "height" in next(iter(summary.length.values()), {}) else ("chars", "words")
     for unit in units:  # images: pixels; text: characters and words
         table.add_column(f"{unit} min/med/p95/max" + (" px" if unit in ("height", "width") else ""), justify="right")
-    for name, n in summary["rows"].items():
-        counts = ", ".join(f"{label}: {c}" for label, c in summary["class_counts"][name].items())
-        length = summary["length"][name]
+    for name, n in summary.rows.items():
+        counts = ", ".join(f"{label}: {c}" for label, c in summary.class_counts[name].items())
+        length = summary.length[name]
         table.add_row(name, str(n), Text(counts), _stats(length[units[0]]), _stats(length[units[1]]))
     console.print(table)
-    for key, src in summary["sources"].items():
-        console.print(Text(f"{key}: {src['name']} ({src['rows']} rows, ids from {src['first_id']})"))
-    time_order = summary.get("time_order")
-    if time_order:
+    for key, src in summary.sources.items():
+        console.print(Text(f"{key}: {src.name} ({src.rows} rows, ids from {src.first_id})"))
+    if summary.time_order is not None:
         from ..reporting.formatting import fmt_periods
 
-        console.print(Text(f"split by time on {time_order['column']!r}: {fmt_periods(time_order['ranges'])}"))
-    rare = summary.get("rare_classes") or {}
-    for target in dict.fromkeys((rare.get("merged") or {}).values()):
-        merged = [k for k, v in rare["merged"].items() if v == target]
-        console.print(Text(f"rare classes merged into {target!r}: {', '.join(map(repr, merged))}"))
-    if rare.get("dropped"):
-        console.print(Text(f"rare classes left out: {', '.join(map(repr, rare['dropped']))}"))
-    if summary.get("classes_without_rows"):
+        console.print(Text(f"split by time on {summary.time_order.column!r}: {fmt_periods(summary.time_order.ranges)}"))
+    rare = summary.rare_classes
+    if rare is not None:
+        for target in dict.fromkeys(rare.merged.values()):
+            merged = [k for k, v in rare.merged.items() if v == target]
+            console.print(Text(f"rare classes merged into {target!r}: {', '.join(map(repr, merged))}"))
+        if rare.dropped:
+            console.print(Text(f"rare classes left out: {', '.join(map(repr, rare.dropped))}"))
+    if summary.classes_without_rows:
         console.print(Text(f"classes left out, every row removed by the checks: "
-                           f"{', '.join(map(repr, summary['classes_without_rows']))}"))
-    console.print(Text(f"labels: {', '.join(summary['label_names'])}"))
+                           f"{', '.join(map(repr, summary.classes_without_rows))}"))
+    console.print(Text(f"labels: {', '.join(summary.label_names)}"))
     console.print(Text(f"fingerprint: {prepared.fingerprint}"))
     console.print(checks_table(prepared.checks))
 
@@ -110,46 +114,56 @@ def validate(
     chosen = (f" — the defaults for {cfg.data.modality} data, {run.defaults['regime']}; list 'strategies' in the config "
               "to choose") if run.defaults else ""
     console.print(Text(f"strategies: {', '.join(run.strategies())}{chosen}"))
+    from ..strategies import effective_lr
+
+    for name, (_, strategy) in run.strategies().items():  # one rule: train.lr x the strategy's multiplier, or its own lr
+        rate = effective_lr(strategy, cfg.train, run.backbone.card.num_layers if strategy.uses_backbone else None)
+        if rate is not None:
+            console.print(Text(f"learning rate of {name}: {rate.source}"))
     passed = sum(c.status == "ok" for c in prepared.checks)
     console.print(Text(f"All data checks passed or were resolved ({passed}/{len(prepared.checks)} ok).", style="green"))
 
 
 def render_result(result: Any, console: Console) -> None:
     """The comparison table, the winner, the gates and where the outputs are."""
-    r = result.results
-    metric = r["headline_metric"]
-    table = Table(title=f"Test metrics (mean over seeds, {int(r['config']['eval']['confidence'] * 100)}% bootstrap CI)", title_justify="left")
+    from ..core.results import as_results
+
+    r = as_results(result.results)
+    metric = r.headline_metric
+    table = Table(title=f"Test metrics (mean over seeds, {int(r.config['eval']['confidence'] * 100)}% bootstrap CI)", title_justify="left")
     for col in ("strategy", "kind", "accuracy", metric, "ECE (calibrated)", "val " + metric, "fit s", "ms/ex b1"):
         table.add_column(col, justify="left" if col in ("strategy", "kind") else "right")
-    for name, s in r["strategies"].items():
+    for name, s in r.strategies.items():
         def ci(m: str) -> str:
-            v = s["test"][m]
-            return f"{v['value']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]"
-        style = "bold green" if name == r["winner"] else None
-        table.add_row(name, s["kind"], ci("accuracy"), ci(metric), f"{s['calibration']['ece_after']:.3f}",
-                      f"{s['val'].get(metric, float('nan')):.3f}", f"{s['fit_seconds']:.1f}",
-                      f"{s['latency_ms_b1']:.1f}" if s.get("latency_ms_b1") is not None else "-", style=style)
+            v = s.test[m]
+            return f"{v.value:.3f} [{v.ci_low:.3f}, {v.ci_high:.3f}]"
+        style = "bold green" if name == r.winner else None
+        table.add_row(name, s.kind, ci("accuracy"), ci(metric), f"{s.calibration.ece_after:.3f}",
+                      f"{s.val.get(metric, float('nan')):.3f}", f"{s.fit_seconds:.1f}",
+                      f"{s.latency_ms_b1:.1f}" if s.latency_ms_b1 is not None else "-", style=style)
     console.print(table)
-    for name, f in (r.get("failed") or {}).items():
-        where = f" (traceback: {f['traceback']})" if f.get("traceback") else ""
-        console.print(Text(f"{name} could not run and is left out of the comparison: {f['error']}{where}", style="red"))
-    for f in (r.get("learning_curve") or {}).get("failed", []):
+    for name, f in r.failures():
+        where = f" (traceback: {f.traceback})" if f.traceback else ""
+        console.print(Text(f"{name} could not run and is left out of the comparison: {f.error}{where}", style="red"))
+    for f in (r.learning_curve.failed if r.learning_curve is not None else []):
         console.print(Text(f"{f['strategy']} at training size {f['size']} could not run and is left out of the learning "
                            f"curve: {f['error']}", style="red"))
-    for a in r.get("ablation") or []:
-        if "error" in a:
-            console.print(Text(f"{a['variant']} (ablation of {a['knob']}) could not run: {a['error']}", style="red"))
-    console.print(Text(f"Winner: {r['winner']} — {r['selection']['rule']}.", style="bold"))
-    for c in r["comparisons"]:
-        console.print(Text(f"  {c['a']} − {c['b']}: {c['metric']} {c['diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], p={c['p_value']:.3g}"))
-    for g in r["gates"]:
-        console.print(Text(f"  gate {g['gate']}: {'PASS' if g['passed'] else 'FAIL'} — {g['evidence']}",
-                           style="green" if g["passed"] else "red"))
+    for a in r.ablation or []:
+        if a.error is not None:
+            console.print(Text(f"{a.variant} (ablation of {a.knob}) could not run: {a.error}", style="red"))
+    console.print(Text(f"Winner: {r.winner} — {r.selection.rule}.", style="bold"))
+    for c in r.comparisons:
+        console.print(Text(f"  {c.a} − {c.b}: {c.metric} {c.diff:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}], p={c.p_value:.3g}"))
+    for g in r.gates:
+        console.print(Text(f"  gate {g.gate}: {'PASS' if g.passed else 'FAIL'} — {g.evidence}",
+                           style="green" if g.passed else "red"))
     console.print(Text(f"Run folder: {result.run_dir}  (report.html, results.json, decision.md, model/)"))
-    reg = (r.get("tracking") or {}).get("registered")
-    if reg:
-        console.print(Text(f"Registered {reg['name']} version {reg['version']} (aliases: {', '.join(reg['aliases']) or 'none'}); "
-                           f"MLflow store: {r['tracking']['tracking_uri']}"))
+    if r.tracking is not None and r.tracking.registered:
+        from ..tracking.registry import Registration
+
+        reg = Registration.from_dict(r.tracking.registered)
+        console.print(Text(f"Registered {reg.name} version {reg.version} (aliases: {', '.join(reg.aliases) or 'none'}); "
+                           f"MLflow store: {r.tracking.tracking_uri}"))
 
 
 def _run(config: Path, console: Console, progress: bool, overrides: dict[str, Any] | None = None,

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, Field
 
 from ..core.config import DataConfig
 from ..core.errors import DataError
@@ -32,7 +33,8 @@ from .fingerprint import fingerprint
 from .load import load_frame, load_frame_like, source_name, to_labeled
 from .split import SPLITS, group_ids, load_split_info, order_ranges, save_split, split_data, subsample
 
-__all__ = ["PreparedData", "load_data", "prepare_data", "load_prepared_split", "summarise"]
+__all__ = ["DataSummary", "LengthStats", "PreparedData", "RareClasses", "SourceRows", "TimeOrder", "load_data",
+           "prepare_data", "load_prepared_split", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,56 @@ def summarise(
         "dropped": {c.name: c.count for c in checks
                     if c.status == "fixed" and not (merged and c.name == "min_per_class")},
     }
+
+
+class LengthStats(BaseModel):
+    """Input lengths of one split in one unit (characters, words, or pixels of height or width)."""
+
+    min: int
+    median: float
+    p95: float
+    max: int
+
+
+class SourceRows(BaseModel):
+    """Where a range of row ids came from: ids ``first_id .. first_id + rows - 1`` of source ``name``."""
+
+    name: str
+    first_id: int
+    rows: int
+
+
+class TimeOrder(BaseModel):
+    """A time-ordered split: the column, and the first and last value of each split (None where unknown)."""
+
+    column: str
+    ranges: dict[str, list[Any] | None]
+
+
+class RareClasses(BaseModel):
+    """What ``data.checks.rare_classes`` did: classes merged (label -> new label), or dropped."""
+
+    merged: dict[str, str | None] = Field(default_factory=dict)
+    dropped: list[str] = Field(default_factory=list)
+
+
+class DataSummary(BaseModel):
+    """:func:`summarise`'s dict as fields (``PreparedData.summary`` stays the dict that results.json records)."""
+
+    fingerprint: str
+    label_names: list[str]
+    rows: dict[str, int]
+    class_counts: dict[str, dict[str, int]]
+    length: dict[str, dict[str, LengthStats]]  # split -> unit -> stats
+    sources: dict[str, SourceRows]
+    dropped: dict[str, int] = Field(default_factory=dict)
+    time_order: TimeOrder | None = None
+    rare_classes: RareClasses | None = None
+    classes_without_rows: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataSummary:
+        return cls.model_validate(data)
 
 
 def _dataset_fingerprint(source: LabeledData, test: LabeledData | None) -> str:

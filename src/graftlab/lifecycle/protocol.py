@@ -9,54 +9,78 @@ caller) and checked against the recorded fingerprint.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import yaml
+from pydantic import Field
 
 from ..core.config import StudyConfig
 from ..core.errors import ArtifactError, ConfigError
+from ..core.results import Record
 from ..data.fingerprint import fingerprint
 from ..data.load import NA_VALUES
 from ..data.prepare import load_data
 from ..data.split import load_split_info
 
-__all__ = ["SPLIT_COLUMN", "Protocol", "find_protocol", "original_frame", "relabelled"]
+if TYPE_CHECKING:
+    from ..tracking.registry import ModelVersion
+
+__all__ = ["SPLIT_COLUMN", "Protocol", "SplitRecord", "find_protocol", "original_frame", "relabelled"]
 
 SPLIT_COLUMN = "_graft_split"
 
 
+class SplitRecord(Record):
+    """What a retrain reads of the champion's ``split.json``: the row ids of each split, the data fingerprint,
+    and the classes ``data.checks.rare_classes`` merged (label -> new label) or dropped (label -> None)."""
+
+    ids: dict[str, list[int]]
+    fingerprint: str | None = None
+    relabel: dict[str, str | None] = Field(default_factory=dict)
+
+
 @dataclass
 class Protocol:
-    """What the champion's study ran: its config, its split record, and where they were found."""
+    """What the champion's study ran: its config, its split record (a dict is read as one), and where they were
+    found."""
 
     config: StudyConfig
-    split: dict[str, Any]
+    split: SplitRecord
     run_dir: Path | None
     found_in: str
     mlflow_run_id: str | None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.split, SplitRecord):
+            self.split = SplitRecord.model_validate(dict(self.split))
+
 
 def _read(config_path: Path, split_path: Path, run_dir: Path | None, found_in: str, run_id: str | None) -> Protocol:
     data = yaml.safe_load(config_path.read_text())
-    return Protocol(StudyConfig.from_dict(data, source=str(config_path)), load_split_info(split_path), run_dir,
-                    found_in, run_id)
+    return Protocol(StudyConfig.from_dict(data, source=str(config_path)),
+                    SplitRecord.model_validate(load_split_info(split_path)), run_dir, found_in, run_id)
 
 
-def find_protocol(version: dict[str, Any], tracking_uri: str | None = None) -> Protocol:
-    """The config and split of the study run behind a registry ``version`` (a dict from ``registry.show``).
+def find_protocol(version: ModelVersion | Mapping[str, Any], tracking_uri: str | None = None) -> Protocol:
+    """The config and split of the study run behind a registry ``version`` (from ``registry.show``; its dict or
+    a :class:`~graftlab.tracking.registry.ModelVersion`).
 
     Raises:
         ArtifactError: neither the run folder nor the logged artifacts hold ``config.yaml`` and ``split.json``.
     """
+    from ..tracking.registry import ModelVersion
     from ..tracking.store import client
 
-    run_id = version.get("run_id")
+    if not isinstance(version, ModelVersion):
+        version = ModelVersion.from_dict(dict(version))
+    run_id = version.run_id
     if not run_id:
-        raise ArtifactError(f"Version {version.get('version')} has no MLflow run, so its study protocol is unknown. "
+        raise ArtifactError(f"Version {version.version} has no MLflow run, so its study protocol is unknown. "
                             "Retrain from a version registered by `graft study`.")
     c = client(tracking_uri, must_exist=True)
     tags = c.get_run(run_id).data.tags
@@ -73,7 +97,7 @@ def find_protocol(version: dict[str, Any], tracking_uri: str | None = None) -> P
                    for f in ("config.yaml", "split.json")]
         except (MlflowException, OSError) as e:  # the artifacts are missing or unreachable
             raise ArtifactError(
-                f"The study protocol of version {version.get('version')} (MLflow run {run_id}) is neither in its run "
+                f"The study protocol of version {version.version} (MLflow run {run_id}) is neither in its run "
                 f"folder {folder} nor in the run's artifacts ({type(e).__name__}: {e}). Restore the run folder."
             ) from None
         return _read(got[0], got[1], folder, "mlflow artifacts", run_id)
@@ -150,19 +174,19 @@ def original_frame(protocol: Protocol, original: Any = None,
     source, test, _ = load_data(cfg.data, frame=frame)
     fp_now = fingerprint(source) if test is None else fingerprint(source, test)
     full = _frame(source, cfg) if test is None else pd.concat([_frame(source, cfg), _frame(test, cfg)])
-    recorded = protocol.split.get("fingerprint")
+    recorded = protocol.split.fingerprint
     if recorded and recorded != fp_now and not allow_changed:
         raise ConfigError(
             f"The original data of study {cfg.name} has fingerprint {fp_now[:12]} but the champion was trained on "
             f"{str(recorded)[:12]}: the data changed since, so its recorded split no longer applies. Restore the data "
             "(or pass it with --data), or accept the change with --allow-changed-data."
         )
-    ids = {k: np.asarray(v, dtype=np.int64) for k, v in protocol.split["ids"].items()}
+    ids = {k: np.asarray(v, dtype=np.int64) for k, v in protocol.split.ids.items()}
     missing = [int(i) for v in ids.values() for i in v if i not in full.index][:5]
     if missing:
         raise ConfigError(f"The original data has {len(full)} rows but the champion's split uses row ids such as "
                           f"{missing}: this is not the data the champion was trained on. Pass the original with --data.")
-    relabel = protocol.split.get("relabel") or {}  # data.checks.rare_classes as the champion's study applied it
+    relabel = protocol.split.relabel  # data.checks.rare_classes as the champion's study applied it
     parts = []
     for split, rows in ids.items():
         part = full.loc[rows].copy()

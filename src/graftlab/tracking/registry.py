@@ -15,13 +15,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from pydantic import BaseModel, Field
+
 from ..core.artifacts import verify_manifest
 from ..core.errors import ArtifactError, GraftError
+from ..core.results import Interval
 from .store import client, graft_home, resolve_tracking_uri
 
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
+    "ModelVersion",
+    "Promotion",
+    "RegisteredModel",
+    "Registration",
+    "Rollback",
     "list_models",
     "parse_ref",
     "promote",
@@ -102,6 +110,100 @@ def _version_info(v: Any, model_aliases: dict[str, Any]) -> dict[str, Any]:
         "status": v.status,
         "tags": tags,
     }
+
+
+# -- typed views of what the functions below return (their dicts are the public form) ---------------
+class ModelVersion(BaseModel):
+    """One version of a registered model, as :func:`list_models` and :func:`show` describe it."""
+
+    version: int
+    aliases: list[str] = Field(default_factory=list)
+    gates: str | None = None
+    strategy: str | None = None
+    data_fingerprint: str | None = None
+    created: str | None = None
+    run_id: str | None = None
+    source: str | None = None
+    status: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, Interval] = Field(default_factory=dict)  # from :func:`show` only
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelVersion:
+        return cls.model_validate(data)
+
+    # the promotion history, from the tags :func:`promote` and :func:`rollback` set
+    @property
+    def previous_champion(self) -> str | None:
+        return self.tags.get("previous_champion")
+
+    @property
+    def promotion_forced(self) -> bool:
+        return self.tags.get("promotion_forced") == "true"
+
+    @property
+    def promotion_reason(self) -> str | None:
+        return self.tags.get("promotion_reason")
+
+    @property
+    def rolled_back_to(self) -> str | None:
+        return self.tags.get("rolled_back_to")
+
+
+class RegisteredModel(BaseModel):
+    """A registered model with its aliases (alias -> version) and versions, oldest first."""
+
+    name: str
+    description: str | None = None
+    aliases: dict[str, int] = Field(default_factory=dict)
+    versions: list[ModelVersion] = Field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RegisteredModel:
+        return cls.model_validate(data)
+
+    @property
+    def champion(self) -> ModelVersion | None:
+        """The version the ``champion`` alias points at, None when there is none."""
+        number = self.aliases.get(CHAMPION)
+        return next((v for v in self.versions if v.version == number), None)
+
+
+class Registration(BaseModel):
+    """What :func:`register_version` did: the new version and the aliases it got."""
+
+    name: str
+    version: int
+    aliases: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Registration:
+        return cls.model_validate(data)
+
+
+class Promotion(BaseModel):
+    """What :func:`promote` did: ``changed`` is False when the version already was the champion."""
+
+    name: str
+    version: int
+    previous_champion: int | None = None
+    changed: bool
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Promotion:
+        return cls.model_validate(data)
+
+
+class Rollback(BaseModel):
+    """What :func:`rollback` did: the champion alias moved from one version to another."""
+
+    name: str
+    from_version: int = Field(alias="from")
+    to_version: int = Field(alias="to")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rollback:
+        return cls.model_validate(data)
 
 
 # -- registration (called by log_study) -------------------------------------------------------------
