@@ -111,17 +111,17 @@ def test_after_kfold_selection_the_winner_is_refit_on_every_labeled_example_and_
     res = Study(cfg, progress=False).run()
     sel, r = res.results["selection"], res.results
     assert sel["selection_method"] == "repeated stratified k-fold"
-    refit = sel["refit"]
+    refit = sel.refit
     n_labeled = r["data"]["splits"]["train"] + r["data"]["splits"]["val"]
-    assert refit["done"] and refit["strategy"] == res.winner and refit["n_train"] == n_labeled
-    assert refit["test"]["macro_f1"]["ci_low"] <= refit["test"]["macro_f1"]["value"] <= refit["test"]["macro_f1"]["ci_high"]
-    assert set(refit["vs_training_split"]) == {"diff", "ci_low", "ci_high", "p_value"}
+    assert refit.done and refit.strategy == res.winner and refit.n_train == n_labeled
+    assert refit.test["macro_f1"].ci_low <= refit.test["macro_f1"].value <= refit.test["macro_f1"].ci_high
+    assert set(refit.vs_training_split.to_dict()) == {"diff", "ci_low", "ci_high", "p_value"}
     assert f"all {n_labeled} labeled examples" in sel["why"]
-    folder = res.run_dir / "trials" / res.winner / "size-refit" / f"seed-{refit['seed']}"
+    folder = res.run_dir / "trials" / res.winner / "size-refit" / f"seed-{refit.seed}"
     assert json.loads((folder / "result.json").read_text())["n_train"] == n_labeled
     meta = json.loads((res.run_dir / "model" / "model.json").read_text())
     assert meta["refit_on_train_val"] is True and meta["temperature"] == 1.0
-    assert meta["metrics"] == refit["test"]
+    assert meta["metrics"] == refit.to_dict()["test"]
     # the packaged model is the refit: it predicts what the refit trial predicted
     texts = pd.read_csv(tmp_path / "reviews.csv").review.tolist()[:5]
     refit_model = load_predictor(folder / "model")
@@ -136,7 +136,7 @@ def test_after_kfold_selection_the_winner_is_refit_on_every_labeled_example_and_
 def test_a_winner_that_needs_validation_rows_is_not_refit(tiny_bert, tmp_path):
     cfg = config(tiny_bert, tmp_path, 60, strategies=["full"], eval={"seeds": 1})
     sel = Study(cfg, progress=False).run().results["selection"]
-    assert sel["refit"] == {"done": False, "why": "full needs a validation split to train, so the packaged model is the "
+    assert sel.refit.to_dict() == {"done": False, "why": "full needs a validation split to train, so the packaged model is the "
                                                   "one trained on the training split."}
 
 

@@ -73,6 +73,9 @@ class Record(BaseModel):
             raise KeyError(key)
         return getattr(self, key)
 
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # a dict iterates its keys
+        return iter(self.keys())
+
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and (key in self.model_fields_set or key in (self.model_extra or {}))
 

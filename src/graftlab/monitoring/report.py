@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.artifacts import save_json
+from ..core.artifacts import save_json, strict_json
 
 __all__ = ["MONITOR_HTML", "MONITOR_JSON", "plots", "render_html", "timeline", "write_report"]
 
@@ -236,25 +236,11 @@ def render_html(report: dict[str, Any], figures: dict[str, str]) -> str:
     return "\n".join(parts)
 
 
-def _json_safe(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        return float(x) if math.isfinite(float(x)) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
-
-
 def write_report(report: dict[str, Any], figures: dict[str, str] | None, out_dir: str | Path) -> dict[str, Path]:
     """Write ``monitor.json`` and, unless ``figures`` is None, ``monitor.html`` into ``out_dir`` (created)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = _json_safe(report)
+    report = strict_json(report)
     json_path = save_json(report, out / MONITOR_JSON)
     json.loads(json_path.read_text())  # a report that cannot be read back is a bug: fail here, not in retrain
     if figures is None:
