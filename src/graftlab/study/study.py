@@ -227,10 +227,10 @@ class Study:
             logged = run_dir / "tracking.json"
             if logged.is_file():  # a resumed run is logged once; the re-exported model gets its card back as it was
                 record = load_json(logged)
-                attach_model_card(results.to_dict(), run_dir, reproduce_ref=record.get("mlflow_run_id"))
+                attach_model_card(results, run_dir, reproduce_ref=record.get("mlflow_run_id"))
                 results.tracking = record
             else:
-                results.tracking = log_study(results.to_dict(), run_dir, cfg)
+                results.tracking = log_study(results, run_dir, cfg)
             save_results(results, run_dir / "results.json")
         return StudyResult(run_dir, results, results.winner, results.gates_passed)
 
@@ -503,9 +503,8 @@ class Study:
         self._explanations(results, predictor, shipped, prepared, meta["temperature"])
         write_predictions(trials, prepared, run_dir)
         save_results(results, run_dir / "results.json")
-        # readers take a dict or the record (core.results.as_results)
-        render_report(results.to_dict(), run_dir)
-        write_decision_record(results.to_dict(), run_dir)
+        render_report(results, run_dir)
+        write_decision_record(results, run_dir)
         for recs in trials.values():  # only the shipped model is kept; every trial keeps its logits
             for t in recs:
                 if t.key != shipped.key:
