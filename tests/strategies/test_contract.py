@@ -12,7 +12,9 @@ from graftlab.data.dataset import LabeledData
 from graftlab.strategies import STRATEGIES, FitContext, load_predictor, make_strategy, save_predictor
 from graftlab.training import Trainer, seed_everything
 
-PARAMS = {"finetune": {"trainable_layers": 1}, "contrastive": {"pairs_per_example": 2, "lr": 1e-3}}
+# scratch, lora and ia3 keep the rates they trained at here before train.lr (3e-3 below) reached them
+PARAMS = {"finetune": {"trainable_layers": 1}, "contrastive": {"pairs_per_example": 2, "lr": 1e-3},
+          "scratch": {"lr": 1e-4}, "lora": {"lr": 5e-4}, "ia3": {"lr": 3e-3}}
 
 
 def split(df, inputs="review", label="score"):

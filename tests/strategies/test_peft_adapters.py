@@ -103,4 +103,4 @@ def test_adapter_parameters_are_validated():
         make_strategy("lora", {"r": 0})
     with pytest.raises(ConfigError, match="target_modules"):
         make_strategy("lora", {"target_modules": "everything"})
-    assert make_strategy("lora").params.lr == 5e-4
+    assert make_strategy("lora").params.lr is None  # train.lr x 10 (test_lr_rule.py)

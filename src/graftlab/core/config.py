@@ -184,7 +184,11 @@ class ImageAugmentConfig(_Switchable):
 
 class TrainConfig(Strict):
     epochs: Annotated[int, Field(ge=1, le=1000)] = 4
-    lr: Annotated[float, Field(gt=0.0, lt=1.0)] = 5e-5
+    lr: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        default=5e-5, description="the base learning rate: each neural strategy trains at it times its own multiplier "
+        "(lora 10, ia3 60, contrastive 0.4, scratch 2, finetune blocks / trainable blocks, others 1) unless its "
+        "parameters set 'lr'; graft validate prints each rate and where it comes from"
+    )
     head_lr: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
     batch_size: Annotated[int, Field(ge=1, le=4096)] = 16
     eval_batch_size: Annotated[int, Field(ge=1, le=4096)] = 64

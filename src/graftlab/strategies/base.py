@@ -7,6 +7,10 @@ training code, which is how serving loads models.
 
 Strategies never import the training layer: neural ones receive a ``trainer`` in the
 :class:`FitContext` (dependency injection keeps the layers pointing downward).
+
+One learning-rate rule (:func:`effective_lr`): a strategy that trains by gradient descent trains at ``train.lr`` times
+its own multiplier (``Strategy.lr_multiplier``; finetune's depends on how many blocks train), unless its parameters
+set ``lr``.
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ __all__ = [
     "Strategy",
     "FitContext",
     "FitOutcome",
+    "LearningRate",
     "Predictor",
     "TrainerLike",
+    "effective_lr",
+    "format_rate",
     "make_strategy",
     "trial_context",
     "load_predictor",
@@ -125,6 +132,9 @@ class Strategy(ABC):
     fits_without_val: ClassVar[bool] = False
     #: the input modalities the strategy works on; neural strategies follow their backbone
     modalities: ClassVar[tuple[str, ...]] = ("text", "image")
+    #: a strategy that trains by gradient descent: its learning rate as a multiple of ``train.lr`` when its parameters
+    #: set no ``lr`` (see :func:`effective_lr`); None for one that trains nothing by gradient descent
+    lr_multiplier: ClassVar[float | None] = None
 
     def __init__(self, **params: Any) -> None:
         try:
@@ -151,9 +161,52 @@ class Strategy(ABC):
                 f"Choose a {modality} backbone in 'backbones' (see `graft models list`)."
             )
 
+    def lr_from_base(self, base: float, n_blocks: int | None) -> tuple[float, str]:
+        """The learning rate ``train.lr = base`` gives this strategy, and how (the part after "= " in
+        :attr:`LearningRate.source`): ``base`` times :attr:`lr_multiplier`."""
+        m = self.lr_multiplier
+        if m == 1:
+            return base, "train.lr"
+        return base * m, f"train.lr {format_rate(base)} × {m:g} ({self.name}'s multiplier)"
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.model_dump().items())
         return f"{type(self).__name__}({args})"
+
+
+@dataclass(frozen=True)
+class LearningRate:
+    """The rate a strategy trains at and where it comes from, in one line for ``graft validate`` and the results
+    (``"5e-4 = train.lr 5e-5 × 10 (lora's multiplier)"``, ``"1e-3 (lora.lr, set in its parameters)"``)."""
+
+    value: float
+    source: str
+
+
+def format_rate(x: float) -> str:
+    """A learning rate in short scientific notation: 5e-05 -> '5e-5', 0.00015 -> '1.5e-4'."""
+    mantissa, exponent = f"{x:.3e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def effective_lr(strategy: Strategy, train: TrainConfig, n_blocks: int | None = None) -> LearningRate | None:
+    """The one learning-rate rule: the strategy's own ``lr`` parameter when set, else ``train.lr`` times its multiplier.
+
+    Args:
+        strategy: a strategy with its parameters.
+        train: the training settings (``train.lr`` is the base).
+        n_blocks: the backbone's number of blocks (finetune's multiplier depends on it).
+
+    Returns:
+        The rate and its source; None for a strategy that trains nothing by gradient descent.
+    """
+    if strategy.lr_multiplier is None:
+        return None
+    own = getattr(strategy.params, "lr", None)
+    if own is not None:
+        return LearningRate(own, f"{format_rate(own)} ({strategy.name}.lr, set in its parameters)")
+    value, how = strategy.lr_from_base(train.lr, n_blocks)
+    return LearningRate(value, f"{format_rate(value)} = {how}")
 
 
 def make_strategy(name: str, params: dict[str, Any] | None = None) -> Strategy:

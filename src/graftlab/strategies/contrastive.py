@@ -36,7 +36,7 @@ from ..backbones.base import batched_outputs
 from ..core.config import TrainConfig
 from ..core.errors import ConfigError, DataError
 from ..data.dataset import LabeledData
-from .base import STRATEGIES, FitContext, FitOutcome, Strategy, StrategyParams
+from .base import STRATEGIES, FitContext, FitOutcome, Strategy, StrategyParams, effective_lr
 from .neural import (
     EncoderClassifier,
     NeuralPredictor,
@@ -55,7 +55,7 @@ Rate = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
 class ContrastiveParams(StrategyParams):
-    lr: Rate = Field(default=2e-5, description="body learning rate (SetFit's default)")
+    lr: Rate | None = Field(default=None, description="this strategy's own body rate; default: 0.4 x train.lr")
     epochs: Annotated[int, Field(ge=1, le=100)] = Field(default=1, description="passes over the sampled pairs")
     batch_size: Annotated[int, Field(ge=2, le=1024)] = Field(default=16, description="pairs per step")
     pairs_per_example: Annotated[int, Field(ge=1, le=10_000)] = Field(default=20, description="pair budget per training example")
@@ -264,6 +264,7 @@ class Contrastive(Strategy):
     name = "contrastive"
     fits_without_val = True
     Params = ContrastiveParams
+    lr_multiplier = 0.4  # SetFit's body rate, 2e-5, at the default train.lr
 
     def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome:
         p, bb = self.params, ctx.backbone
@@ -283,7 +284,8 @@ class Contrastive(Strategy):
         body_params = count_params(model)[0]
         train_set, val_set, cache_info = training_sets(model, train, val, cfg)
         objective = PairObjective(p, pairs, train_set, val_set, train, val, ctx.seed, cfg)
-        result = trainer_for(ctx, cfg).fit(model, param_groups(model, p.lr, cfg.weight_decay), train_set, val_set,
+        lr = effective_lr(self, cfg, n_blocks)
+        result = trainer_for(ctx, cfg).fit(model, param_groups(model, lr.value, cfg.weight_decay), train_set, val_set,
                                            name=self.name, epochs=p.epochs, objective=objective)
         # the loop restored the best validated body; without validation rows it kept the last one
         body_step = result.best_step if result.best_metric is not None else result.steps
@@ -292,7 +294,7 @@ class Contrastive(Strategy):
         model.eval()
         head_params = int(model.head.weight.numel() + model.head.bias.numel())
         steps_per_epoch = math.ceil(len(pairs) / p.batch_size)
-        info = {"loss": p.loss, "lr": p.lr, "pairs": len(pairs), "positive_pairs": pairs.n_positive,
+        info = {"loss": p.loss, "lr": lr.value, "lr_source": lr.source, "pairs": len(pairs), "positive_pairs": pairs.n_positive,
                 "negative_pairs": len(pairs) - pairs.n_positive, "steps": result.steps, "best_step": body_step,
                 "best_epoch": math.ceil(body_step / steps_per_epoch), "epochs_run": len(result.history),
                 "stop_reason": result.stop_reason, "stopped_early": result.stopped_early, "C": head["C"],

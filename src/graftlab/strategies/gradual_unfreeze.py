@@ -20,7 +20,7 @@ import torch
 from pydantic import Field
 
 from ..data.dataset import LabeledData
-from .base import STRATEGIES, FitContext, FitOutcome, Strategy
+from .base import STRATEGIES, FitContext, FitOutcome, Strategy, effective_lr
 from .neural import (
     EncoderClassifier,
     NeuralPredictor,
@@ -35,7 +35,7 @@ __all__ = ["GradualParams", "GradualUnfreeze"]
 
 
 class GradualParams(TrainOverrides):
-    lr: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(default=None, description="overrides train.lr")
+    lr: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(default=None, description="this strategy's own rate; default: train.lr")
     epochs_per_stage: Annotated[int, Field(ge=1, le=100)] = 1
     max_stages: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="stop after this many stages (stage 0 is the head alone); default: until all is unfrozen"
@@ -48,11 +48,13 @@ class GradualParams(TrainOverrides):
 class GradualUnfreeze(Strategy):
     name = "gradual_unfreeze"
     Params = GradualParams
+    lr_multiplier = 1.0  # the top group's rate; lower groups decay from it (layer_lr_decay)
 
     def fit(self, train: LabeledData, val: LabeledData, ctx: FitContext) -> FitOutcome:
         p, bb = self.params, ctx.backbone
         cfg = train_config_for(ctx.train, p)
-        lr = p.lr or cfg.lr
+        rate = effective_lr(self, cfg, bb.card.num_layers)
+        lr = rate.value
         metric = cfg.early_stopping.metric if cfg.early_stopping else "macro_f1"
         sign = -1.0 if metric in ("loss", "log_loss") else 1.0
         torch.manual_seed(ctx.seed)
@@ -87,7 +89,7 @@ class GradualUnfreeze(Strategy):
 
         model.load_state_dict(best["state"])
         model.eval()
-        info = {"stages": stages, "best_stage": best["stage"], "stop_reason": stop_reason, "lr": lr,
+        info = {"stages": stages, "best_stage": best["stage"], "stop_reason": stop_reason, "lr": lr, "lr_source": rate.source,
                 "layer_lr_decay": p.layer_lr_decay, "selection_metric": metric, "loss": cfg.loss.model_dump(),
                 "knobs": enabled_knobs(cfg, p)}
         pred = NeuralPredictor(model, train.label_names, cfg.max_length, cfg.dropout)
