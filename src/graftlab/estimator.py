@@ -51,6 +51,7 @@ class GraftClassifier(ClassifierMixin, BaseEstimator):
         self.progress = progress
 
     def fit(self, X: Any, y: Any) -> GraftClassifier:
+        """Adapt the backbone to ``X`` (texts, or images as uint8 arrays) and labels ``y``; returns ``self``."""
         from .backbones import get_backbone
         from .strategies import make_strategy, trial_context
         from .training import Trainer, seed_everything
@@ -109,10 +110,12 @@ class GraftClassifier(ClassifierMixin, BaseEstimator):
         return n_val
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        """(n, k) class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self, "predictor_")
         return self.predictor_.predict_proba(_inputs(X))
 
     def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each input (values of ``classes_``)."""
         return self.classes_[self.predict_proba(X).argmax(1)]
 
 

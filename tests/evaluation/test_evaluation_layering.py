@@ -41,5 +41,5 @@ def test_importing_does_not_load_torch_or_training():
 
 def test_all_is_complete():
     public = {n for n in dir(evaluation) if not n.startswith("_") and n not in {"annotations"}}
-    modules = {"bootstrap", "calibration", "gates", "learning_curves", "metrics", "slices"}
+    modules = {"bootstrap", "calibration", "evaluate", "gates", "learning_curves", "metrics", "slices"}
     assert set(evaluation.__all__) == public - modules

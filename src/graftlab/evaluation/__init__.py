@@ -15,6 +15,7 @@ from .calibration import (
     separates,
     softmax,
 )
+from .evaluate import Evaluation, evaluate_predictions
 from .gates import Gate, evaluate_gates, parse_gate
 from .learning_curves import learning_curve_reading
 from .metrics import HEADLINE_METRICS, Metric, classification_metrics, get_metric
@@ -22,6 +23,7 @@ from .slices import auto_slices, slice_metrics
 
 __all__ = [
     "HEADLINE_METRICS",
+    "Evaluation",
     "Gate",
     "Metric",
     "apply_temperature",
@@ -29,6 +31,7 @@ __all__ = [
     "bootstrap_ci",
     "classification_metrics",
     "evaluate_gates",
+    "evaluate_predictions",
     "expected_calibration_error",
     "fit_temperature",
     "get_metric",

@@ -32,6 +32,7 @@ class PackagedModel:
         self.temperature: float = float(meta.get("temperature", 1.0))
 
     def predict_logits(self, inputs: Sequence, batch_size: int = 64) -> np.ndarray:
+        """(n, k) raw scores, before the temperature and the softmax."""
         return self.predictor.predict_logits(list(inputs), batch_size)
 
     def predict_proba(self, inputs: Sequence, batch_size: int = 64, calibrated: bool = True) -> np.ndarray:
@@ -39,6 +40,7 @@ class PackagedModel:
         return self.predictor.predict_proba(list(inputs), batch_size, self.temperature if calibrated else 1.0)
 
     def predict(self, inputs: Sequence, batch_size: int = 64) -> list[str]:
+        """The most probable label of each input."""
         proba = self.predict_proba(inputs, batch_size)
         return [self.label_names[i] for i in proba.argmax(1)]
 
@@ -55,9 +57,11 @@ class PackagedModel:
 
     @property
     def name(self) -> str:
+        """The name the model is registered under (default: its folder's)."""
         return str(self.meta.get("name", self.folder.name))
 
     def reference(self) -> dict[str, Any] | None:
+        """The reference profile for drift monitoring (``reference.json``), if present."""
         path = self.folder / "reference.json"
         return load_json(path) if path.is_file() else None
 

@@ -94,6 +94,7 @@ class ServeConfig(Strict):
 
     @property
     def challenger(self) -> str | None:
+        """The model reference served beside the champion (shadow or canary), if any."""
         return self.shadow or self.canary
 
     @property
