@@ -138,14 +138,14 @@ def test_without_strategies_an_image_study_gets_the_image_defaults(tmp_path, n_r
     data = _config(cnn, ["majority"], tmp_path).model_dump(exclude={"strategies"})
     study = Study(StudyConfig.from_dict(data), frame=synthetic_images(n_rows), progress=False)
     study.prepare()  # before: the text fallback list, whose tfidf_logreg refused the images
-    assert list(study.strategies()) == expected
+    assert list(study.strategies) == expected
     assert study.defaults["regime"].startswith("few-shot" if n_rows == 120 else "small data")
     # the config's own training settings win over the defaults' (full: lr 5e-4, 5 epochs)
-    assert all("lr" not in spec.params for spec, _ in study.strategies().values())
+    assert all("lr" not in spec.params for spec, _ in study.strategies.values())
     del data["train"]["lr"]
     study = Study(StudyConfig.from_dict(data), frame=synthetic_images(n_rows), progress=False)
     study.prepare()
-    assert {n: spec.params for n, (spec, _) in study.strategies().items()}.get("full", {"lr": 5e-4}) == {"lr": 5e-4}
+    assert {n: spec.params for n, (spec, _) in study.strategies.items()}.get("full", {"lr": 5e-4}) == {"lr": 5e-4}
 
 
 def test_estimator_fits_images(tmp_path):

@@ -166,7 +166,7 @@ def test_user_errors_in_the_study_are_clear(tiny_bert, study_dir):
     from graftlab.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="listed twice"):
-        Study(StudyConfig.from_dict(config(tiny_bert, study_dir, strategies=["full", "full"]))).strategies()
+        Study(StudyConfig.from_dict(config(tiny_bert, study_dir, strategies=["full", "full"]))).strategies
     with pytest.raises(ConfigError, match="Unknown backbone 'nope'"):
         Study(StudyConfig.from_dict(config(tiny_bert, study_dir, backbones=["nope"]))).prepare()
 

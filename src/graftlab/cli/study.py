@@ -113,10 +113,10 @@ def validate(
     render_prepared(prepared, console)
     chosen = (f" — the defaults for {cfg.data.modality} data, {run.defaults['regime']}; list 'strategies' in the config "
               "to choose") if run.defaults else ""
-    console.print(Text(f"strategies: {', '.join(run.strategies())}{chosen}"))
+    console.print(Text(f"strategies: {', '.join(run.strategies)}{chosen}"))
     from ..strategies import effective_lr
 
-    for name, (_, strategy) in run.strategies().items():  # one rule: train.lr x the strategy's multiplier, or its own lr
+    for name, (_, strategy) in run.strategies.items():  # one rule: train.lr x the strategy's multiplier, or its own lr
         rate = effective_lr(strategy, cfg.train, run.backbone.card.num_layers if strategy.uses_backbone else None)
         if rate is not None:
             console.print(Text(f"learning rate of {name}: {rate.source}"))

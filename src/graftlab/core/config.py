@@ -396,10 +396,16 @@ class StudyConfig(Strict):
         return out
 
     def to_yaml(self) -> str:
+        """The config as YAML (what a run folder's config.yaml holds)."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> StudyConfig:
+        """Validate a config given as a dict; ``source`` names it in messages.
+
+        Raises:
+            ConfigError: naming each key that is not valid and what it accepts.
+        """
         try:
             return cls.model_validate(data)
         except ValidationError as e:

@@ -1,5 +1,6 @@
 """Orchestration: a study from config to evidence, model, report and decision record."""
 
-from .study import Study, StudyResult, load_results
+from .result import StudyResult, evaluate_model, leaderboard
+from .study import Study, load_results
 
-__all__ = ["Study", "StudyResult", "load_results"]
+__all__ = ["Study", "StudyResult", "evaluate_model", "leaderboard", "load_results"]

@@ -8,7 +8,6 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -43,29 +42,10 @@ from .fewshot import (
     selection_plan,
     typical_per_class,
 )
+from .result import StudyResult
 from .trials import TrialKey, TrialRecord, load_trial, run_trial
 
 __all__ = ["Study", "StudyResult"]
-
-
-@dataclass
-class StudyResult:
-    run_dir: Path
-    results: StudyResults
-    winner: str
-    gates_passed: bool
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.gates_passed else 1
-
-    @property
-    def model_dir(self) -> Path:
-        return self.run_dir / "model"
-
-    def metric(self, strategy: str, metric: str = "accuracy") -> float:
-        return float(self.results.strategies[strategy].test[metric].value)
 
 
 class Study:
@@ -88,11 +68,21 @@ class Study:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **kwargs: Any) -> Study:
+        """The study a YAML config file defines (validated; ``kwargs`` as for :class:`Study`).
+
+        Raises:
+            ConfigError: the file is missing or its config is not valid (the message names the key and the fix).
+        """
         return cls(load_config(path), **kwargs)
 
     # -- preparation: everything that can fail before compute ---------------------------------------
+    @property
     def strategies(self) -> dict[str, tuple[Any, Strategy]]:
-        """Display name -> (spec, strategy), parameters validated."""
+        """Display name -> (spec, strategy), parameters validated: what the study runs, in order.
+
+        Raises:
+            ConfigError: a strategy's parameters are not valid, or a name is listed twice.
+        """
         if self._strategies is None:
             out: dict[str, tuple[Any, Strategy]] = {}
             for spec in self.config.strategies:
@@ -104,13 +94,14 @@ class Study:
 
     @property
     def backbone(self):
+        """The backbone the study adapts (the config's first; after a bake-off, its winner), loaded once."""
         if self._backbone is None:
             self._backbone = get_backbone(self.config.backbones[0])
         return self._backbone
 
     def prepare(self, split_file: str | Path | None = None) -> PreparedData:
         """Validate strategies and backbone, then load, check and split the data (no training)."""
-        strategies = self.strategies()
+        strategies = self.strategies
         needs_backbone = any(s.uses_backbone for _, s in strategies.values())
         if needs_backbone:  # before any compute: a backbone whose license the config refuses never loads
             check_license(self.config, self.config.backbones, require_all=len(self.config.backbones) == 1)
@@ -124,7 +115,7 @@ class Study:
             split_file=split_file,
         )
         self.defaults = self._defaults_for_size(prepared)  # a config without strategies: what its data size and modality call for
-        for _, strategy in self.strategies().values():  # a text-only strategy on images is refused before any compute
+        for _, strategy in self.strategies.values():  # a text-only strategy on images is refused before any compute
             strategy.check_data(prepared.train, bb)
         return prepared
 
@@ -153,7 +144,7 @@ class Study:
             on_start(run_dir)
         train, val, test = prepared.train, prepared.val, prepared.test
         defaults = self._defaults_for_size(prepared)
-        strategies = self.strategies()
+        strategies = self.strategies
         needs_backbone = any(s.uses_backbone for _, s in strategies.values())
         bakeoff = None
         if needs_backbone and len(cfg.backbones) > 1:  # pick the backbone before committing compute to it
@@ -349,7 +340,7 @@ class Study:
         plan = selection_plan(prepared.train, prepared.val, ordered_by=cfg.data.split.order_by)
         mode = cfg.eval.selection
         first = recommend(max(1, plan["n_per_class"]), cfg.data.modality)["preferred"]
-        candidates = [(name, s) for name, (_, s) in self.strategies().items() if name in summaries]
+        candidates = [(name, s) for name, (_, s) in self.strategies.items() if name in summaries]
         preferred = next((n for n, s in candidates if s.name == first), None)
         if mode == "validation" or (mode == "auto" and not plan["use_kfold"]):
             winner, runner_up, selection = keep_preferred(select_winner(summaries, cfg.eval.metric)[2], preferred, trials,
@@ -383,7 +374,7 @@ class Study:
                                               "trained on the training split.")
             return None
         winner = results.winner
-        spec, strategy = self.strategies()[winner]
+        spec, strategy = self.strategies[winner]
         w = results.champion
         if not strategy.fits_without_val:
             sel.refit = Refit(done=False, why=f"{strategy.name} needs a validation split to train, so the packaged model "
