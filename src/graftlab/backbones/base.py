@@ -18,11 +18,14 @@ from torch import nn
 
 from ..core.registry import Registry
 
-__all__ = ["BACKBONES", "REBUILDERS", "BackboneCard", "Backbone", "LayerGroup", "EncodedSet", "batched_outputs",
-           "length_sorted_batches"]
+__all__ = ["BACKBONES", "REBUILDERS", "REFERENCE_SCHEMES", "BackboneCard", "Backbone", "LayerGroup", "EncodedSet",
+           "batched_outputs", "length_sorted_batches"]
 
 #: name -> zero-argument factory returning a :class:`Backbone`.
 BACKBONES: Registry = Registry("backbone")
+
+#: scheme -> callable(rest) returning a :class:`Backbone` for a reference ``scheme:rest`` (``hf:org/name``).
+REFERENCE_SCHEMES: Registry = Registry("backbone reference scheme")
 
 
 @dataclass
