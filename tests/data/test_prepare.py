@@ -195,7 +195,8 @@ def test_tweets_example_splits_in_time_order():
 
     cfg = load_config(Path(__file__).parents[2] / "examples" / "tweets_by_device.yaml")
     prepared = prepare_data(cfg.data)
-    assert prepared.summary["rows"] == {"train": 1050, "val": 225, "test": 225}
+    # data.subsample (max_rows: 1500) takes train+val; test is every tweet of its period (Sept 2016 to March 2017)
+    assert prepared.summary["rows"] == {"train": 1235, "val": 265, "test": 1041}
     ranges = prepared.summary["time_order"]["ranges"]
     assert ranges["train"][1] < ranges["val"][0] <= ranges["val"][1] < ranges["test"][0]
     assert ranges["test"][1] < "2017-03-09" and all(c.status != "fail" for c in prepared.checks)
@@ -331,3 +332,35 @@ def test_leakage_group_with_a_fixed_test_set_drops_what_it_cannot_move(reviews_f
     assert list(prepared.test.inputs) == ["a new one", "another new one"]
     leak = next(c for c in prepared.checks if c.name == "leakage_exact")
     assert leak.status == "fixed" and "grouping cannot move the rows of a fixed test set" in leak.action
+
+
+# -- data.subsample takes the training pool, after the test split -------------------------------------------------
+def test_subsample_applies_to_the_training_pool_not_the_test_split(reviews_factory):
+    frame = reviews_factory(n_per_class=100)
+    whole = prepare_data(_cfg(), frame=frame)
+    small = prepare_data(_cfg(subsample=SubsampleConfig(per_class=16)), frame=frame)
+    assert small.split_ids["test"] == whole.split_ids["test"]  # 30 rows, as without subsample (not 7)
+    assert small.summary["class_counts"]["test"] == {"great": 15, "other": 15}
+    pool = {k: small.summary["class_counts"]["train"][k] + small.summary["class_counts"]["val"][k] for k in ("great", "other")}
+    assert pool == {"great": 16, "other": 16}  # train+val: what the study trains and selects on (k-fold pools them)
+    assert set(small.split_ids["train"] + small.split_ids["val"]) <= set(whole.split_ids["train"] + whole.split_ids["val"])
+
+
+def test_subsample_max_rows_leaves_the_test_split_whole_and_rebuilds_from_its_split_file(reviews_factory, tmp_path):
+    frame = reviews_factory(n_per_class=100)
+    cfg = _cfg(subsample=SubsampleConfig(max_rows=40, seed=3))
+    first = prepare_data(cfg, frame=frame)
+    assert len(first.test) == 30 and len(first.train) + len(first.val) == 40
+    again = prepare_data(cfg, frame=frame, split_file=first.save_split(tmp_path / "split.json"))
+    assert again.split_ids == first.split_ids
+
+
+def test_subsample_of_a_time_ordered_split_keeps_the_latest_rows_for_test(reviews_factory):
+    frame = reviews_factory(n_per_class=100)
+    frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)  # mixed classes in time
+    frame["posted"] = range(len(frame))
+    cfg = _cfg(split=SplitConfig(order_by="posted"), subsample=SubsampleConfig(max_rows=50))
+    prepared = prepare_data(cfg, frame=frame)
+    ranges = prepared.summary["time_order"]["ranges"]
+    assert len(prepared.test) == 30 and ranges["test"] == [170, 199]
+    assert len(prepared.train) + len(prepared.val) == 50 and ranges["val"][1] < 170

@@ -195,7 +195,8 @@ class ChecksConfig(Strict):
 
 
 class SubsampleConfig(Strict):
-    """Keep at most ``per_class`` rows of each class (stratified, seeded) or ``max_rows`` in total."""
+    """Keep at most ``per_class`` rows of each class (stratified, seeded) or ``max_rows`` in total (of the rows
+    ``DataConfig.subsample`` or ``test_subsample`` takes: see their descriptions)."""
 
     per_class: Annotated[int, Field(ge=1)] | None = None
     max_rows: Annotated[int, Field(ge=2)] | None = None
@@ -218,7 +219,12 @@ class DataConfig(Strict):
     slices: list[str] = Field(default_factory=list)
     group: str | None = None
     split: SplitConfig = Field(default_factory=SplitConfig)
-    subsample: SubsampleConfig | None = None
+    subsample: SubsampleConfig | None = Field(
+        default=None,
+        description="subsample the training pool (train+val), never the test split: the test split is held out of "
+        "every row first and keeps its size, then train and val are split from the subsample of the rest (with "
+        "'test_source', the whole 'source' is the pool)",
+    )
     test_subsample: SubsampleConfig | None = None
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     license: str | None = Field(default=None, description="the dataset's license, for the model card")

@@ -1,4 +1,8 @@
-"""From a data config to checked train/val/test splits: load → label → subsample → check → split → check.
+"""From a data config to checked train/val/test splits: load → label → check → split → check.
+
+``data.subsample`` takes the training pool (train+val), never the test split: without a fixed test set the test rows
+are held out of all the rows first and train/val are split from the subsample of the rest; a fixed test set
+(``data.test_source``) leaves the whole source as the pool, subsampled before the checks.
 
 Row ids are positions in ``full``: the source's rows are ``0..n-1`` and a fixed test set's rows
 follow (``n..n+m-1``); ``summary["sources"]`` records which source each id range came from. A split
@@ -263,6 +267,30 @@ def _dataset_fingerprint(source: LabeledData, test: LabeledData | None) -> str:
     return fingerprint(source) if test is None else fingerprint(source, test)
 
 
+def _groups(data: LabeledData, cfg: DataConfig) -> np.ndarray | None:
+    """Group ids for the split: with ``data.checks.leakage: group`` the copies of an input stay in one split (with
+    the data.group column's groups); None leaves the data.group column to :func:`split_data`."""
+    if cfg.checks.leakage != "group":
+        return None
+    return duplicate_groups(data, group_ids(data, cfg.group) if cfg.group else None)
+
+
+def _split_positions(source: LabeledData, cfg: DataConfig, *, fixed_test: bool) -> dict[str, np.ndarray]:
+    """Positions of train/val/test in ``source``. ``data.subsample`` takes the training pool, not the test split:
+    the test rows are held out of every row, then train and val are split from the subsample of the rest, as from a
+    source with a fixed test set (whose source prepare_data has already subsampled)."""
+    pos = split_data(source, cfg.split, cfg.group, fixed_test=fixed_test, groups=_groups(source, cfg))
+    if fixed_test or cfg.subsample is None:
+        return pos
+    pool = np.sort(np.concatenate([pos["train"], pos["val"]]))
+    kept = pool[np.isin(source.ids[pool], subsample(source.subset(pool), cfg.subsample).ids)]
+    if len(kept) == len(pool):  # the pool is within the limits: the split stands
+        return pos
+    data = source.subset(kept)
+    inner = split_data(data, cfg.split, cfg.group, fixed_test=True, groups=_groups(data, cfg))
+    return {"train": kept[inner["train"]], "val": kept[inner["val"]], "test": pos["test"]}
+
+
 def prepare_data(
     cfg: DataConfig,
     *,
@@ -272,7 +300,7 @@ def prepare_data(
     test_frame: Any = None,
     split_file: str | Path | None = None,
 ) -> PreparedData:
-    """Load, label, subsample, check and split the data as ``cfg`` says.
+    """Load, label, check and split the data as ``cfg`` says (``data.subsample`` takes the training pool).
 
     Args:
         cfg: the data config.
@@ -296,9 +324,8 @@ def prepare_data(
     full = _concat(source, test)
     fp = _dataset_fingerprint(source, test)
 
-    source = subsample(source, cfg.subsample)
-    if test is not None:
-        test = subsample(test, cfg.test_subsample)
+    if test is not None:  # the source is the training pool (without a fixed test set, see _split_positions)
+        source, test = subsample(source, cfg.subsample), subsample(test, cfg.test_subsample)
     if cfg.modality == "image":  # images are resized by the backbone: no input is too long
         length_fn = max_length = None
     results, drop = run_row_checks(_concat(source, test), cfg.checks, length_fn=length_fn, max_length=max_length)
@@ -321,10 +348,7 @@ def prepare_data(
                                 "examples of the other classes.")
 
     try:
-        groups = None
-        if cfg.checks.leakage == "group":  # copies of an input stay in one split (with the data.group column's)
-            groups = duplicate_groups(source, group_ids(source, cfg.group) if cfg.group else None)
-        pos = split_data(source, cfg.split, cfg.group, fixed_test=test is not None, groups=groups)
+        pos = _split_positions(source, cfg, fixed_test=test is not None)
     except DataError as e:
         if any(r.name == "min_per_class" and r.status == "fail" for r in results):
             raise DataChecksFailed(results) from None  # the split failed for the reason that check gives
