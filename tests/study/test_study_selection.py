@@ -152,3 +152,25 @@ def test_validation_selection_keeps_the_preferred_strategy_unless_beaten_signifi
         assert (res.winner == "full") == (sel["decided_by"] == "prior")
     else:
         assert res.winner == "full" and sel["decided_by"] == "data and prior"
+
+
+# -- ties go to the cheaper model ---------------------------------------------------------------------------------
+def _summary(val: float, latency: float | None, params: int | None) -> dict:
+    return {"val": {"macro_f1": val}, "latency_ms_b1": latency, "trainable_params": params}
+
+
+def test_a_validation_tie_goes_to_the_faster_model_then_to_fewer_trainable_parameters():
+    from graftlab.study.aggregate import select_winner
+
+    # linear_probe's mean over 3 seeds of 0.8 is 0.8000000000000002: still a tie with the single-seed tfidf_logreg
+    tied = {"linear_probe": _summary(float(np.mean([0.8] * 3)), 49.6, 1_538),
+            "tfidf_logreg": _summary(0.8, 4.7, 40_000), "majority": _summary(0.4, 0.01, 0)}
+    winner, runner_up, selection = select_winner(tied, "macro_f1")
+    assert (winner, runner_up) == ("tfidf_logreg", "linear_probe")
+    assert "ties go to the faster strategy (latency at batch 1), then to fewer trainable parameters" in selection["rule"]
+    same_speed = {"big": _summary(0.8, 5.0, 22_000_000), "small": _summary(0.8, 5.0, 1_538)}
+    assert select_winner(same_speed, "macro_f1")[0] == "small"
+    unmeasured = {"unmeasured": _summary(0.8, None, 10), "measured": _summary(0.8, 9.0, 10)}
+    assert select_winner(unmeasured, "macro_f1")[0] == "measured"
+    assert select_winner({"a": _summary(0.7, 50.0, 10), "b": _summary(0.8, 90.0, 10)}, "macro_f1")[0] == "b"
+

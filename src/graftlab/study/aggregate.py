@@ -27,7 +27,8 @@ from ..evaluation import (
 )
 from .trials import TrialRecord
 
-__all__ = ["summarise_strategy", "select_winner", "keep_preferred", "compare", "transfer_gain", "slices_for", "gates_for", "TEST_METRICS"]
+__all__ = ["summarise_strategy", "select_winner", "keep_preferred", "compare", "transfer_gain", "slices_for", "gates_for", "TEST_METRICS",
+           "TIE_RULE", "tie_key", "cheaper_first"]
 
 TEST_METRICS = REPORTED_METRICS  # measured for every study; cfg.eval.scored_metrics adds those the config names
 
@@ -35,6 +36,21 @@ TEST_METRICS = REPORTED_METRICS  # measured for every study; cfg.eval.scored_met
 def _better_first(values: list[float], metric: str) -> np.ndarray:
     """``values`` of ``metric`` as scores where larger is better; an undefined (NaN) value is the worst."""
     return np.nan_to_num(METRICS[metric].sign * np.asarray(values, dtype=np.float64), nan=-np.inf)
+
+
+#: how select_winner and k-fold selection (study.fewshot) order strategies whose scores tie
+TIE_RULE = "ties go to the faster strategy (latency at batch 1), then to fewer trainable parameters"
+
+
+def tie_key(score: float) -> float:
+    """``score`` rounded so that sums in another order (a mean over 3 seeds of 0.8 is 0.8000000000000002) tie."""
+    return round(float(score), 9)
+
+
+def cheaper_first(summary: dict[str, Any]) -> tuple[float, float]:
+    """A strategy's cost as :data:`TIE_RULE` orders it: latency at batch 1 (unmeasured: last), trainable parameters."""
+    latency = summary.get("latency_ms_b1")
+    return (np.inf if latency is None else float(latency), float(summary.get("trainable_params") or 0))
 
 
 def _calibration(y_val, y_test, trials: list[TrialRecord], shipped: int) -> dict[str, Any]:
@@ -104,11 +120,11 @@ def summarise_strategy(name: str, trials: list[TrialRecord], val: LabeledData, t
 
 
 def select_winner(strategies: dict[str, dict[str, Any]], metric: str) -> tuple[str, str | None, dict[str, Any]]:
-    """Best mean validation ``metric`` over seeds (never the test split); ties go to fewer trainable params."""
+    """Best mean validation ``metric`` over seeds (never the test split); :data:`TIE_RULE` breaks ties."""
     score = dict(zip(strategies, _better_first([s["val"][metric] for s in strategies.values()], metric), strict=True))
-    ranked = sorted(strategies, key=lambda s: (-score[s], strategies[s]["trainable_params"] or 0))
+    ranked = sorted(strategies, key=lambda s: (-tie_key(score[s]), *cheaper_first(strategies[s])))
     best = "highest" if METRICS[metric].higher_is_better else "lowest"
-    rule = f"{best} validation {metric} (mean over seeds); ties go to the strategy with fewer trainable parameters"
+    rule = f"{best} validation {metric} (mean over seeds); {TIE_RULE}"
     why = ", ".join(f"{s}: {strategies[s]['val'][metric]:.3f}" for s in ranked)
     return ranked[0], (ranked[1] if len(ranked) > 1 else None), {"rule": rule, "selection_method": "validation split",
                                                                  "ranking": ranked, "why": f"validation {metric} — {why}"}
