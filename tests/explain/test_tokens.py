@@ -43,3 +43,14 @@ def test_inputs_are_checked():
         class_tokens(["a b"], np.ones((2, 2)) / 2, ["x", "y"])
     with pytest.raises(ConfigError, match="'top'"):
         class_tokens(["a b"], np.ones((1, 2)) / 2, ["x", "y"], top=0)
+
+
+def test_english_stopwords_are_left_out():
+    """'the', 'was', 'very' separate the classes as well as 'tasty' does here; only 'tasty' says anything."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    texts = ["the tea was very tasty"] * 4 + ["box arrived torn"] * 4
+    proba = np.array([[0.9, 0.1]] * 4 + [[0.1, 0.9]] * 4)
+    out = class_tokens(texts, proba, ["great", "other"], min_count=3)
+    assert [t["token"] for t in out["great"]] == ["tasty", "tea"]
+    assert not {t["token"] for items in out.values() for t in items} & ENGLISH_STOP_WORDS

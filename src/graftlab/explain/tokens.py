@@ -4,9 +4,10 @@ Method: weighted log-odds ratio with an informative Dirichlet prior (Monroe, Col
 "Fightin' Words"), computed on which texts contain each word (presence, not counts) and with each
 text weighted by the model's probability for the class. A word scores high for class c when texts
 containing it are predicted as c much more often than the rest; the score is a z-score, so rare words
-are not ranked high on a handful of texts. It describes the model's *predictions* over the set (an
-association, cheap: no extra model calls), not which words the model attends to; per-example
-attributions come from :func:`graftlab.explain.explain`.
+are not ranked high on a handful of texts. English stopwords (scikit-learn's ``ENGLISH_STOP_WORDS``) are
+left out: "the" or "was" can separate a small test set's classes by chance and say nothing about them.
+It describes the model's *predictions* over the set (an association, cheap: no extra model calls), not
+which words the model attends to; per-example attributions come from :func:`graftlab.explain.explain`.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def class_tokens(
     for name, value, low in (("top", top, 1), ("min_count", min_count, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"The '{name}' parameter of class_tokens must be an int >= {low}. Got {value!r} instead.")
-    vectorizer = CountVectorizer(binary=True, lowercase=True, token_pattern=TOKEN_PATTERN, min_df=min_count)
+    vectorizer = CountVectorizer(binary=True, lowercase=True, token_pattern=TOKEN_PATTERN, stop_words="english",
+                                 min_df=min_count)
     try:
         present = vectorizer.fit_transform([str(t) for t in inputs])  # (n, vocab) 0/1
     except ValueError:  # no word occurs min_count times
