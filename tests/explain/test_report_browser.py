@@ -74,7 +74,9 @@ def test_report_shows_the_words_as_written(neural, tmp_path):
 
     e = explain(neural, "The tea was Delicious, truly!", method="occlusion")
     long = explain(neural, " ".join(["Tasty tea"] * 40), method="occlusion")
-    html = render_report({"study": "s", "explanations": [e, long]}, tmp_path).read_text()
+    results = {"study": "s", "run_id": "r", "strategies": {"full": {"kind": "transfer"}}, "winner": "full",
+               "explanations": [e, long]}
+    html = render_report(results, tmp_path).read_text()
     assert ">Delicious</span><span" in html  # casing kept, the comma follows with no space
     assert ">truly</span><span" in html and "[CLS]" not in html
     assert 'title="cut here: the model reads no further">…</span>' in html
