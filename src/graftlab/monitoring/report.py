@@ -1,4 +1,5 @@
-"""The monitoring report: a JSON record and one self-contained HTML page (PNG plots inlined as base64).
+"""The monitoring report: a JSON record and one self-contained HTML page (PNG plots inlined as base64), rendered
+from ``templates/monitor.html.j2`` with the study report's stylesheet.
 
 Figures are drawn on an explicit Agg canvas (no pyplot, no global matplotlib state); the page loads
 nothing from the network.
@@ -7,7 +8,6 @@ nothing from the network.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import math
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..core.artifacts import save_json, strict_json
+from ..core.pages import page_environment
 
 __all__ = ["MONITOR_HTML", "MONITOR_JSON", "plots", "render_html", "timeline", "write_report"]
 
@@ -183,57 +184,26 @@ def _fmt(x: Any, digits: int = 3) -> str:
         if not math.isfinite(x):
             return str(x)
         return f"{x:.2e}" if x != 0 and abs(x) < 10 ** -digits else f"{x:.{digits}f}"
-    return html.escape(str(x))
+    return str(x)
 
 
-_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:60rem;color:#111827}
-h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}table{border-collapse:collapse;margin:.5rem 0}
-td,th{border-bottom:1px solid #e5e7eb;padding:.3rem .6rem;text-align:left;font-size:.9rem}
-.alert{background:#fef2f2;border-left:4px solid #dc2626;padding:.5rem 1rem;margin:.4rem 0}
-.ok{background:#ecfdf5;border-left:4px solid #059669;padding:.5rem 1rem}.muted{color:#6b7280}img{max-width:100%}"""
+# Each figure's name on the page (its alt text), by the key plots() gives it.
+_TITLES = {"drift_tests": "Drift tests", "confidence_over_time": "Confidence over time",
+           "class_share_over_time": "Predicted classes over time", "accuracy_over_time": "Accuracy over time",
+           "words_over_time": "Input length over time", "brightness_over_time": "Brightness over time",
+           "confidence_histogram": "Confidence distribution"}
 
 
 def render_html(report: dict[str, Any], figures: dict[str, str]) -> str:
-    """The report as one HTML page without any external resource."""
-    e = html.escape
-    m, w, drift, perf = report["model"], report["window"], report["drift"], report["performance"]
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>graft monitor: {e(m['name'])}</title>",
-             f"<style>{_CSS}</style></head><body>",
-             f"<h1>Monitoring {e(m['name'])} <span class='muted'>{e(str(m.get('version') or ''))}</span></h1>",
-             (f"<p class='muted'>{e(report['created'])} · {e(w['description'])} · {w['n_requests']} requests, "
-              f"{perf['n_labeled']} with feedback · log {e(report['log_db'])}</p>")]
-    if report["alerts"]:
-        parts += [f"<div class='alert'><b>{e(a['kind'])}</b>: {e(a['message'])}</div>" for a in report["alerts"]]
-    else:
-        parts.append("<div class='ok'>No alert.</div>")
-    parts += [f"<p class='muted'>{e(n)}</p>" for n in report.get("notes", [])]
-    parts.append(f"<h2>Drift</h2><p>{e(drift['rule'])} (alpha = {drift['alpha']}).</p>")
-    parts.append("<table><tr><th>test</th><th>statistic</th><th>p</th><th>Holm p</th><th>verdict</th></tr>")
-    for t in drift["tests"]:
-        verdict = ("drift" if t["rejected"] else "no evidence of drift") if t["available"] else e(t["message"])
-        parts.append(f"<tr><td>{e(t['name'])}</td><td>{_fmt(t['statistic'])}</td><td>{_fmt(t['p_value'])}</td>"
-                     f"<td>{_fmt(t['p_adjusted'])}</td><td>{verdict}</td></tr>")
-    parts.append("</table>")
-    parts.append("<h2>Live performance</h2>")
-    if perf.get("comparison"):
-        parts.append("<table><tr><th>metric</th><th>live</th><th>CI</th><th>validation</th><th>drop</th></tr>")
-        for name, c in perf["comparison"].items():
-            live = c["live"]
-            parts.append(f"<tr><td>{e(name)}</td><td>{_fmt(live['value'])}</td><td>[{_fmt(live['ci_low'])}, "
-                         f"{_fmt(live['ci_high'])}]</td><td>{_fmt(c['validation'])}</td><td>{_fmt(c['drop'])}</td></tr>")
-        parts.append("</table>")
-    else:
-        parts.append(f"<p>{e(perf.get('message') or 'No feedback labels.')}</p>")
-    titles = {"drift_tests": "Drift tests", "confidence_over_time": "Confidence over time",
-              "class_share_over_time": "Predicted classes over time", "accuracy_over_time": "Accuracy over time",
-              "words_over_time": "Input length over time", "brightness_over_time": "Brightness over time",
-              "confidence_histogram": "Confidence distribution"}
-    if figures:
-        parts.append("<h2>Plots</h2>")
-        for key, png in figures.items():
-            parts.append(f"<figure><img alt='{e(titles.get(key, key))}' src='data:image/png;base64,{png}'></figure>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    """The report as one HTML page without any external resource, in the study report's styles."""
+    env = page_environment(__package__)
+    env.filters["num"] = _fmt
+    perf = report["performance"]
+    return env.get_template("monitor.html.j2").render(
+        report=report, model=report["model"], window=report["window"], drift=report["drift"], performance=perf,
+        comparison=perf.get("comparison") or {}, notes=report.get("notes", []),
+        figures=[(_TITLES.get(key, key), png) for key, png in figures.items()],
+    )
 
 
 def write_report(report: dict[str, Any], figures: dict[str, str] | None, out_dir: str | Path) -> dict[str, Path]:

@@ -20,6 +20,7 @@ __all__ = [
     "fmt_bytes",
     "fmt_ci",
     "fmt_count",
+    "fmt_int",
     "fmt_ms",
     "fmt_num",
     "fmt_p",
@@ -90,6 +91,11 @@ def slice_name(s: Any) -> str:
 def fmt_num(x: Any, digits: int = 3) -> str:
     """``0.81234`` → ``0.812``."""
     return f"{x:.{digits}f}" if is_number(x) else MISSING
+
+
+def fmt_int(n: Any) -> str:
+    """A count: ``14.0`` → ``14`` (a per-class support averaged over seeds arrives as a float)."""
+    return f"{n:.0f}" if is_number(n) else MISSING
 
 
 def fmt_share(x: Any) -> str:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from ..core.errors import ArtifactError
 from ..core.results import Bakeoff, Comparison, CurvePoint, LearningCurve, Record, SliceResult
 from .formatting import fmt_p, is_number, metric_label, reading, slice_name
+from .predictions import ClassCurve
 
 __all__ = [
     "bakeoff_plot",
@@ -29,6 +30,7 @@ __all__ = [
     "forest_plot",
     "learning_curve_plot",
     "reliability_diagram",
+    "roc_pr_plot",
     "slices_plot",
     "training_curves",
 ]
@@ -433,4 +435,31 @@ def bakeoff_plot(bakeoff: Bakeoff | Mapping[str, Any]) -> str | None:
         ax.set_ylabel(labels.get(score, score))
         ax.set_title("Backbone bake-off", loc="left")
         ax.margins(x=0.3, y=0.25)
+        return _encode(fig)
+
+
+def roc_pr_plot(curves: Sequence[ClassCurve]) -> str | None:
+    """ROC (left) and precision-recall (right) curves of each class against the rest, with AUC and average
+    precision in the legends; dashed: chance (the diagonal, and each class's share of the test rows)."""
+    if not curves:
+        return None
+    ncols = 1 if len(curves) <= 8 else 2
+    with _style():
+        fig = _figure(9.0, 3.8 + 0.12 * max(0, len(curves) - 8))
+        roc, pr = fig.subplots(1, 2)
+        roc.plot([0, 1], [0, 1], linestyle="--", color="#9ca3af", linewidth=1)
+        for i, c in enumerate(curves):
+            color = PALETTE[i % len(PALETTE)]
+            roc.plot(c.fpr, c.tpr, color=color, linewidth=1.6, label=f"{c.label} (AUC {c.auc:.3f})")
+            pr.step(c.recall, c.precision, where="post", color=color, linewidth=1.6, label=f"{c.label} (AP {c.ap:.3f})")
+            pr.axhline(c.prevalence, linestyle="--", color=color, linewidth=0.8, alpha=0.6)
+        versus = "against the rest" if len(curves) > 1 else f"{curves[0].label} against the rest"
+        for ax, title, xlabel, ylabel in ((roc, f"ROC, {versus}", "false positive rate", "true positive rate"),
+                                          (pr, f"Precision-recall, {versus}", "recall", "precision")):
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.02)
+            ax.set_title(title, loc="left")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            ax.legend(loc="lower right" if ax is roc else "lower left", ncols=ncols)
         return _encode(fig)

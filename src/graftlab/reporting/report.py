@@ -1,4 +1,5 @@
-"""The study report: one self-contained HTML file built only from the study's results.
+"""The study report: one self-contained HTML file built from the study's results (and, from its run folder, the
+chosen model's test predictions and misclassified examples).
 
 The page works offline: CSS is inline, figures are PNGs embedded as data URIs, and there is no
 JavaScript. Each section renders only when the results hold its data.
@@ -6,16 +7,19 @@ JavaScript. Each section renders only when the results hold its data.
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..core.pages import page_environment
 from ..core.results import AblationRow, DataSection, PairedDiff, Record, StrategySummary, StudyResults, as_results
 from . import formatting as F
 from . import plots
 from .decision import build_decision
+from .predictions import TEST_ERRORS_CSV, class_curves, read_test_errors, shipped_test_predictions
 
 __all__ = ["build_context", "render_report"]
 
@@ -25,6 +29,10 @@ R = TypeVar("R", bound=Record)
 _METRIC_ORDER = ("accuracy", "macro_f1", "roc_auc", "log_loss", "brier", "ece")
 # Tokenizer markers carry no words; they are left out of the highlighted text.
 _SPECIAL_TOKENS = frozenset({"[PAD]", "[CLS]", "[SEP]", "<pad>", "<s>", "</s>"})
+# A larger test_errors.csv is only linked: embedded as well, it would grow the page by 4/3 of its size.
+_EMBED_LIMIT = 5 * 2**20
+# The most confident errors listed on the page (the file holds them all).
+_ERRORS_SHOWN = 10
 # An image example's PNG goes into a data URI only when it is plain base64.
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 # The contents bar in page order: (anchor, title, the context entries of which any makes the section render).
@@ -33,7 +41,8 @@ _SECTIONS = (
     ("comparison", "Comparison", ("comparison",)),
     ("paired", "Paired tests", ("gains", "comparisons")),
     ("training", "Training", ("training",)),
-    ("confusion", "Confusion", ("confusion", "per_class")),
+    ("confusion", "Confusion", ("confusion", "per_class", "test_errors")),
+    ("curves", "ROC / PR", ("curves",)),
     ("calibration", "Calibration", ("calibration",)),
     ("slices", "Slices", ("slices",)),
     ("robustness", "Robustness", ("robustness",)),
@@ -247,6 +256,28 @@ def _class_tokens(class_tokens: Mapping[str, list[dict[str, Any]]]) -> list[dict
     return out
 
 
+def _curves(results: StudyResults, run_dir: Path | None) -> dict[str, Any] | None:
+    """The chosen model's ROC and precision-recall curves per class, from its shipped seed's test predictions in the
+    run folder."""
+    found = shipped_test_predictions(run_dir, results) if run_dir is not None else None
+    curves = class_curves(found[0], found[1], results.label_names) if found else []
+    if not curves:
+        return None
+    return {"figure": plots.roc_pr_plot(curves), "rows": curves, "seed": found[2]}
+
+
+def _test_errors(run_dir: Path | None) -> dict[str, Any] | None:
+    """The misclassified test examples the study wrote next to the report: their count, the most confident ones, and
+    the file as a data URI so the page alone can hand it over."""
+    found = read_test_errors(run_dir) if run_dir is not None else None
+    if found is None:
+        return None
+    table, raw = found
+    uri = "data:text/csv;base64," + base64.b64encode(raw).decode("ascii") if len(raw) <= _EMBED_LIMIT else None
+    return {"n": len(table), "file": TEST_ERRORS_CSV, "data_uri": uri, "columns": list(table.columns),
+            "rows": table.head(_ERRORS_SHOWN).to_dict("records")}
+
+
 def _data(data: DataSection) -> dict[str, Any]:
     """The splits with their class counts (and periods, when split by time) and the data checks."""
     labels = list(data.label_names)
@@ -274,8 +305,9 @@ def _config_yaml(config: dict[str, Any]) -> str | None:
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def build_context(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
-    """Everything the template needs, computed from ``results``; absent sections are ``None``/empty."""
+def build_context(results: StudyResults | Mapping[str, Any], run_dir: Path | None = None) -> dict[str, Any]:
+    """Everything the template needs, computed from ``results`` (and the predictions and test errors the study wrote
+    in ``run_dir``, when given); absent sections are ``None``/empty."""
     results = as_results(results)
     headline, champion = results.headline_metric, results.champion
     labels = results.label_names or list(champion.per_class)
@@ -302,6 +334,8 @@ def build_context(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
                                           f"val_{headline}"),
         "confusion": plots.confusion_matrix_plot(cm, labels, f"Confusion matrix: {results.winner}") if cm else None,
         "per_class": champion.per_class,
+        "test_errors": _test_errors(run_dir),
+        "curves": _curves(results, run_dir),
         "calibration": _calibration(results),
         "slices": slices,
         "slices_figure": plots.slices_plot(slices) if slices else None,
@@ -326,18 +360,10 @@ def build_context(results: StudyResults | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _environment() -> Any:
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
-    env = Environment(
-        loader=PackageLoader("graftlab.reporting", "templates"),
-        autoescape=select_autoescape(["html", "j2"], default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = page_environment(__package__)
     env.filters.update(
         num=F.fmt_num, share=F.fmt_share, ci=F.fmt_ci, p=F.fmt_p, pm=F.fmt_pm, signed=F.fmt_signed,
-        count=F.fmt_count, bytes=F.fmt_bytes, ms=F.fmt_ms, secs=F.fmt_seconds,
+        count=F.fmt_count, integer=F.fmt_int, bytes=F.fmt_bytes, ms=F.fmt_ms, secs=F.fmt_seconds,
         metric=F.metric_label, slice_name=F.slice_name, short=lambda s, n=12: str(s)[:n] if s else F.MISSING,
         reading=_reading, diff_ci=_diff_ci,
     )
@@ -346,10 +372,13 @@ def _environment() -> Any:
 
 
 def render_report(results: StudyResults | Mapping[str, Any], out_dir: Path) -> Path:
-    """Write ``out_dir/report.html`` from a study's results (a record or its dict) and return its path."""
+    """Write ``out_dir/report.html`` from a study's results (a record or its dict) and return its path.
+
+    When ``out_dir`` is the run folder, the chosen model's test predictions and ``test_errors.csv`` there add its ROC
+    and precision-recall curves and its misclassified examples."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    html = _environment().get_template("report.html.j2").render(**build_context(results))
+    html = _environment().get_template("report.html.j2").render(**build_context(results, out_dir))
     path = out_dir / "report.html"
     path.write_text(html, encoding="utf-8")
     return path
