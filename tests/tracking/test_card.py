@@ -86,3 +86,8 @@ def test_card_json_read_back_renders_the_same_markdown(tracked):
     card = json.loads((run_dir / "model_card.json").read_text())
     assert card["baselines"]  # the headline score of each baseline is keyed by the metric's name
     assert card_markdown(card) == (run_dir / "model_card.md").read_text()
+
+
+def test_card_says_no_gates_were_declared_instead_of_pass():
+    md = card_markdown(build_model_card({**MINIMAL, "gates": [], "exit": {"gates_passed": True}}))
+    assert "## Gates: No gates declared" in md and "## Gates: PASS" not in md

@@ -481,6 +481,8 @@ def _md_slices(card: ModelCard) -> list[str]:
         lines += ["Worst slices: " + "; ".join(f"{_slice_label(s)} {_ci(s)} (n={s.n})" for s in card.worst_slices), ""]
     g = card.gates
     verdict = {True: "PASS", False: "FAIL"}.get(g.passed, NOT_RECORDED)
+    if not g.entries and g.passed is not False:  # nothing was gated: a green PASS would claim a check that never ran
+        verdict = "No gates declared"
     lines += [f"## Gates: {verdict}", ""]
     lines += [f"- {'PASS' if e.passed else 'FAIL'} `{e.gate}`: {e.evidence}" for e in g.entries]
     if not g.entries:
