@@ -120,7 +120,7 @@ def test_minimal_results_render(minimal_results, tmp_path):
     assert '<section id="decision">' in html and '<section id="comparison">' in html
     for absent in SECTION_ORDER[2:]:
         assert f'<section id="{absent}">' not in html
-    assert "NO GATES" in html and "linear_probe" in html
+    assert "No gates declared" in html and "linear_probe" in html
     assert "Stability and cost" not in html  # no seeds, timings or sizes recorded
     assert fmt_ci(minimal_results.strategies["linear_probe"].test["macro_f1"]) in visible_text(html)
 

@@ -42,6 +42,8 @@ __all__ = [
     "AblationRow",
     "BakeoffCandidate",
     "Bakeoff",
+    "DroppedWork",
+    "StudyBudget",
     "Timings",
     "Tracking",
     "StudyResults",
@@ -53,6 +55,11 @@ __all__ = [
 
 #: 1: files written before the field existed (same fields); 2: written by :func:`save_results`
 SCHEMA_VERSION = 2
+
+#: a test split with fewer examples in a class, or whose chosen model's headline CI is wider, is too small to trust
+#: (:meth:`StudyResults.small_test_warning`)
+MIN_TEST_PER_CLASS = 30
+MAX_TEST_CI_WIDTH = 0.2
 
 
 class Record(BaseModel):
@@ -350,9 +357,27 @@ class Bakeoff(Record):
     seconds: float | None = None
 
 
+class DroppedWork(Record):
+    """Work the study-wide time budget left out: its kind (extra seed, learning curve, ablation), what, and its
+    estimated seconds."""
+
+    kind: str
+    what: str
+    estimate_s: float | None = None
+
+
+class StudyBudget(Record):
+    """The study-wide time budget (the config's top-level ``time_budget_s``) and what it left out."""
+
+    seconds: float
+    dropped: list[DroppedWork] = Field(default_factory=list)
+    reading: str = ""
+
+
 class Timings(Record):
     total_s: float | None = None
     per_strategy_s: dict[str, float] = Field(default_factory=dict)
+    budget: StudyBudget | None = None
 
 
 class Tracking(Record):
@@ -435,6 +460,29 @@ class StudyResults(Record):
 
     def failures(self) -> Iterator[tuple[str, Failure]]:
         return iter(self.failed.items())
+
+    def small_test_warning(self) -> str | None:
+        """Why the test scores are too rough to trust, from the test class counts and the chosen model's headline CIs
+        (its trials', and the refit's): a class with fewer than :data:`MIN_TEST_PER_CLASS` examples, a CI wider than
+        :data:`MAX_TEST_CI_WIDTH`; None when neither holds."""
+        counts = self.data.class_counts.get("test") or {}
+        few = sorted(((n, c) for n, c in counts.items() if c < MIN_TEST_PER_CLASS), key=lambda item: item[1])
+        scores = [s for s in (self.headline, self.champion.score(self.headline_metric))  # the refit's, the trials'
+                  if s is not None and s.ci_low is not None and s.ci_high is not None]
+        h = max(scores, key=lambda s: s.ci_high - s.ci_low, default=None)
+        width = h.ci_high - h.ci_low if h is not None else 0.0
+        reasons = []
+        if few:
+            listed = ", ".join(f"{n!r} {c}" for n, c in few[:5]) + (f" and {len(few) - 5} more" if len(few) > 5 else "")
+            where = "a class" if len(few) == 1 else f"{len(few)} classes"
+            reasons.append(f"{sum(counts.values())} rows, fewer than {MIN_TEST_PER_CLASS} in {where} ({listed})")
+        if width > MAX_TEST_CI_WIDTH:
+            reasons.append(f"the chosen model's test {self.headline_metric} CI [{h.ci_low:.2f}, {h.ci_high:.2f}] is "
+                           f"{width:.2f} wide (wider than {MAX_TEST_CI_WIDTH:g})")
+        if not reasons:
+            return None
+        return (f"The test split is too small to trust its scores: {'; '.join(reasons)}. Label more examples, raise "
+                "data.split.test, or give a larger test set in data.test_source.")
 
 
 def as_results(results: StudyResults | Mapping[str, Any]) -> StudyResults:

@@ -198,6 +198,7 @@ class Decision(_Part):
     gates: GateSummary
     risks: Risks
     failed: list[FailedStrategy]
+    small_test: str | None  # why the test split is too small to trust (StudyResults.small_test_warning), or None
 
 
 # -- building it from the results ----------------------------------------------------------------------------------
@@ -251,15 +252,16 @@ def _is_baseline(results: StudyResults, name: str | None) -> bool:
 
 
 def gate_summary(results: StudyResults | Mapping[str, Any]) -> GateSummary:
-    """The gates with a verdict; with none, the recorded exit status (``NONE`` when it was not recorded either)."""
+    """The gates with a verdict; with none, ``NONE`` (no gate declared), or ``FAIL`` when the recorded exit status
+    says the gates failed."""
     results = as_results(results)
     failed = sum(not g.passed for g in results.gates)
     passed = len(results.gates) - failed
     if results.gates:
         verdict = "FAIL" if failed else "PASS"
-    elif "exit" in results.model_fields_set:
-        verdict = "PASS" if results.gates_passed else "FAIL"
-    else:  # results of an early study, which recorded no exit status
+    elif "exit" in results.model_fields_set and not results.gates_passed:
+        verdict = "FAIL"
+    else:  # a study without eval.gates passes them all: that is no verdict, not a pass
         verdict = "NONE"
     return GateSummary(verdict, passed, failed, list(results.gates))
 
@@ -339,6 +341,7 @@ def build_decision(results: StudyResults | Mapping[str, Any]) -> Decision:
         gates=gate_summary(results),
         risks=_risks(results),
         failed=[FailedStrategy(name, f.error, f.traceback) for name, f in results.failed.items()],
+        small_test=results.small_test_warning(),
     )
 
 
@@ -360,7 +363,7 @@ def _fmt_interval(value: Any, low: Any, high: Any, signed: bool = False) -> str:
 def _gates_line(gates: GateSummary) -> str:
     total = gates.passed + gates.failed
     if gates.verdict == "NONE":
-        return "no gates declared"
+        return "No gates declared"
     if not total:
         return f"{gates.verdict} (recorded exit status)"
     if gates.verdict == "FAIL":
@@ -457,7 +460,10 @@ def _md_decision(d: Decision) -> list[str]:
     sel = d.selection
     lines = ["## Decision", "",
              f"- **Chosen model: {d.winner}**" + (f" (runner-up: {d.runner_up})" if d.runner_up else ""),
-             f"- Gates: **{_gates_line(d.gates)}**", f"- Selection rule: {sel.rule}"]
+             f"- Gates: **{_gates_line(d.gates)}**"]
+    if d.small_test:
+        lines.append(f"- **Small test split:** {d.small_test}")
+    lines.append(f"- Selection rule: {sel.rule}")
     if sel.method:
         lines.append(f"- Selection method: {sel.method}")
     if sel.decided_by == "prior":
