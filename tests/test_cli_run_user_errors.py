@@ -138,7 +138,7 @@ def test_predict_writes_the_format_its_output_ending_names(run_dir, inputs_csv, 
     result = _run("predict", run_dir / "model", "--file", inputs_csv, "-o", out)
     assert result.exit_code == 0, result.output
     frame = read(out)
-    assert len(frame) == 10 and list(frame.columns[:3]) == ["input", "label", "confidence"]
+    assert len(frame) == 10 and list(frame.columns[:5]) == ["review", "score", "product", "label", "confidence"]
 
 
 @pytest.mark.parametrize(("output", "phrases"), [

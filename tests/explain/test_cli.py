@@ -42,6 +42,18 @@ def test_explain_json_and_target(runner, packaged_dir):
     assert lines[0]["words"] == ["awful", "stale", "tea"]
 
 
+def test_explain_json_shares_the_prediction_schema(runner, packaged_dir):
+    from graftlab.packaging import load_model
+
+    res = runner.invoke(app, ["explain", str(packaged_dir), "--text", "tasty tea", "--method", "occlusion", "--json"])
+    assert res.exit_code == 0, res.output
+    e = json.loads(res.output)
+    assert "prob" not in e and "probs" not in e
+    expected = load_model(packaged_dir).predict_proba(["tasty tea"])[0]
+    assert e["probabilities"] == pytest.approx(dict(zip(["great", "other"], expected.tolist())), abs=1e-5)
+    assert e["confidence"] == pytest.approx(float(expected.max()), abs=1e-5) and e["label"] in ("great", "other")
+
+
 def test_explain_user_errors_exit_2(runner, packaged_dir, tmp_path):
     res = runner.invoke(app, ["explain", str(tmp_path / "nope"), "--text", "tea"])
     assert res.exit_code == 2 and "does not exist" in res.output
@@ -54,7 +66,8 @@ def test_explain_user_errors_exit_2(runner, packaged_dir, tmp_path):
 def test_registry_reference_goes_to_the_registry(runner, monkeypatch, packaged_dir):
     registry = pytest.importorskip("graftlab.tracking.registry")
     asked = []
-    monkeypatch.setattr(registry, "resolve_model", lambda ref: asked.append(ref) or packaged_dir)
+    monkeypatch.setattr(registry, "resolve_model", lambda ref, tracking_uri=None: asked.append(ref) or packaged_dir)
+    monkeypatch.setattr(registry, "show", lambda name, tracking_uri=None: {"name": name, "aliases": {"champion": 1}})
     res = runner.invoke(app, ["explain", "reviews@champion", "--text", "tasty tea", "--method", "occlusion"])
     assert res.exit_code == 0, res.output
     assert asked == ["reviews@champion"] and "tasty tea" in res.output

@@ -122,7 +122,7 @@ def test_a_patch_attribution_is_the_log_odds_drop_measured_by_hand(cnn_probe, sh
         assert e["grid"][r][c] == pytest.approx(drop, abs=1e-5)
     assert e["target"] == 2 and e["target_label"] == shapes.names[2]
     proba = cnn_probe.predict_proba([img])[0]
-    assert e["label"] == shapes.names[int(proba.argmax())] and e["prob"] == pytest.approx(float(proba.max()), abs=1e-6)
+    assert e["label"] == shapes.names[int(proba.argmax())] and e["confidence"] == pytest.approx(float(proba.max()), abs=1e-6)
 
 
 # -- the test that can fail: attribution goes where the signal is -----------------------------------------
@@ -201,7 +201,7 @@ def test_packaged_image_model_uses_its_calibrated_probability(cnn_probe, shapes,
     model = load_model(export_model(cnn_probe, tmp_path / "model", {"name": "shapes", "temperature": 2.0}))
     img = shapes.test.inputs[0]
     e = explain(model, img, method="occlusion")
-    assert e["prob"] == pytest.approx(float(model.predict_proba([img])[0].max()), abs=1e-5)
+    assert e["confidence"] == pytest.approx(float(model.predict_proba([img])[0].max()), abs=1e-5)
     np.testing.assert_allclose(e["grid"], explain(cnn_probe, img, method="occlusion")["grid"], atol=1e-5)
 
 

@@ -96,8 +96,9 @@ def test_packaged_model_uses_its_calibrated_probability(neural, packaged_dir):
     model = load_model(packaged_dir)
     e = explain(model, TEXTS[1], method="occlusion")
     p = model.predict_proba([TEXTS[1]])[0]
-    assert e["prob"] == pytest.approx(float(p.max()), abs=1e-5)
-    assert e["prob"] < float(neural.predict_proba([TEXTS[1]])[0].max())  # temperature 2 softens it
+    assert e["confidence"] == pytest.approx(float(p.max()), abs=1e-5)
+    assert e["probabilities"] == pytest.approx(dict(zip(model.label_names, p.tolist())), abs=1e-5)
+    assert e["confidence"] < float(neural.predict_proba([TEXTS[1]])[0].max())  # temperature 2 softens it
     np.testing.assert_allclose(e["attributions"], explain(neural, TEXTS[1], method="occlusion")["attributions"],
                                atol=1e-5)
 

@@ -18,7 +18,7 @@ def test_single_and_batch_predictions_match_the_model_and_are_logged(make_client
     one = client.post("/v1/predict", json={"text": texts[0]})
     assert one.status_code == 200, one.text
     body = one.json()
-    assert set(body) == {"request_id", "label", "probabilities", "model_version", "route"}
+    assert set(body) == {"request_id", "label", "confidence", "probabilities", "model_version", "route"}
     assert body["route"] == "champion" and body["model_version"].startswith("tiny-reviews#")
 
     batch = client.post("/v1/predict", json={"texts": texts[:5]}).json()["predictions"]
@@ -55,7 +55,7 @@ def test_feedback_joins_the_log_and_rejects_unknown_ids_and_labels(make_client, 
     ({"json": {"texts": "abc"}}, 422, "valid list"),
     ({"json": {"text": "a", "texts": ["b"]}}, 422, "exactly one"),
     ({"json": {}}, 422, "exactly one"),
-    ({"json": {"text": "a", "extra": 1}}, 422, "Extra inputs"),
+    ({"json": {"text": "a", "extra": 1}}, 422, "is not a key of this request"),
     ({"json": ["a"]}, 422, "JSON but not an object (it is a list)"),
     ({"content": b"x" * 3000}, 413, "max_request_bytes=2048"),
     ({"content": b'{"text": "caf\xe9"}', "headers": {"content-type": "application/json"}}, 400, "UTF-8"),

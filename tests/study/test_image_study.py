@@ -83,11 +83,11 @@ def _check_graft_predict_on_images(model_dir, model, tmp_path):
         assert res.exit_code == 0, res.output
         rows = [json.loads(line) for line in res.output.strip().splitlines()]
         assert [r["input"] for r in rows] == [str(folder / n) for n in (names if len(args) == 2 else ["a.png", "more/c.png"])]
-        got = np.array([[r[f"p_{n}"] for n in model.label_names] for r in rows])
+        got = np.array([[r["probabilities"][n] for n in model.label_names] for r in rows])
         np.testing.assert_allclose(got, expected if len(args) == 2 else expected[[0, 2]], atol=1e-6)
     pd.DataFrame({"image": names}).to_csv(folder / "list.csv", index=False)
     res = runner.invoke(app, ["predict", str(model_dir), "--file", str(folder / "list.csv")])
-    assert res.exit_code == 0 and [json.loads(x)["input"] for x in res.output.strip().splitlines()] == names
+    assert res.exit_code == 0 and [json.loads(x)["image"] for x in res.output.strip().splitlines()] == names
     res = runner.invoke(app, ["predict", str(model_dir), "--text", "a shirt"])
     assert res.exit_code == 2 and "is an image model: pass --image" in res.output
     (folder / "broken.png").write_bytes(b"not a png")

@@ -156,7 +156,7 @@ def test_cli_study_exit_code_follows_the_gates_and_predict_reads_the_model(tiny_
     res = runner.invoke(app, ["predict", str(model), "--file", str(study_dir / "old.csv"), "--sep", ";"])
     assert res.exit_code == 2 and "Set --encoding to the file's encoding" in res.output
     res = runner.invoke(app, ["predict", str(model), "--file", str(study_dir / "old.csv"), "--sep", ";", "--encoding", "cp1252"])
-    assert res.exit_code == 0 and json.loads(res.output)["input"] == "café great", res.output
+    assert res.exit_code == 0 and json.loads(res.output)["review"] == "café great", res.output
 
     res = runner.invoke(app, ["predict", str(study_dir / "nope")])
     assert res.exit_code == 2 and "Traceback" not in res.output

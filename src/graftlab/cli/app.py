@@ -93,10 +93,22 @@ app = typer.Typer(
 )
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from .. import __version__
+
+        typer.echo(f"graft {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the full traceback of an error (also GRAFT_DEBUG=1).")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the graftlab version and exit.", callback=_print_version,
+                           is_eager=True)
     ] = False,
 ) -> None:
     """graftlab: adapt a pretrained model to a small labeled dataset, with honest evidence."""

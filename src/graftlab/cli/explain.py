@@ -14,12 +14,13 @@ from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
-from ..core.errors import ArtifactError, DataError
+from ..core.errors import DataError
 from .app import app, stdout
-from .inputs import read_image_args
-from .registry import tracking_store
+from .inputs import load_model_ref, read_image_args
+from .predict import ModelArgument
+from .registry import UriOption
 
-__all__ = ["load_any_model", "render_explanation", "render_image_explanation"]
+__all__ = ["render_explanation", "render_image_explanation"]
 
 _FOR, _AGAINST = (220, 38, 38), (37, 99, 235)  # red: evidence for the target class; blue: against
 
@@ -28,7 +29,7 @@ class _Explanation(BaseModel):
     """What the command shows of one explanation (:func:`graftlab.explain.explain`'s dict, read once)."""
 
     label: str
-    prob: float
+    confidence: float
     target_label: str
     method: str
     note: str | None = None
@@ -45,25 +46,6 @@ class _Explanation(BaseModel):
     grid: list[list[float]] = Field(default_factory=list)
     grid_shape: tuple[int, int] = (0, 0)
     image_shape: tuple[int, int] = (0, 0)
-
-
-def load_any_model(ref: str) -> Any:
-    """A packaged model from a folder, or from the registry (``NAME``, ``NAME@alias``, ``NAME:version``)."""
-    from ..packaging import load_model
-    from ..serving.resolve import is_registry_ref
-
-    if not is_registry_ref(ref):
-        return load_model(ref)
-    try:
-        from ..tracking.registry import resolve_model
-    except ImportError:
-        raise ArtifactError(
-            f"{ref!r} is not a model folder, and registry references (NAME@alias) need graftlab.tracking, which "
-            "is not available in this installation. Pass a packaged model folder (runs/<study>/<run>/model)."
-        ) from None
-    with tracking_store(None):  # $GRAFT_TRACKING_URI, else the sqlite store under .graft/
-        folder = resolve_model(ref)
-    return load_model(folder)
 
 
 def _style(score: float, scale: float, graded: bool) -> Style:
@@ -162,7 +144,7 @@ def _header(e: _Explanation, console: Console, name: str = "") -> None:
     method = "integrated gradients" if e.method == "ig" else "occlusion"
     head = Text(f"{name}  " if name else "", style="bold")
     head.append(f"{e.label}", style="bold")
-    head.append(f"  p={e.prob:.3f}", style="bold")
+    head.append(f"  p={e.confidence:.3f}", style="bold")
     detail = f"  ·  explaining {e.target_label}  ·  {method}"
     if e.n_steps:
         detail += f", {e.n_steps} steps, completeness error {e.completeness_error:.2g}"
@@ -174,7 +156,7 @@ def _header(e: _Explanation, console: Console, name: str = "") -> None:
 
 @app.command()
 def explain(
-    model: Annotated[str, typer.Argument(help="A packaged model folder (runs/<study>/<run>/model), or NAME@alias from the registry.")],
+    model: ModelArgument,
     text: Annotated[list[str] | None, typer.Option("--text", help="An input text (repeatable; text models).")] = None,
     image: Annotated[list[str] | None, typer.Option("--image", help="An image file, or a folder of them (repeatable; image models).")] = None,
     method: Annotated[str, typer.Option("--method", help="ig (integrated gradients) or occlusion (faster, one word or image patch at a time).")] = "ig",
@@ -183,6 +165,7 @@ def explain(
     grid: Annotated[int, typer.Option("--grid", help="Images: cut into GRID x GRID patches (2-32).")] = 8,
     heatmap: Annotated[Path | None, typer.Option("--heatmap", help="Images: also write each image with its attributions over it to this folder, as <image name>.explain.png.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print each explanation as one JSON line.")] = False,
+    tracking_uri: UriOption = None,
 ) -> None:
     """Explain predictions: each word, or each patch of an image, coloured red (evidence for the label) or blue
     (against), by strength."""
@@ -196,7 +179,7 @@ def explain(
     if heatmap is not None and heatmap.exists() and not heatmap.is_dir():
         raise DataError(f"--heatmap {heatmap} is a file; it must be a folder (the heatmaps are written into it).")
     image, arrays = read_image_args(list(image)) if image else ([], [])
-    m = load_any_model(model)
+    m = load_model_ref(model, tracking_uri)
     modality, name = getattr(m, "modality", None), getattr(m, "name", model)
     if text and modality == "image":  # worded as graft predict words it
         raise DataError(f"{name} is an image model: pass --image FILE (or a folder) to explain, not --text.")

@@ -1,15 +1,19 @@
-"""Files named on the command line: images (or folders of them) for ``graft predict`` and ``graft explain``,
-tables read by ``--file`` / ``--data``, and the table ``graft predict -o`` writes."""
+"""What the command line names: a model (a folder or a registry reference), images (or folders of them) for
+``graft predict`` and ``graft explain``, tables read by ``--file`` / ``--data`` (CSV read strictly), the inputs in
+a table's column, and the table ``graft predict -o`` writes."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..core.config import TABLE_KINDS, SourceConfig, table_kind
-from ..core.errors import DataError
+from ..core.errors import ArtifactError, DataError
 
-__all__ = ["check_output_path", "json_lines", "read_image_args", "read_table_arg", "write_table"]
+__all__ = ["check_csv_rows", "check_output_path", "frame_inputs", "json_lines", "load_model_ref", "one_output",
+           "read_image_args", "read_table_arg", "write_table"]
+
+T = TypeVar("T")
 
 _FORMATS = "PNG, JPEG, BMP, GIF, TIFF or WebP"
 _ENDINGS = ", ".join(list(TABLE_KINDS)[:-1]) + f" or {list(TABLE_KINDS)[-1]}"
@@ -49,11 +53,55 @@ def read_image_args(paths: list[str], option: str = "--image") -> tuple[list[str
     return [str(f) for f in files], arrays
 
 
-def read_table_arg(path: Path, option: str, encoding: str | None = None, sep: str | None = None) -> Any:
-    """Read the table file named by ``option`` (its ending says the format) as the study reads a data source.
+def load_model_ref(ref: str, tracking_uri: str | None = None) -> Any:
+    """A packaged model from a folder (a run folder too), or from the registry: ``NAME``, ``NAME@alias`` or
+    ``NAME:version``, resolved as ``graft serve`` resolves it (:func:`graftlab.serving.resolve.resolve_ref`).
 
     Raises:
-        DataError: an unknown ending, a bad encoding or separator, or a file that is missing or unreadable.
+        ArtifactError: a missing or tampered folder, or a registry reference without graftlab.tracking.
+        ConfigError: the tracking store cannot be used.
+    """
+    import importlib
+
+    from ..packaging import load_model
+
+    if Path(ref).expanduser().exists():  # a folder: no registry, and no graftlab.serving (FastAPI, ~1 s to import)
+        return load_model(ref)
+    from ..serving.resolve import is_registry_ref, resolve_ref
+    from .registry import tracking_store
+
+    if not is_registry_ref(ref):
+        return load_model(ref)  # says that the folder does not exist
+    try:
+        importlib.import_module("graftlab.tracking.registry")
+    except ImportError:
+        raise ArtifactError(
+            f"{ref!r} is not a model folder, and registry references (NAME@alias) need graftlab.tracking, which "
+            "is not available in this installation. Pass a packaged model folder (runs/<study>/<run>/model)."
+        ) from None
+    with tracking_store(tracking_uri):  # --tracking-uri, else $GRAFT_TRACKING_URI, else the sqlite store under .graft/
+        return load_model(resolve_ref(ref, tracking_uri).path)
+
+
+def one_output(output: T | None, old: T | None, old_flag: str) -> T | None:
+    """The value of ``-o/--output``, or of its old spelling ``old_flag`` (hidden, so that existing scripts keep working).
+
+    Raises:
+        DataError: both were given, with different values.
+    """
+    if output is not None and old is not None and output != old:
+        raise DataError(f"Give -o/--output once: {old_flag} is its old spelling, and the command got both "
+                        f"(-o {output}, {old_flag} {old}).")
+    return output if output is not None else old
+
+
+def read_table_arg(path: Path, option: str, encoding: str | None = None, sep: str | None = None) -> Any:
+    """Read the table file named by ``option`` (its ending says the format) as the study reads a data source; a
+    CSV or TSV file strictly (:func:`check_csv_rows`).
+
+    Raises:
+        DataError: an unknown ending, a bad encoding or separator, a malformed row, or a file that is missing or
+            unreadable.
     """
     from ..data.load import load_frame
 
@@ -66,7 +114,60 @@ def read_table_arg(path: Path, option: str, encoding: str | None = None, sep: st
         source = SourceConfig(kind=kind, path=str(path), encoding=encoding, sep=sep)
     except ValueError as err:  # pydantic: an unknown encoding, --sep on a non-csv file
         raise DataError(f"{option} {path}: {err.errors()[0]['msg'].removeprefix('Value error, ')}.") from None
+    if kind in ("csv", "tsv") and path.is_file():
+        check_csv_rows(path, "\t" if kind == "tsv" else sep or ",", encoding or "utf-8", option)
     return load_frame(source, key=option)
+
+
+def check_csv_rows(path: Path, sep: str, encoding: str, option: str) -> None:
+    """Refuse a CSV with a record of more fields than its header (an unquoted separator in a text): pandas reads one
+    extra field on every row as an index, shifting every column without a word. A record with fewer fields is read
+    as pandas reads it, the missing last fields empty.
+
+    Raises:
+        DataError: naming the first such record's line, its fields and the header's.
+    """
+    import csv
+
+    if len(sep) != 1:
+        return
+    header, line = None, 1
+    try:
+        with open(path, newline="", encoding=encoding) as f:
+            reader = csv.reader(f, delimiter=sep, strict=True)  # strict: a quote left open is an error, not a field
+            for record in reader:
+                start, line = line, reader.line_num + 1  # a quoted field may span lines
+                if not record:  # a blank line, which pandas skips
+                    continue
+                if header is None:
+                    header = record
+                elif len(record) > len(header):
+                    raise DataError(_ragged(option, path, start, record, header, sep))
+    except (UnicodeDecodeError, csv.Error):  # pandas, reading next, says what is wrong in its own words
+        return
+
+
+def _ragged(option: str, path: Path, line: int, record: list[str], header: list[str], sep: str) -> str:
+    text = sep.join(record)
+    shown = text if len(text) <= 120 else text[:117] + "..."
+    names = ", ".join(header) if len(header) <= 8 else ", ".join(header[:8]) + ", ..."
+    return (f"{option} {path}: line {line} has {len(record)} fields, but the header has {len(header)} ({names}); it reads "
+            f"{shown!r}. A value that holds the separator {sep!r} must be in double quotes (\"like{sep} this\"): "
+            "quote it, or fix the line (or pass --sep if the file uses another separator).")
+
+
+def frame_inputs(frame: Any, column: str, file: Path, images: bool) -> list[Any]:
+    """The model inputs in ``column`` of a table read from ``file``: texts (a missing value is an empty text), or
+    images decoded from paths relative to the file's folder.
+
+    Raises:
+        DataError: an image path that is missing or not an image.
+    """
+    if images:
+        from ..data.images import decode_images
+
+        return decode_images(frame[column].tolist(), base_dir=file.parent, column=column, name=str(file))
+    return frame[column].fillna("").astype(str).tolist()
 
 
 def check_output_path(path: Path, option: str = "--output", inputs: tuple[Path, ...] = ()) -> None:
@@ -91,10 +192,11 @@ def check_output_path(path: Path, option: str = "--output", inputs: tuple[Path, 
 
 
 def json_lines(frame: Any) -> str:
-    """One JSON object per row, text as written (no \\u escapes, no escaped slashes in paths)."""
+    """One JSON object per row, text as written (no \\u escapes, no escaped slashes in paths); a missing value is null."""
     import json
 
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in frame.to_dict("records"))
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def write_table(frame: Any, path: Path, option: str = "--output") -> None:

@@ -90,8 +90,10 @@ def monitor(
     log_db: Annotated[Path, typer.Option(help="The SQLite prediction log written by graft serve.")] = _DEFAULT_DB,
     webhook: Annotated[str | None, typer.Option(help="POST a JSON summary to this URL when an alert fires.",
                                                 show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option(help="Report folder (default .graft/monitor/NAME/<UTC time>).",
-                                             show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Report folder (default "
+                                                                      ".graft/monitor/NAME/<UTC time>).",
+                                                show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", hidden=True, help="The old spelling of -o/--output.")] = None,
     alpha: Annotated[float, typer.Option(help="False-alarm rate of the drift alarm over all tests (Holm).",
                                          rich_help_panel=_POLICY)] = 0.05,
     min_ratio: Annotated[float, typer.Option(help="Alert when a live metric is below this share of validation.",
@@ -111,7 +113,9 @@ def monitor(
     confidence (KS), predicted classes (chi-square), input length and empty inputs, and live accuracy / macro-F1
     from feedback. Writes monitor.json + monitor.html; exits 1 when an alert fired, 0 otherwise."""
     from ..monitoring import MonitorPolicy, run_monitor
+    from .inputs import one_output
 
+    out = one_output(output, out, "--out")
     policy = MonitorPolicy.from_dict({"alpha": alpha, "min_ratio": min_ratio, "max_drop": max_drop, "basis": basis,
                                       "min_labels": min_labels, "min_requests": min_requests,
                                       "permutations": permutations, "seed": seed})

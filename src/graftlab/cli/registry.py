@@ -216,7 +216,8 @@ def rollback(
 def reproduce(
     run_id: Annotated[str, typer.Argument(help="The MLflow run id of a logged study (or its graftlab run id).")],
     tolerance: Annotated[float, typer.Option("--tolerance", help="Largest absolute metric difference that matches (0: exact).", min=0.0)] = 0.0,
-    output_dir: Annotated[str | None, typer.Option("--output-dir", help="Where the reproduced run folder goes (default .graft/reproduce).")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Where the reproduced run folder goes (default .graft/reproduce).")] = None,
+    output_dir: Annotated[str | None, typer.Option("--output-dir", hidden=True, help="The old spelling of -o/--output.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = False,
     tracking_uri: UriOption = None,
 ) -> None:
@@ -225,6 +226,9 @@ def reproduce(
     Exits 0 when every strategy's metrics match within the tolerance, 1 otherwise, 2 on a user error.
     """
     from ..tracking.reproduce import reproduce as run_reproduce
+    from .inputs import one_output
+
+    output_dir = one_output(output, output_dir, "--output-dir")
 
     def runner(cfg: Any, prepared: Any) -> dict[str, Any]:
         from ..study import Study

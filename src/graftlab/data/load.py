@@ -100,7 +100,7 @@ def load_frame(source: SourceConfig, key: str = "data.source") -> pd.DataFrame:
     if source.kind == "python":
         fix = f"Make the '{key}' function {source.function!r} return at least one row."
     elif source.kind in _READERS:
-        fix = (f"Give {key} a file with at least one row under the header." if key.startswith("--") else
+        fix = (f"Give {key} a file with at least one row under the header." if _on_command_line(key) else
                f"Add rows under the header of {source.path}, or point '{key}.path' at a file that has some.")
     else:
         fix = None
@@ -144,9 +144,15 @@ def load_frame_like(obj: Any, what: str = "the data", fix: str | None = None) ->
     return frame
 
 
+def _on_command_line(key: str) -> bool:
+    """Whether ``key`` is a command-line option (graft predict's --file) or argument (graft evaluate's DATA), not a
+    config key."""
+    return key.startswith("--") or key.isupper()
+
+
 def _load_file(source: SourceConfig, key: str) -> pd.DataFrame:
     path = Path(source.path or "")
-    cli = key.startswith("--")  # a command-line option (graft predict --file), not a config key
+    cli = _on_command_line(key)
     if not path.is_file():
         where = "is a folder, not a file" if path.is_dir() else "does not exist"
         if cli:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ConfigError, DataError
+from ..core.prediction import prediction
 from . import image as Img
 from . import text as T
 
@@ -133,8 +134,9 @@ def explain(model: Any, text: Any, method: str = "ig", target: int | str | None 
             width (fewer along a side shorter than ``grid`` pixels). Ignored for text.
 
     Returns:
-        dict with ``label`` (predicted label), ``prob`` (its probability, calibrated when ``model`` is a
-        packaged model), ``probs`` (every label's), ``target``, ``target_label``, ``method``, ``note``
+        dict with the prediction as every surface gives it (:mod:`graftlab.core.prediction`): ``label``
+        (predicted label), ``confidence`` (its probability, calibrated when ``model`` is a packaged model) and
+        ``probabilities`` (every label's); then ``target``, ``target_label``, ``method``, ``note``
         (None, or why the method differs from the one asked), ``log_odds`` (of the input, for the
         target; attributions are in these units: log(p/(1-p)) before temperature scaling, positive =
         evidence for the target), ``baseline``, ``completeness_error`` (IG: |sum of attributions -
@@ -170,12 +172,9 @@ def explain(model: Any, text: Any, method: str = "ig", target: int | str | None 
     out = fn(predictor, x, index)
     seconds = time.perf_counter() - t0
     proba = _softmax(np.asarray(out["logits"], dtype=np.float64) / temperature)
-    predicted = int(proba.argmax())
     return {
         **({"text": x} if modality == "text" else {}),
-        "label": label_names[predicted],
-        "prob": float(proba[predicted]),
-        "probs": {name: float(p) for name, p in zip(label_names, proba, strict=True)},
+        **prediction(dict(zip(label_names, proba.tolist(), strict=True))),
         "target": out["target"],
         "target_label": label_names[out["target"]],
         "method": used,
@@ -224,8 +223,9 @@ def report_examples(
     Returns:
         A list of :func:`explain` dicts, each with ``kind`` ("confident_correct" | "confident_wrong"),
         ``label`` and ``true_label`` (the true label, as the report shows it), ``predicted`` (the
-        predicted label), ``prob`` (probability of the predicted label, from ``proba``) and ``index``
-        (position in ``inputs``); texts also ``text``; images also ``image_png`` (base64 PNG of the image
+        predicted label), ``prob`` and ``probs`` (in place of ``confidence`` and ``probabilities``: the
+        predicted label's and every label's probability from ``proba``, under the keys results.json and the
+        report have always used) and ``index`` (position in ``inputs``); texts also ``text``; images also ``image_png`` (base64 PNG of the image
         with the attributions over it, :data:`IMAGE_PNG_WIDTH` pixels wide) and ``top_patches``
         (``{"for": [...], "against": [...]}``, the 3 strongest each way, as :func:`.image.top_patches`).
         Classes without an error get no confident_wrong entry.
@@ -256,6 +256,7 @@ def report_examples(
     for kind, i in picks:
         x = inputs[i] if images else str(inputs[i])
         e = explain(predictor, x, method=method, target=int(y_pred[i]), n_steps=n_steps, grid=grid)
+        e = {k: v for k, v in e.items() if k not in ("confidence", "probabilities")}  # results.json keeps prob/probs
         true = names[int(y_true[i])]
         predicted = names[int(y_pred[i])]
         e = {**e, "kind": kind, "label": true, "true_label": true, "predicted": predicted,

@@ -247,7 +247,7 @@ def save_heatmap(e: dict[str, Any], image: Any, path: Any, width: float = 6.4, d
     ax.set_axis_off()
     if labels:
         method = "integrated gradients" if e["method"] == "ig" else "occlusion"
-        ax.set_title(f"{e['label']} (p={e['prob']:.3f}) · explaining {e['target_label']} · {method}", fontsize=9)
+        ax.set_title(f"{e['label']} (p={e['confidence']:.3f}) · explaining {e['target_label']} · {method}", fontsize=9)
         fig.colorbar(colours, ax=ax, shrink=0.8, label=f"attribution (log-odds of {e['target_label']})")
     fig.savefig(path, dpi=dpi, format="png")
 

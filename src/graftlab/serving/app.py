@@ -8,6 +8,7 @@ model that raises gets 500, and the server keeps answering either way.
 # models are local to create_app (built from the config's limits).
 
 import asyncio
+import difflib
 import hmac
 import importlib
 import importlib.util
@@ -23,12 +24,15 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..core.errors import GraftError
+from ..core.prediction import prediction
 from .config import ServeConfig, ServeLimits
 from .inputs import ImagePayload, decode_images
 from .metrics import CONTENT_TYPE
 from .schemas import (
     AdminResponse,
     BatchPrediction,
+    ErrorResponse,
+    Explanation,
     FeedbackResponse,
     Prediction,
     request_models,
@@ -183,13 +187,25 @@ def _body_problem(request: Request, exc: RequestValidationError) -> tuple[int, s
     return None
 
 
-def _validation_message(errors: list[dict], limits: ServeLimits, example: str) -> tuple[str, list[dict]]:
-    """One readable sentence per error (naming the configured limit where one was hit), without the input."""
+def _unknown_key(key: str, keys: list[str], example: str) -> str:
+    """What to say about a body key the endpoint does not take: the close one, every accepted one and an example."""
+    close = difflib.get_close_matches(key, keys, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    accepted = ", ".join(map(repr, keys[:-1])) + f" or {keys[-1]!r}" if len(keys) > 1 else repr(keys[0])
+    return f"{key!r} is not a key of this request{hint}; send {accepted}, e.g. {example}"
+
+
+def _validation_message(errors: list[dict], limits: ServeLimits, example: str,
+                        keys: list[str]) -> tuple[str, list[dict]]:
+    """One readable sentence per error (naming the configured limit where one was hit, or for an unknown key the
+    accepted ``keys``), without the input."""
     clean = []
     for e in errors:
         loc = [str(p) for p in e.get("loc", ()) if p != "body"]
         msg, kind = str(e.get("msg", "")), str(e.get("type", ""))
-        if kind == "string_too_long" and loc[:1] in (["text"], ["texts"]):
+        if kind == "extra_forbidden" and len(loc) == 1 and keys:
+            msg = _unknown_key(loc[0], keys, example)
+        elif kind == "string_too_long" and loc[:1] in (["text"], ["texts"]):
             msg += f" (limit max_chars={limits.max_chars})"
         elif kind == "too_long" and loc in (["texts"], ["images"]):
             msg += f" (limit max_batch={limits.max_batch})"
@@ -203,7 +219,9 @@ def _validation_message(errors: list[dict], limits: ServeLimits, example: str) -
     return text, clean
 
 
-def _install_error_handlers(app: FastAPI, limits: ServeLimits) -> None:
+def _install_error_handlers(app: FastAPI, limits: ServeLimits, keys: dict[str, list[str]]) -> None:
+    """Every error as an :class:`ErrorResponse` (``keys``: the body keys each endpoint takes, named when a request
+    sends another)."""
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problem = _body_problem(request, exc)
@@ -211,7 +229,8 @@ def _install_error_handlers(app: FastAPI, limits: ServeLimits) -> None:
             status, text = problem
             return JSONResponse({"detail": text, "errors": [{"loc": [], "msg": text, "type": "body"}]},
                                 status_code=status)
-        text, clean = _validation_message(list(exc.errors()), limits, _example(request.url.path))
+        path = request.url.path
+        text, clean = _validation_message(list(exc.errors()), limits, _example(path), keys.get(path, []))
         return JSONResponse({"detail": f"Invalid request: {text}", "errors": clean}, status_code=422)
 
     @app.exception_handler(ServiceConflict)
@@ -246,6 +265,26 @@ def _admin_guard(env: str, authorization: str | None) -> None:
         raise HTTPException(403, "The bearer token is wrong.")
 
 
+#: what each 4xx means, for the OpenAPI schema; every one answers an :class:`ErrorResponse`
+_ERRORS = {
+    400: "The body is not UTF-8, or its Content-Length is not a number.",
+    401: "No bearer token.",
+    403: "A wrong bearer token, or admin endpoints are disabled (no token configured).",
+    404: "No answered request has this id.",
+    409: "Nothing to promote or roll back, or the registry refused.",
+    413: "The body is over max_request_bytes.",
+    415: "The body was not sent as JSON.",
+    422: "The body does not validate: the message names the key, the limit or what to send instead.",
+    501: "graftlab.explain is not installed.",
+}
+_BODY_ERRORS = (400, 413, 415, 422)  # any POST: the guard middleware and validation
+
+
+def _errors(*codes: int) -> dict[int, dict[str, Any]]:
+    """The ``responses`` of an endpoint that may answer ``codes`` (plus the errors of any body)."""
+    return {code: {"model": ErrorResponse, "description": _ERRORS[code]} for code in (*_BODY_ERRORS, *codes)}
+
+
 def _explainer() -> Any:
     try:
         if importlib.util.find_spec("graftlab.explain") is None:
@@ -275,7 +314,9 @@ def create_app(cfg: ServeConfig, service: Service | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.service = service
     app.add_middleware(_GuardMiddleware, service=service)
-    _install_error_handlers(app, cfg.limits)
+    bodies = {"/v1/predict": PredictRequest, "/v1/feedback": FeedbackRequest, "/v1/explain": ExplainRequest,
+              "/admin/promote": PromoteRequest, "/admin/rollback": RollbackRequest}
+    _install_error_handlers(app, cfg.limits, {path: list(body.model_fields) for path, body in bodies.items()})
 
     async def decoded(inputs: list[Any], field_name: str) -> list[Any]:
         """Images decoded on a worker thread (a large photo must not stall the event loop); 422 when one is broken."""
@@ -286,14 +327,15 @@ def create_app(cfg: ServeConfig, service: Service | None = None) -> FastAPI:
         except ValueError as e:
             raise HTTPException(422, f"Invalid request: {e}") from None
 
-    @app.post("/v1/predict", response_model=Prediction | BatchPrediction, tags=["predict"])
+    @app.post("/v1/predict", response_model=Prediction | BatchPrediction, tags=["predict"], responses=_errors())
     async def predict(body: PredictRequest) -> Any:
-        """Label and calibrated probabilities for one input (`text`, or `image` for an image model) or a batch
-        (`texts` or `images`)."""
+        """Label, confidence and calibrated probabilities for one input (`text`, or `image` for an image model) or a
+        batch (`texts` or `images`)."""
         answers = await service.predict(await decoded(body.inputs, body.input_field))
+        answers = [{**a, **prediction(a["probabilities"])} for a in answers]
         return answers[0] if body.single else {"predictions": answers}
 
-    @app.post("/v1/feedback", response_model=FeedbackResponse, tags=["predict"])
+    @app.post("/v1/feedback", response_model=FeedbackResponse, tags=["predict"], responses=_errors(404))
     async def feedback(body: FeedbackRequest) -> Any:
         """The true label of an answered request (joined with its prediction in the log)."""
         labels = service.champion.label_names
@@ -303,7 +345,8 @@ def create_app(cfg: ServeConfig, service: Service | None = None) -> FastAPI:
             raise HTTPException(404, f"No answered request has the id {body.request_id!r}.")
         return {"request_id": body.request_id, "label": body.label}
 
-    @app.post("/v1/explain", tags=["predict"])
+    @app.post("/v1/explain", response_model=Explanation, response_model_exclude_unset=True, tags=["predict"],
+              responses=_errors(501))
     async def explain(body: ExplainRequest) -> Any:
         """Token attributions for one text, or patch attributions (occlusion) for one image of an image model
         (needs graftlab.explain; 501 without it)."""
@@ -344,7 +387,8 @@ def create_app(cfg: ServeConfig, service: Service | None = None) -> FastAPI:
     async def admin(authorization: str | None = Header(default=None)) -> None:
         _admin_guard(cfg.admin_token_env, authorization)
 
-    admin_only = {"response_model": AdminResponse, "tags": ["admin"], "dependencies": [Depends(admin)]}
+    admin_only = {"response_model": AdminResponse, "tags": ["admin"], "dependencies": [Depends(admin)],
+                  "responses": _errors(401, 403, 409)}
 
     @app.post("/admin/promote", **admin_only)
     async def promote(body: Annotated[PromoteRequest | None, Body()] = None) -> Any:

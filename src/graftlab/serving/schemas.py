@@ -18,7 +18,8 @@ from pydantic import (
 from .config import ServeLimits
 from .inputs import parse_image
 
-__all__ = ["AdminResponse", "BatchPrediction", "FeedbackResponse", "Prediction", "RequestModels", "request_models"]
+__all__ = ["AdminResponse", "BatchPrediction", "ErrorResponse", "Explanation", "FeedbackResponse", "Prediction",
+           "RequestModels", "request_models"]
 
 
 def _valid_unicode(text: str) -> str:
@@ -33,18 +34,58 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class Prediction(BaseModel):
+class _Predicted(BaseModel):
+    """The prediction as every surface gives it (graftlab.core.prediction): graft predict, /v1/predict, explain."""
+
+    label: str = Field(description="the most probable label")
+    confidence: float = Field(description="the calibrated probability of that label")
+    probabilities: dict[str, float] = Field(description="calibrated probability of every label")
+
+
+class Prediction(_Predicted):
     """The answer for one input."""
 
     request_id: str = Field(description="quote it in POST /v1/feedback")
-    label: str
-    probabilities: dict[str, float] = Field(description="calibrated probability of every label")
     model_version: str
     route: str = Field(description="champion or canary: which model answered")
 
 
 class BatchPrediction(BaseModel):
     predictions: list[Prediction]
+
+
+class Explanation(_Predicted):
+    """Why the model said what it said about one input (graftlab.explain.explain; more keys by method and modality)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    target: int = Field(description="the index of the label explained")
+    target_label: str = Field(description="the label explained: the predicted one unless the request named a target")
+    method: str = Field(description="ig or occlusion: the method used")
+    note: str | None = Field(default=None, description="why the method differs from the one asked, if it does")
+    seconds: float
+    text: str | None = Field(default=None, description="text models: the input")
+    tokens: list[str] | None = Field(default=None, description="text models: the tokens, with one attribution each")
+    attributions: list[float] | None = None
+    words: list[str] | None = Field(default=None, description="text models: whole words, with one attribution each")
+    word_attributions: list[float] | None = None
+    grid: list[list[float]] | None = Field(default=None, description="image models: rows x cols patch attributions, "
+                                                                     "row 0 at the top")
+
+
+class ErrorItem(BaseModel):
+    loc: list[str] = Field(description="where in the body: a key, then positions and keys inside it")
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx answer: one readable paragraph, and for a body that does not validate one entry per problem."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detail: str = Field(description="what is wrong and what to send instead")
+    errors: list[ErrorItem] | None = None
 
 
 class FeedbackResponse(BaseModel):
