@@ -173,7 +173,7 @@ def test_monitor_finds_drift_in_logged_images_and_none_in_fresh_images_of_the_sa
                              html=name == "inverted")
         outcomes[name] = {t["name"]: t for t in result.report["drift"]["tests"]}, result.report
     html = (tmp_path / "report-inverted" / "monitor.html").read_text()
-    assert "alt='Brightness over time'" in html and "Input length over time" not in html
+    assert 'alt="Brightness over time"' in html and "Input length over time" not in html
     tests, report = outcomes["inverted"]
     assert report["model"]["modality"] == "image"
     assert {"mmd", "domain_classifier", "brightness"} <= set(tests) and "input_length" not in tests
