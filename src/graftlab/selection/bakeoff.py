@@ -22,6 +22,7 @@ from ..backbones.catalog import backbone_latency
 from ..backbones.embedding_cache import STATS
 from ..core.config import BakeoffConfig, StudyConfig
 from ..core.errors import ConfigError, DataError
+from ..core.progress import Progress, Task
 from ..data.dataset import LabeledData
 from .license import check_license, license_verdict
 from .logme import logme
@@ -132,15 +133,18 @@ def _rule(b: BakeoffConfig, config: StudyConfig, n: int) -> str:
     return "; ".join(parts)
 
 
-def _say(progress: bool, text: str) -> None:
-    if progress:
+def _say(progress: bool | Progress, text: str) -> None:
+    """What the bake-off is doing: a step of the study's progress display, or a dim line on stderr."""
+    if isinstance(progress, Progress):
+        progress.step(f"bake-off: {text}")
+    elif progress:
         from rich.console import Console
 
         Console(stderr=True, highlight=False).print(f"[dim]bake-off[/dim] {text}")
 
 
 def _score_candidate(bb: Backbone, sub: LabeledData, val: LabeledData, config: StudyConfig, row: dict[str, Any],
-                     progress: bool) -> None:
+                     progress: bool | Progress) -> None:
     """Fill ``row`` with the candidate's LogME, probe CV accuracy and (optionally) fine-tune accuracy."""
     b = config.bakeoff
     t0, batches0 = time.perf_counter(), STATS["forward_batches"]
@@ -154,12 +158,16 @@ def _score_candidate(bb: Backbone, sub: LabeledData, val: LabeledData, config: S
     if b.finetune and row["allowed"]:
         _say(progress, f"{bb.card.name}: short fine-tune ({b.finetune_epochs} epoch(s), top {b.finetune_layers} blocks)")
         t1 = time.perf_counter()
-        row["finetune_val_accuracy"] = round(_finetune_val_accuracy(bb, sub, val, config, progress), 6)
+        shown = progress.enabled if isinstance(progress, Progress) else progress
+        row["finetune_val_accuracy"] = round(_finetune_val_accuracy(bb, sub, val, config, shown), 6)
         row["finetune_seconds"] = round(time.perf_counter() - t1, 3)
 
 
-def run_bakeoff(config: StudyConfig, train: LabeledData, val: LabeledData, progress: bool = True) -> dict[str, Any]:
+def run_bakeoff(config: StudyConfig, train: LabeledData, val: LabeledData, progress: bool | Progress = True) -> dict[str, Any]:
     """Score every backbone of ``config.backbones`` and pick the winner (the ``results['bakeoff']`` section).
+
+    ``progress``: a study's :class:`~graftlab.core.progress.Progress` shows each candidate's scoring as a trial and
+    each phase as a step; True prints the phases on stderr.
 
     Licenses are checked first (refused candidates are excluded without compute; an error when none
     complies), then latency (an error when no allowed candidate meets the budget), then the scores.
@@ -209,11 +217,16 @@ def run_bakeoff(config: StudyConfig, train: LabeledData, val: LabeledData, progr
         )
 
     sub = bakeoff_subset(train, b.subset, config.seed)
+    tracker = progress if isinstance(progress, Progress) else Progress(False)
+    tasks = {bb.card.name: Task(f"bake-off {bb.card.name}", "bake-off", len(sub), "bake-off")
+             for bb, row in zip(backbones, rows, strict=True) if any(row is r for r in licensed)}
+    tracker.plan(tasks.values())
     for bb, row in zip(backbones, rows, strict=True):
         if any(row is r for r in licensed):  # over budget too: the report shows what the budget costs
             _say(progress, f"{bb.card.name}: embeddings, LogME and {b.folds}-fold probe on {len(sub)} examples")
             t0 = time.perf_counter()
-            _score_candidate(bb, sub, val, config, row, progress)
+            with tracker.trial(tasks[bb.card.name]):
+                _score_candidate(bb, sub, val, config, row, progress)
             row["seconds"] = round(row["seconds"] + time.perf_counter() - t0, 3)
         value = row.get(SCORE_KEYS[b.score])
         row["score"] = value

@@ -16,6 +16,7 @@ import numpy as np
 from ..evaluation import HEADLINE_METRICS, softmax
 
 if TYPE_CHECKING:
+    from ..core.progress import Progress
     from ..strategies.base import Predictor
 
 __all__ = ["TEXT_PERTURBATIONS", "IMAGE_PERTURBATIONS", "robustness_report"]
@@ -87,8 +88,10 @@ IMAGE_PERTURBATIONS: dict[str, Callable[[np.ndarray, random.Random], np.ndarray]
 
 
 def robustness_report(predictor: Predictor, inputs: Sequence, labels: np.ndarray, metric: str, temperature: float,
-                      clean_logits: np.ndarray, seed: int = 0, batch_size: int = 64) -> list[dict[str, Any]]:
-    """Metric on clean and perturbed test inputs (text or images); ``drop`` > 0 means worse."""
+                      clean_logits: np.ndarray, seed: int = 0, batch_size: int = 64,
+                      progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Metric on clean and perturbed test inputs (text or images); ``drop`` > 0 means worse. ``progress`` is told
+    each perturbation as a step."""
     if not inputs:
         return []
     if isinstance(inputs[0], str):
@@ -102,6 +105,8 @@ def robustness_report(predictor: Predictor, inputs: Sequence, labels: np.ndarray
     clean_view = predictor.model_view(inputs)
     out = []
     for name, perturb in perturbations.items():
+        if progress is not None:
+            progress.step(f"robustness: {name}")
         rng = random.Random(seed)
         changed = [perturb(t, rng) for t in inputs]
         differs = np.array([_differs(a, b) for a, b in zip(inputs, changed, strict=True)], dtype=bool)

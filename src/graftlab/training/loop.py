@@ -24,6 +24,7 @@ from torch import nn
 from ..backbones.base import batched_outputs
 from ..core.config import TrainConfig
 from ..core.errors import ConfigError
+from ..core.progress import is_terminal
 from ..core.schedules import warmup_linear
 from .augment import augment_batch
 from .image_augment import augment_images
@@ -76,7 +77,7 @@ class Trainer:
         cfg: training settings (epochs, lr schedule, validation cadence, early stopping, budget).
         seed: seeds the batch order (dropout is seeded by the caller before building the model).
         work_dir: where checkpoints go; a checkpoint found there is resumed from.
-        progress: show a progress bar.
+        progress: show a progress bar (in a terminal only).
         loss_fn: ``(logits, labels) -> loss``; by default built from ``cfg.loss`` and the training labels.
         callbacks: extra callbacks after the built-in ones.
     """
@@ -134,7 +135,7 @@ class Trainer:
         self.callbacks: list[Callback] = [self.early] if len(val) else []  # nothing to compare without validation rows
         if cfg.time_budget_s:
             self.callbacks.append(TimeBudget(cfg.time_budget_s))
-        if self.show_progress:
+        if self.show_progress and is_terminal():  # in a file or a pipe a bar would only add lines; the study's lines tell
             self.callbacks.append(ProgressBar(name or "training"))
         self.callbacks += self.extra_callbacks
 
