@@ -72,3 +72,19 @@ def test_a_headline_metric_outside_the_catalogue_is_refused_with_the_metrics_tha
                       "'precision' is not a known metric", "eval.metric can use accuracy, macro_f1, macro_precision")
     assert_user_error(_run("validate", path, "--set", "eval.metric=latency_ms_b1"),
                       "'latency_ms_b1' is measured on the model, not from predictions")
+
+
+@pytest.mark.parametrize(
+    ("override", "phrases"),
+    [
+        ("backbones.0=minilm-l6", ["--set backbones.0: the config has no 'backbones' list",
+                                   "use --set 'backbones=[minilm-l6]'", "or add 'backbones' to the config"]),
+        ("strategies.0.lora.r=8", ["the config has no 'strategies' list", "--set 'strategies=[{lora: {r: 8}}]'"]),
+        ("eval.gates.0=macro_f1 >= 0.8", ["the config has no 'eval.gates' list",
+                                          "--set 'eval.gates=[macro_f1 >= 0.8]'"]),
+    ],
+)
+def test_set_on_a_list_the_config_does_not_have_says_what_to_write(write_study, override, phrases):
+    result = _run("validate", write_study(), "--set", override)  # the written config has no backbones, strategies or eval
+    assert_user_error(result, *phrases)
+    assert "valid list" not in result.output and "dictionary" not in result.output

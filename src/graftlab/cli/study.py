@@ -1,8 +1,7 @@
-"""``graft validate``, ``graft study`` and ``graft predict``."""
+"""``graft validate`` and ``graft study`` (``graft predict`` is in :mod:`.predict`)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.errors import DataError
-from .app import app, exit_interrupted, stderr, stdout
+from .app import app, exit_interrupted, stdout
 
 if TYPE_CHECKING:
     from ..data.prepare import LengthStats
@@ -151,12 +150,18 @@ def render_result(result: Any, console: Console) -> None:
     for a in r.ablation or []:
         if a.error is not None:
             console.print(Text(f"{a.variant} (ablation of {a.knob}) could not run: {a.error}", style="red"))
+    if r.timings.budget is not None and r.timings.budget.dropped:  # the study-wide time_budget_s left work out
+        console.print(Text(r.timings.budget.reading, style="yellow"))
     console.print(Text(f"Winner: {r.winner} — {r.selection.rule}.", style="bold"))
     for c in r.comparisons:
         console.print(Text(f"  {c.a} − {c.b}: {c.metric} {c.diff:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}], p={c.p_value:.3g}"))
     for g in r.gates:
         console.print(Text(f"  gate {g.gate}: {'PASS' if g.passed else 'FAIL'} — {g.evidence}",
                            style="green" if g.passed else "red"))
+    if not r.gates:
+        console.print(Text("No gates declared (eval.gates): nothing was checked against success criteria."))
+    if (small := r.small_test_warning()) is not None:
+        console.print(Text(f"Warning: {small}", style="yellow"))
     console.print(Text(f"Run folder: {result.run_dir}  (report.html, results.json, decision.md, model/)"))
     if r.tracking is not None and r.tracking.registered:
         from ..tracking.registry import Registration
@@ -228,79 +233,3 @@ def study(
     if not result.gates_passed:
         raise typer.Exit(1)
 
-
-@app.command()
-def predict(
-    model: Annotated[Path, typer.Argument(help="A packaged model folder (runs/<study>/<run>/model) or a run folder.")],
-    text: Annotated[list[str] | None, typer.Option("--text", help="An input text (repeatable; text models).")] = None,
-    image: Annotated[list[str] | None, typer.Option("--image", help="An image file, or a folder of them (repeatable; "
-                                                                     "image models).")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="A CSV/TSV/JSONL/parquet/xlsx file of inputs (texts, or image "
-                                                             "paths relative to the file).")] = None,
-    column: Annotated[str | None, typer.Option("--column", help="The input column in --file (default: the model's).")] = None,
-    encoding: Annotated[str | None, typer.Option("--encoding", help="The text encoding of --file (default: utf-8).")] = None,
-    sep: Annotated[str | None, typer.Option("--sep", help="The field separator of a .csv --file (default: ',').")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions to this file, in the "
-                                                               "format its ending names (.csv, .tsv, .jsonl, .parquet "
-                                                               "or .xlsx).")] = None,
-) -> None:
-    """Predict with a saved model: calibrated probabilities and the predicted label."""
-    import pandas as pd
-
-    from ..packaging import load_model
-    from .inputs import check_output_path, json_lines, read_table_arg, write_table
-
-    if output is not None:  # before any work: a path that cannot be written, or that is the input file itself
-        check_output_path(output, "--output", inputs=(file,) if file is not None else ())
-    m = load_model(model)
-    images = m.modality == "image"
-    if sum(map(bool, (text, image, file))) != 1:
-        raise DataError(f"Give one of --{'image' if images else 'text'} (one or more) or --file.")
-    if text and images:
-        raise DataError(f"{m.name} is an image model: pass --image FILE (or a folder), or --file with image paths.")
-    if image and not images:
-        raise DataError(f"{m.name} is a text model: pass --text, or --file with a text column.")
-    if file is not None:
-        frame = read_table_arg(file, "--file", encoding=encoding, sep=sep)
-        col = column or m.meta.get("input_column") or ("image" if images else "text")
-        if col not in frame.columns:
-            from ..data.load import separator_hint
-
-            raise DataError(f"--file {file} has no column {col!r}. Available columns: {', '.join(map(str, frame.columns))}. "
-                            f"Pass --column.{separator_hint(list(frame.columns), cli=True)}")
-        if images:
-            from ..data.images import decode_images
-
-            names = [v if isinstance(v, str) else f"row {i}" for i, v in enumerate(frame[col])]  # paths, not bytes
-            inputs = decode_images(frame[col].tolist(), base_dir=file.parent, column=col, name=str(file))
-        else:
-            names = inputs = frame[col].fillna("").astype(str).tolist()
-    elif image:
-        from .inputs import read_image_args
-
-        names, inputs = read_image_args(list(image))
-    else:
-        names = inputs = list(text or [])
-    empty = [i for i, x in enumerate(inputs) if isinstance(x, str) and not x.strip()]
-    if empty:  # scored like any input, as the service does, but the score says nothing about a text
-        where = f" (rows {', '.join(map(str, empty[:5]))}{', ...' if len(empty) > 5 else ''} of --file)" if file else ""
-        stderr().print(Text(
-            f"Warning: {len(empty)} of {len(inputs)} inputs are empty{where}; their predictions are the model's "
-            "guess without a text.", style="yellow"))
-    proba = m.predict_proba(inputs)
-    out = pd.DataFrame({"input": names, "label": [m.label_names[i] for i in proba.argmax(1)], "confidence": proba.max(1)})
-    for j, name in enumerate(m.label_names):
-        out[f"p_{name}"] = proba[:, j]
-    if output is not None:
-        write_table(out, output, "--output")
-        stdout().print(Text(f"Wrote {len(out)} predictions to {output}"))
-        return
-    if not sys.stdout.isatty():
-        sys.stdout.write(json_lines(out))
-        return
-    table = Table(title=f"{m.name} ({m.meta.get('strategy')}, temperature {m.temperature:.2f})", title_justify="left")
-    for col in out.columns:
-        table.add_column(col, overflow="fold", max_width=60 if col == "input" else None)
-    for row in out.itertuples(index=False):
-        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
-    stdout().print(table)

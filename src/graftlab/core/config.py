@@ -200,7 +200,10 @@ class TrainConfig(Strict):
         default=None, description="validate every N optimizer steps (default: once per epoch)"
     )
     early_stopping: EarlyStoppingConfig | None = Field(default_factory=EarlyStoppingConfig)
-    time_budget_s: Annotated[float, Field(gt=0.0)] | None = None
+    time_budget_s: Annotated[float, Field(gt=0.0)] | None = Field(
+        default=None, description="seconds one fit may train before it stops with its best weights so far (per fit; "
+        "the whole study's budget is the top-level time_budget_s)"
+    )
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
     checkpoint_every_steps: Annotated[int, Field(ge=1)] = 50
     loss: LossConfig = Field(default_factory=LossConfig)
@@ -373,6 +376,11 @@ class StudyConfig(Strict):
     require: RequireConfig = Field(default_factory=RequireConfig)
     output_dir: str = "runs"
     seed: int = 0
+    time_budget_s: Annotated[float, Field(gt=0.0)] | None = Field(
+        default=None, description="seconds for the whole study: ablation variants, then learning-curve points, then "
+        "extra seeds are left out when their measured estimate does not fit (never the baselines, a strategy's first "
+        "seed, k-fold selection or the refit); each fit's own limit is train.time_budget_s"
+    )
 
     @field_validator("strategies", mode="before")
     @classmethod
@@ -446,8 +454,20 @@ def _set_key(data: dict[str, Any], dotted: str, value: Any) -> None:
             node[key] = value
         else:
             if isinstance(node, dict) and node.get(key) is None:
+                if parts[depth + 1].isdigit():  # a position in a list the config does not have
+                    raise ConfigError(_absent_list(dotted, parts[:depth + 1], parts[depth + 1:], value))
                 node[key] = {}
             node = node[key]
+
+
+def _absent_list(dotted: str, path: list[str], rest: list[str], value: Any) -> str:
+    """The message for ``--set LIST.N...=VALUE`` on a config without LIST: write the whole list instead."""
+    where, entry = ".".join(path), value
+    for part in reversed(rest[1:]):
+        entry = {part: entry}
+    whole = yaml.safe_dump([entry], default_flow_style=True, width=10**6).strip()
+    return (f"--set {dotted}: the config has no '{where}' list, so it has no entry {rest[0]} to set; use --set "
+            f"'{where}={whole}' or add '{where}' to the config.")
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> StudyConfig:

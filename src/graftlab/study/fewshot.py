@@ -11,7 +11,7 @@ table comes from ``bench/fewshot.py`` (figures and how they were read: ``docs/fe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,10 +20,12 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 
 from ..core.config import TrainConfig
 from ..core.errors import ConfigError, GraftError
+from ..core.progress import Progress, Task
 from ..data.dataset import LabeledData
 from ..evaluation import get_metric, softmax
 from ..strategies import FitContext, Strategy, trial_context
 from ..training import Trainer, seed_everything
+from .aggregate import TIE_RULE, cheaper_first, tie_key
 
 __all__ = [
     "DEFAULTS",
@@ -32,6 +34,7 @@ __all__ = [
     "as_study_selection",
     "combine",
     "inner_split",
+    "kfold_tasks",
     "make_ctx_factory",
     "recommend",
     "select_by_kfold",
@@ -210,6 +213,22 @@ def make_ctx_factory(train_cfg: TrainConfig, backbone: Any) -> Callable[[int], F
     return factory
 
 
+def kfold_tasks(names: Sequence[str], data: LabeledData, n_splits: int = 3, n_repeats: int = 2) -> list[Task]:
+    """The fits :func:`select_by_kfold` runs on ``data``, one per candidate and fold, as a progress plan counts them
+    (none when a class is too small for k-fold)."""
+    counts = data.class_counts()
+    smallest = int(counts.min()) if len(counts) else 0
+    if smallest < 2:
+        return []
+    folds = min(n_splits, smallest)
+    rows = len(data) - len(data) // folds  # each fit trains on the other folds
+    return [_fold_task(name, i, folds * n_repeats, rows) for name in names for i in range(folds * n_repeats)]
+
+
+def _fold_task(name: str, i: int, n: int, rows: int) -> Task:
+    return Task(f"k-fold {name} fit {i + 1}/{n}", name, rows=rows, kind="k-fold")
+
+
 def _fit_fold(strategy: Strategy, fold_train: LabeledData, held: LabeledData, ctx: FitContext, val_fraction: float) -> np.ndarray:
     inner_train, inner_val = inner_split(fold_train, val_fraction, ctx.seed)
     seed_everything(ctx.seed)
@@ -227,11 +246,13 @@ def select_by_kfold(
     seed: int = 0,
     val_fraction: float = 0.2,
     preferred: str | None = None,
+    costs: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Rank candidate strategies by repeated stratified k-fold on ``data`` (train+val).
 
     Args:
-        candidates: (display name, strategy); ties in mean score go to the earlier one.
+        candidates: (display name, strategy); ties in mean score go to the cheaper one by ``costs``, else the earlier.
         data: every labeled example the study may train on (train+val; never test).
         ctx_factory: seed -> FitContext (see :func:`make_ctx_factory`).
         metric: a headline metric name (``graftlab.evaluation.HEADLINE_METRICS``).
@@ -242,6 +263,9 @@ def select_by_kfold(
         preferred: a candidate kept unless the best one beats it significantly: the 95% t interval of their paired
             fold differences lies above 0 (:func:`recommend` says which; at 8 examples per class fold scores are
             noise, docs/fewshot.md, and the measured default order then decides); None: the best mean wins.
+        costs: name -> the candidate's ``latency_ms_b1`` and ``trainable_params`` (its strategy summary), which order
+            ties as ``study.aggregate.TIE_RULE`` says; a candidate without one comes after those with one.
+        progress: shows each fit as a trial (:func:`kfold_tasks` plans them).
 
     Returns:
         ``{"selection_method", "why", "metric", "n_splits", "n_repeats", "scores": {name: {"mean", "std",
@@ -267,14 +291,18 @@ def select_by_kfold(
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=n_repeats, random_state=seed)
     splits = list(splitter.split(np.zeros(len(data)), data.labels))
     scores: dict[str, dict[str, Any]] = {}
+    progress = progress or Progress(False)
     for name, strategy in candidates:
         values, t0 = [], time.perf_counter()
+        tasks = [_fold_task(name, i, len(splits), len(tr)) for i, (tr, _) in enumerate(splits)]
         try:
             for i, (tr, held) in enumerate(splits):
-                proba = _fit_fold(strategy, data.subset(tr), data.subset(held), ctx_factory(seed + i // folds), val_fraction)
+                with progress.trial(tasks[i]):
+                    proba = _fit_fold(strategy, data.subset(tr), data.subset(held), ctx_factory(seed + i // folds), val_fraction)
                 values.append(float(m.fn(data.labels[held], proba)))
         except GraftError as err:  # a candidate that cannot run on a fold is reported, not fatal
             scores[name] = {"error": str(err)}
+            progress.drop(tasks)  # its other fits will not run
             continue
         arr = np.asarray(values)
         scores[name] = {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
@@ -283,7 +311,11 @@ def select_by_kfold(
     if not ok:
         raise ConfigError("No candidate strategy could be fitted on the k-fold splits: "
                           + "; ".join(f"{n}: {s['error']}" for n, s in scores.items()))
-    ranking = sorted(ok, key=lambda n: -sign * scores[n]["mean"])  # stable: ties keep the preferred order
+
+    def cost(name: str) -> tuple[float, float]:
+        return cheaper_first(costs[name]) if costs and name in costs else (np.inf, np.inf)
+
+    ranking = sorted(ok, key=lambda n: (-tie_key(sign * scores[n]["mean"]), *cost(n)))  # stable: else config order
     winner, note, decided_by = ranking[0], "", "data"
     if preferred is not None and preferred in ok and winner != preferred:
         diff = sign * (np.asarray(scores[winner]["folds"]) - np.asarray(scores[preferred]["folds"]))
@@ -318,7 +350,7 @@ def _t_lower_bound(diff: np.ndarray, confidence: float = 0.95) -> float:
 def as_study_selection(kfold: dict[str, Any], plan: dict[str, Any] | None = None) -> tuple[str, str | None, dict[str, Any]]:
     """(winner, runner-up, selection record) in the shape of ``study.aggregate.select_winner`` for results.json."""
     ranking = [kfold["winner"]] + [n for n in kfold["ranking"] if n != kfold["winner"]]
-    rule = "highest mean k-fold " + kfold["metric"] + " on train+val"
+    rule = f"highest mean k-fold {kfold['metric']} on train+val; {TIE_RULE}"
     if kfold.get("preferred"):
         rule += (f"; the preferred {kfold['preferred']} (the measured default order) is kept unless another beats it "
                  "significantly (95% t interval of the paired fold differences above 0)")

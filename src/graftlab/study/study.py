@@ -9,6 +9,7 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..core.results import SCHEMA_VERSION, Refit, StrategySummary, StudyResults,
 from ..core.results import load_results as _load_results
 from ..core.config import StrategySpec, StudyConfig, load_config
 from ..core.errors import ConfigError, GraftError
+from ..core.progress import Progress, Task
 from ..data.images import brightness
 from ..data.prepare import PreparedData, prepare_data
 from ..evaluation import HEADLINE_METRICS, metrics_with_ci, paired_bootstrap, softmax
@@ -32,10 +34,12 @@ from ..strategies.overrides import KNOBS, TrainOverrides, ablation_variants, tra
 from .curves import cost_report, learning_curve, size_label, subsample_train
 from .robustness import robustness_report
 from .aggregate import compare, gates_for, keep_preferred, select_winner, slices_for, summarise_strategy, transfer_gain
+from .budget import Budget, ablation_tasks, curve_tasks, refit_task, seed_task
 from .environment import environment
 from .fewshot import (
     as_study_selection,
     combine,
+    kfold_tasks,
     make_ctx_factory,
     recommend,
     select_by_kfold,
@@ -125,7 +129,15 @@ class Study:
         """Run every strategy × seed (skipping trials a resumed run already finished) and write the outputs.
 
         ``on_start(run_dir)`` is called once the run folder exists, before any training (``graft study`` prints it).
+        With ``progress``, every trial is counted before it runs and shown with an ETA (:mod:`graftlab.core.progress`);
+        the config's top-level ``time_budget_s`` leaves out optional work that does not fit (:mod:`.budget`).
         """
+        with Progress(self.progress) as progress:
+            self._progress, self._budget = progress, Budget(self.config.time_budget_s, progress)
+            return self._run(resume, prepared, on_start)
+
+    def _run(self, resume: str | Path | None, prepared: PreparedData | None,
+             on_start: Callable[[Path], None] | None) -> StudyResult:
         t_start = time.perf_counter()
         cfg = self.config
         if resume is not None:
@@ -146,9 +158,10 @@ class Study:
         defaults = self._defaults_for_size(prepared)
         strategies = self.strategies
         needs_backbone = any(s.uses_backbone for _, s in strategies.values())
+        self._progress.plan(self._plan(strategies, prepared, run_dir))  # every trial counted before any runs
         bakeoff = None
         if needs_backbone and len(cfg.backbones) > 1:  # pick the backbone before committing compute to it
-            bakeoff = run_bakeoff(cfg, train, val, progress=self.progress)
+            bakeoff = run_bakeoff(cfg, train, val, progress=self._progress)
             save_json(bakeoff, run_dir / "bakeoff.json")
             # candidates are named by their card; map the winner back to the reference the config gave
             ref = next(r for r in cfg.backbones if get_backbone(r).card.name == bakeoff["winner"])
@@ -159,20 +172,28 @@ class Study:
         timings: dict[str, float] = {}
         failed: dict[str, dict[str, Any]] = {}  # strategy -> what the report says of its error
         errors: dict[str, Exception] = {}
-        for name, (spec, strategy) in strategies.items():
-            t0 = time.perf_counter()
-            for i, seed in enumerate(self._seeds(strategy)):
-                key = TrialKey(name, seed)
-                try:
-                    rec = load_trial(key, run_dir) or run_trial(  # latency: the same architecture every seed, measured once
-                        key, spec, strategy, train, val, test, cfg, bb, run_dir, measure=cfg.eval.measures_latency and i == 0,
-                        progress=self.progress)
+        seeds = {name: self._seeds(strategy) for name, (_, strategy) in strategies.items()}
+        for i in range(max(map(len, seeds.values()))):  # every strategy's first seed before any second: all are measured
+            for name, (spec, strategy) in strategies.items():  # before a time budget weighs an extra seed
+                if name in failed or i >= len(seeds[name]):
+                    continue
+                key = TrialKey(name, seeds[name][i])
+                task = seed_task(name, key.seed, len(train), i, strategy.kind == "baseline")
+                if task.kind == "extra seed" and not self._fits([task], [key], run_dir):
+                    continue
+                t0 = time.perf_counter()
+                try:  # latency: the same architecture every seed, measured once
+                    rec = self._trial(task, key, run_dir, partial(run_trial, key, spec, strategy, train, val, test, cfg, bb, run_dir,
+                                                                  measure=cfg.eval.measures_latency and i == 0,
+                                                                  progress=self.progress))
                 except Exception as err:  # noqa: BLE001  one strategy that cannot run never costs the others their results
                     errors[name], failed[name] = err, _failure(err, key, run_dir)
                     trials.pop(name, None)  # its other seeds are left out too: the evidence pairs whole strategies
-                    break
+                    self._progress.drop_group(name)
+                    continue
+                finally:
+                    timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - t0, 3)
                 trials.setdefault(name, []).append(rec)
-            timings[name] = round(time.perf_counter() - t0, 3)
         if not trials:
             _raise_all_failed(errors)
         strategies = {n: v for n, v in strategies.items() if n not in failed}
@@ -184,10 +205,13 @@ class Study:
         if ablation:
             timings["ablation"] = round(sum(t.result["fit_seconds"] for recs in ablation.values() for t in recs), 3)
 
+        self._progress.step("evidence: bootstrap CIs, paired tests and selection")
         results = self._evidence(trials, prepared, bb, run_dir, failed)
         refit = self._refit(results, trials, prepared, bb, run_dir)
         if refit is not None:
             timings["refit"] = refit.result["fit_seconds"]
+        else:
+            self._progress.drop([refit_task(0)])
         if resume is not None and (run_dir / "results.json").is_file():  # a finished run resumed: same evidence, same date
             results.created = _load_results(run_dir / "results.json").created or results.created
         if defaults is not None:
@@ -209,12 +233,18 @@ class Study:
             w = results.champion
             shipped = next(t for t in trials[results.winner] if t.key.seed == w.shipped_seed)
             results.robustness = robustness_report(load_predictor(shipped.model_dir), list(test.inputs), test.labels,
-                                                   cfg.eval.metric, w.calibration.temperature, shipped.test_logits, cfg.seed)
-        results.timings = {"total_s": round(time.perf_counter() - t_start, 3), "per_strategy_s": timings}
+                                                   cfg.eval.metric, w.calibration.temperature, shipped.test_logits, cfg.seed,
+                                                   progress=self._progress)
+        total_s = round(time.perf_counter() - t_start, 3)
+        budget = self._budget.record(total_s)
+        results.timings = {"total_s": total_s, "per_strategy_s": timings, **({"budget": budget} if budget else {})}
+        if budget is not None and budget.dropped:  # fewer seeds or rows than the config asked for: the decision says so
+            results.selection.why += f" {budget.reading}"
         self._write_outputs(results, trials, prepared, run_dir, bb, refit)
         if cfg.tracking.enabled:
             from ..tracking import attach_model_card, log_study
 
+            self._progress.step("tracking: MLflow run and model registry")
             logged = run_dir / "tracking.json"
             if logged.is_file():  # a resumed run is logged once; the re-exported model gets its card back as it was
                 record = load_json(logged)
@@ -231,13 +261,17 @@ class Study:
         by_size: dict[str, dict[str, list[TrialRecord]]] = {}
         n_train: dict[str, int] = {}
         failed: list[dict[str, Any]] = []
-        for size in sorted(f for f in self.config.eval.fractions if f != 1.0):
+        for size in self._curve_sizes():
             label = size_label(size)
             # every seed draws as many rows per class; when that is all rows, every seed trains on the same data
             n_train[label] = len(subsample_train(prepared.train, size, self.config.seed))
             varies = n_train[label] < len(prepared.train)
             for name, (spec, strategy) in strategies.items():
-                recs, failure = self._side_trials(spec, strategy, name, label, self._seeds(strategy, data_varies=varies),
+                seeds = self._seeds(strategy, data_varies=varies)
+                tasks = curve_tasks(name, label, seeds, n_train[label])
+                if not self._fits(tasks, [TrialKey(name, s, size=label) for s in seeds], run_dir, f"learning curve {label}: {name}"):
+                    continue
+                recs, failure = self._side_trials(spec, strategy, name, label, seeds, tasks,
                                                   lambda seed: subsample_train(prepared.train, size, seed), prepared, bb, run_dir)
                 if failure is None:
                     by_size.setdefault(label, {})[name] = recs
@@ -245,21 +279,60 @@ class Study:
                     failed.append({"strategy": name, "size": label, **failure})
         return by_size, n_train, failed
 
-    def _side_trials(self, spec, strategy: Strategy, name: str, size: str, seeds: list[int],
+    def _side_trials(self, spec, strategy: Strategy, name: str, size: str, seeds: list[int], tasks: list[Task],
                      train_for: Callable[[int], Any], prepared: PreparedData, bb,
                      run_dir: Path) -> tuple[list[TrialRecord], dict[str, Any] | None]:
         """A learning-curve point's or an ablation variant's trials (models not kept), each seed training on
-        ``train_for(seed)``: (records, None), or ([], what ``_failure`` says) when one raises."""
+        ``train_for(seed)`` and shown as its task: (records, None), or ([], what ``_failure`` says) when one raises."""
         recs = []
-        for seed in seeds:
+        for seed, task in zip(seeds, tasks, strict=True):
             key = TrialKey(name, seed, size=size)
             try:
-                recs.append(load_trial(key, run_dir) or run_trial(key, spec, strategy, train_for(seed), prepared.val, prepared.test,
-                                                                  self.config, bb, run_dir, keep_model=False, measure=False,
-                                                                  progress=self.progress))
+                recs.append(self._trial(task, key, run_dir, partial(
+                    run_trial, key, spec, strategy, train_for(seed), prepared.val, prepared.test, self.config, bb, run_dir,
+                    keep_model=False, measure=False, progress=self.progress)))
             except Exception as err:  # noqa: BLE001  as for a main trial: it costs the study only this point or row
+                self._progress.drop(tasks)  # its other seeds will not run
                 return [], _failure(err, key, run_dir)
         return recs, None
+
+    def _trial(self, task: Task, key: TrialKey, run_dir: Path, fit: Callable[[], TrialRecord]) -> TrialRecord:
+        """One trial under the progress display: the record an earlier run left (``--resume``), else ``fit()``."""
+        with self._progress.trial(task) as timing:
+            rec = load_trial(key, run_dir)
+            if rec is None:
+                return fit()
+            timing.finished_before(rec.result["fit_seconds"] + rec.result.get("predict_seconds", 0.0))
+            return rec
+
+    def _fits(self, tasks: list[Task], keys: list[TrialKey], run_dir: Path, what: str | None = None) -> bool:
+        """Whether optional work runs: an earlier run finished it, or the time budget has room for it."""
+        return all((k.folder(run_dir) / "result.json").is_file() for k in keys) or self._budget.admit(tasks, what)
+
+    def _curve_sizes(self) -> list[float]:
+        return sorted(f for f in self.config.eval.fractions if f != 1.0)
+
+    def _plan(self, strategies, prepared: PreparedData, run_dir: Path) -> list[Task]:
+        """Every trial the run starts, counted before it starts, in the order it runs: strategies × seeds (each first
+        seed first), learning-curve points, ablation variants, k-fold fits and the refit."""
+        cfg, train = self.config, prepared.train
+        seeds = {name: self._seeds(strategy) for name, (_, strategy) in strategies.items()}
+        tasks = [seed_task(name, seeds[name][i], len(train), i, s.kind == "baseline")
+                 for i in range(max(map(len, seeds.values()))) for name, (_, s) in strategies.items() if i < len(seeds[name])]
+        for size in self._curve_sizes():
+            rows = len(subsample_train(train, size, cfg.seed))
+            for name, (_, strategy) in strategies.items():
+                tasks += curve_tasks(name, size_label(size), self._seeds(strategy, data_varies=rows < len(train)), rows)
+        for name, _, variant, _, same in self._ablation_variants(strategies):
+            if same is None:
+                tasks += ablation_tasks(name, variant.display_name, seeds[name], len(train))
+        if self._selects_by_kfold(selection_plan(train, prepared.val, ordered_by=cfg.data.split.order_by)):
+            labeled = combine(train, prepared.val)
+            if not (run_dir / "selection.json").is_file():  # a resumed run reuses its k-fold result
+                tasks += kfold_tasks(list(strategies), labeled)
+            if cfg.eval.refit and cfg.data.modality == "text" and any(s.fits_without_val for _, s in strategies.values()):
+                tasks.append(refit_task(len(labeled)))
+        return tasks
 
     def _defaults_for_size(self, prepared: PreparedData) -> dict[str, Any] | None:
         """A config without ``strategies`` gets the measured defaults for its data size and modality
@@ -298,27 +371,42 @@ class Study:
         cfg = self.config
         out: dict[tuple[str, str], list[TrialRecord]] = {}
         failed: list[dict[str, Any]] = []
+        for name, knob, variant, vstrategy, same in self._ablation_variants(strategies):
+            seeds = [t.key.seed for t in trials[name]]  # the seeds the strategy ran (a time budget may have left some out)
+            if same is not None and [t.key.seed for t in trials[same]] == seeds:
+                out[(name, knob)] = trials[same]
+                continue
+            tasks = ablation_tasks(name, variant.display_name, seeds, len(prepared.train))
+            planned = ablation_tasks(name, variant.display_name, self._seeds(strategies[name][1]), len(prepared.train))
+            self._progress.drop([t for t in planned if t not in tasks])
+            keys = [TrialKey(variant.display_name, s, size="ablation") for s in seeds]
+            if not self._fits(tasks, keys, run_dir, f"ablation: {variant.display_name}"):
+                continue
+            recs, failure = self._side_trials(variant, vstrategy, variant.display_name, "ablation", seeds, tasks,
+                                              lambda _: prepared.train, prepared, bb, run_dir)
+            if failure is None:
+                out[(name, knob)] = recs
+            else:
+                failed.append({"strategy": name, "knob": knob, "without": KNOBS[knob], "variant": variant.display_name,
+                               "metric": cfg.eval.metric, **failure})
+        return out, failed
+
+    def _ablation_variants(self, strategies) -> list[tuple[str, str, StrategySpec, Strategy, str | None]]:
+        """(strategy, knob, variant spec, variant strategy, the configured strategy that already runs the variant or
+        None) for each enabled knob of each strategy with training knobs (``eval.ablation``)."""
+        cfg = self.config
         if not cfg.eval.ablation:
-            return out, failed
+            return []
         recipes = {self._recipe(s): n for n, (_, s) in strategies.items() if isinstance(s.params, TrainOverrides)}
+        out = []
         for name, (spec, strategy) in strategies.items():
             if not isinstance(strategy.params, TrainOverrides):  # no training knobs (baselines, probe, contrastive)
                 continue
             for knob, params in ablation_variants(spec.name, spec.params, cfg.train).items():
-                variant = StrategySpec(name=spec.name, params=params, label=f"{name} without {knob}")
                 vstrategy = make_strategy(spec.name, params)
-                same = recipes.get(self._recipe(vstrategy))
-                if same is not None and [t.key.seed for t in trials[same]] == self._seeds(strategy):
-                    out[(name, knob)] = trials[same]
-                    continue
-                recs, failure = self._side_trials(variant, vstrategy, variant.display_name, "ablation", self._seeds(strategy),
-                                                  lambda _: prepared.train, prepared, bb, run_dir)
-                if failure is None:
-                    out[(name, knob)] = recs
-                else:
-                    failed.append({"strategy": name, "knob": knob, "without": KNOBS[knob], "variant": variant.display_name,
-                                   "metric": cfg.eval.metric, **failure})
-        return out, failed
+                variant = StrategySpec(name=spec.name, params=params, label=f"{name} without {knob}")
+                out.append((name, knob, variant, vstrategy, recipes.get(self._recipe(vstrategy))))
+        return out
 
     def _ablation_rows(self, trials: dict[str, list[TrialRecord]], ablation: dict[tuple[str, str], list[TrialRecord]],
                        prepared: PreparedData) -> list[dict[str, Any]]:
@@ -342,7 +430,7 @@ class Study:
         first = recommend(max(1, plan["n_per_class"]), cfg.data.modality)["preferred"]
         candidates = [(name, s) for name, (_, s) in self.strategies.items() if name in summaries]
         preferred = next((n for n, s in candidates if s.name == first), None)
-        if mode == "validation" or (mode == "auto" and not plan["use_kfold"]):
+        if not self._selects_by_kfold(plan):
             winner, runner_up, selection = keep_preferred(select_winner(summaries, cfg.eval.metric)[2], preferred, trials,
                                                           prepared.val, cfg)
             reason = "The config asks for validation-split selection (eval.selection: validation)." if mode == "validation" else plan["why"]
@@ -355,9 +443,15 @@ class Study:
             kfold = load_json(saved)
         else:
             kfold = select_by_kfold(candidates, combine(prepared.train, prepared.val), make_ctx_factory(cfg.train, bb),
-                                    metric=cfg.eval.metric, seed=cfg.seed, preferred=preferred)
+                                    metric=cfg.eval.metric, seed=cfg.seed, preferred=preferred, costs=summaries,
+                                    progress=self._progress)
             save_json(kfold, saved)
         return as_study_selection(kfold, plan)
+
+    def _selects_by_kfold(self, plan: dict[str, Any]) -> bool:
+        """Whether the winner is chosen by k-fold on train+val (``eval.selection``; ``auto``: the selection plan's call)."""
+        mode = self.config.eval.selection
+        return mode == "kfold" or (mode == "auto" and plan["use_kfold"])
 
     def _refit(self, results: StudyResults, trials: dict[str, list[TrialRecord]], prepared: PreparedData, bb,
                run_dir: Path) -> TrialRecord | None:
@@ -383,8 +477,9 @@ class Study:
         everything = combine(prepared.train, prepared.val)
         no_val = prepared.val.subset(np.array([], dtype=np.int64))
         key = TrialKey(winner, w.shipped_seed, size="refit")
-        rec = load_trial(key, run_dir) or run_trial(key, spec, strategy, everything, no_val, prepared.test, cfg, bb, run_dir,
-                                                    measure=False, progress=self.progress)
+        rec = self._trial(refit_task(len(everything), winner), key, run_dir, partial(
+            run_trial, key, spec, strategy, everything, no_val, prepared.test, cfg, bb, run_dir, measure=False,
+            progress=self.progress))
         trained = next(t for t in trials[winner] if t.key.seed == key.seed)
         test, ev = prepared.test, cfg.eval
         proba = softmax(rec.test_logits)
@@ -463,7 +558,7 @@ class Study:
                        run_dir: Path, bb, refit: TrialRecord | None = None) -> None:
         """The packaged model (the refit on every labeled example when there is one, else the winner's shipped seed),
         predictions, results.json, report and decision record."""
-        from ..reporting import render_report, write_decision_record
+        from ..reporting import render_report, write_decision_record, write_test_errors
 
         winner = results.winner
         w = results.champion
@@ -488,11 +583,16 @@ class Study:
             "modality": prepared.test.modality,
             "input_column": self.config.data.image or self.config.data.text,  # what `graft predict --file` reads
         }
+        self._progress.step("packaging the model")
         # the monitoring reference comes from validation rows the model did not train on: the training-split model's
         export_model(predictor, run_dir / "model", meta, reference=self._reference(trained, prepared, bb, w))
         results.model_dir = str(run_dir / "model")
         self._explanations(results, predictor, shipped, prepared, meta["temperature"])
+        self._progress.step("predictions, report and decision record")
         write_predictions(trials, prepared, run_dir)
+        test = prepared.test  # the shipped seed's errors, with the probabilities it serves (its temperature)
+        write_test_errors(run_dir, test.ids, test.inputs, test.labels,
+                          softmax(trained.test_logits, w.calibration.temperature), prepared.label_names)
         save_results(results, run_dir / "results.json")
         render_report(results, run_dir)
         write_decision_record(results, run_dir)
@@ -510,6 +610,7 @@ class Study:
             return
         from ..explain import class_tokens, report_examples
 
+        self._progress.step(f"explanations of example predictions ({method})")
         proba = softmax(shipped.test_logits, temperature)
         try:
             results.explanations = report_examples(predictor, list(test.inputs), test.labels, proba, prepared.label_names, method=method)
