@@ -88,3 +88,14 @@ def test_set_on_a_list_the_config_does_not_have_says_what_to_write(write_study, 
     result = _run("validate", write_study(), "--set", override)  # the written config has no backbones, strategies or eval
     assert_user_error(result, *phrases)
     assert "valid list" not in result.output and "dictionary" not in result.output
+
+
+def test_reading_a_config_leaves_the_callers_strategy_dict_as_it_was():
+    from graftlab.core.config import StudyConfig
+
+    strategy = {"finetune": {"trainable_layers": 2, "label": "top-2"}}
+    data = {"source": {"kind": "csv", "path": "x.csv"}, "text": "t", "label": "y"}
+    for _ in range(2):  # the same dict, read twice, gives the same labelled strategy
+        cfg = StudyConfig.from_dict({"name": "s", "data": data, "strategies": [strategy]})
+        assert cfg.strategies[0].display_name == "top-2"
+    assert strategy == {"finetune": {"trainable_layers": 2, "label": "top-2"}}

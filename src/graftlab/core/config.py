@@ -95,7 +95,8 @@ def _parse_strategy(item: Any) -> Any:
             raise ValueError(
                 f"parameters of strategy {name!r} must be a mapping like {{trainable_layers: 2}}; got {params!r}"
             )
-        label = params.pop("label", None) if "label" in params else None
+        params = dict(params)  # never the caller's dict: a config built twice from it keeps its label
+        label = params.pop("label", None)
         return {"name": name, "params": params, "label": label}
     return item
 
