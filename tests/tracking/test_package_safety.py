@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from graftlab.core.artifacts import MANIFEST, load_json
 from graftlab.core.errors import ArtifactError
 from graftlab.packaging import load_model
 
@@ -64,4 +65,27 @@ def test_a_changed_weight_file_is_refused(tracked, tmp_path, damage):
         data = data[: len(data) - 7]
     weights.write_bytes(bytes(data))
     with pytest.raises(ArtifactError, match=weights.name):
+        load_model(folder)
+
+
+def test_a_file_the_manifest_does_not_list_is_refused(tracked, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(tracked.rich.run_dir / "model", folder)
+    listed = set(load_json(folder / MANIFEST)["files"])
+    on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST}
+    assert listed == on_disk  # the export lists every file it writes, nested ones included
+    extra = folder / "backbone" / "special_tokens_map.json"  # what a backbone folder would read at load time
+    extra.parent.mkdir(exist_ok=True)
+    extra.write_text('{"pad_token": "great", "cls_token": "great"}')
+    with pytest.raises(ArtifactError, match="backbone/special_tokens_map.json") as err:
+        load_model(folder)
+    assert "not listed" in str(err.value)
+
+
+def test_a_listed_file_that_is_missing_is_refused(tracked, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(tracked.rich.run_dir / "model", folder)
+    gone = sorted(load_json(folder / MANIFEST)["files"])[-1]
+    (folder / gone).unlink()
+    with pytest.raises(ArtifactError, match=gone):
         load_model(folder)

@@ -111,24 +111,45 @@ def write_manifest(folder: str | Path, extra: dict[str, Any] | None = None) -> d
     """Record the sha256 and size of every file under ``folder`` in ``manifest.json``."""
     folder = Path(folder)
     files = {}
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and p.name != MANIFEST:
-            files[p.relative_to(folder).as_posix()] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+    for rel in _files_under(folder):
+        p = folder / rel
+        files[rel] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
     manifest = {"format": "graftlab-artifact/1", "files": files, **(extra or {})}
     save_json(manifest, folder / MANIFEST)
     return manifest
 
 
+def _files_under(folder: Path) -> list[str]:
+    """Every file under ``folder`` (recursively, as posix paths relative to it), the manifest itself excluded."""
+    return [p.relative_to(folder).as_posix() for p in sorted(folder.rglob("*"))
+            if not p.is_dir() and p.relative_to(folder).as_posix() != MANIFEST]
+
+
 def verify_manifest(folder: str | Path) -> dict[str, Any]:
-    """Check every file listed in the manifest; raise :class:`ArtifactError` naming the first bad one."""
+    """Check that the folder holds exactly the files its manifest lists, each with its recorded size and sha256.
+
+    Raises:
+        ArtifactError: naming the first file that is not listed, missing, or changed.
+    """
     folder = Path(folder)
     if not (folder / MANIFEST).exists():
         raise ArtifactError(f"{folder} has no {MANIFEST}: it is not a graftlab artifact folder.")
     manifest = load_json(folder / MANIFEST)
-    for rel, info in manifest.get("files", {}).items():
+    listed = manifest.get("files", {})
+    # A file nobody listed (a tokenizer map, a config) can change what the model does as surely as a changed weight.
+    for rel in _files_under(folder):
+        if rel not in listed:
+            raise ArtifactError(
+                f"{folder / rel} is not listed in {folder / MANIFEST}: every file of an artifact folder must be. "
+                "Refusing to load it; remove that file, or re-export the model from its run."
+            )
+    for rel, info in listed.items():
         p = folder / rel
         if not p.is_file():
-            raise ArtifactError(f"{p} is listed in the manifest but missing: the artifact is incomplete.")
+            raise ArtifactError(
+                f"{p} is listed in {MANIFEST} but missing: the artifact is incomplete. "
+                "Copy the whole folder again, or re-export the model from its run."
+            )
         if p.stat().st_size != info["bytes"] or sha256_file(p) != info["sha256"]:
             raise ArtifactError(
                 f"{p} does not match its sha256 in {MANIFEST}: the file was modified or truncated. "
