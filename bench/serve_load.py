@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_MODEL = Path(".graft") / "bench" / "serve-model"
+_TOKEN = "bench-admin-token"  # GRAFT_ADMIN_TOKEN of the servers this script starts
 
 
 def build_model(folder: Path) -> Path:
@@ -83,7 +84,8 @@ def start_server(model: Path, log_db: Path, quantize: bool, log_file, min_agreem
            "--log-db", str(log_db), "--log-level", "warning"]
     if quantize:
         cmd += ["--quantize", "--quantize-min-agreement", str(min_agreement)]
-    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
+    # the quantization report is operator detail (/admin/status): a throwaway token for this local server
+    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, "GRAFT_ADMIN_TOKEN": _TOKEN})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -162,7 +164,8 @@ def run(model: Path, texts: list[str], clients: int, seconds: float, quantize: b
     with open(workdir / f"{name}.server.log", "w") as log_file:
         proc, url = start_server(model, log_db, quantize, log_file, min_agreement)
         try:
-            quant = httpx.get(f"{url}/health", timeout=10).json()["champion"]["quantization"]
+            quant = httpx.get(f"{url}/admin/status", headers={"Authorization": f"Bearer {_TOKEN}"},
+                              timeout=10).json()["champion"]["quantization"]
             warm = asyncio.run(load(url, texts[:32], clients, min(3.0, seconds)))  # warm-up, not timed
             result = asyncio.run(load(url, texts, clients, seconds))
         finally:

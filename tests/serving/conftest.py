@@ -133,6 +133,23 @@ def make_client(packaged, tmp_path):
             client.__exit__(None, None, None)
 
 
+STATUS_TOKEN = "status-token"
+
+
+@pytest.fixture
+def admin_status(monkeypatch):
+    """admin_status(client) -> GET /admin/status as a dict (the rollout state and paths /health does not give);
+    sets the admin token for the test."""
+    monkeypatch.setenv("GRAFT_ADMIN_TOKEN", STATUS_TOKEN)
+
+    def get(client):
+        r = client.get("/admin/status", headers={"Authorization": f"Bearer {STATUS_TOKEN}"})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    return get
+
+
 @pytest.fixture
 def serve_process():
     """``with serve_process([...args]) as (proc, url):`` runs ``graft serve`` for the block (see running_server)."""

@@ -25,7 +25,7 @@ def test_admin_needs_the_token_from_the_environment(make_client, packaged, monke
         assert client.post(path).status_code == 401
         assert client.post(path, headers={"Authorization": "Basic abc"}).status_code == 401
         assert client.post(path, headers=auth("wrong")).status_code == 403
-    assert client.get("/health").json()["challenger_active"] is True  # nothing happened
+    assert client.get("/admin/status", headers=auth()).json()["challenger_active"] is True  # nothing happened
     r = client.post("/admin/rollback", headers=auth(), json={"reason": "testing"})
     assert r.status_code == 200 and r.json()["event"]["kind"] == "rollback"
     assert r.json()["health"]["challenger_active"] is False

@@ -110,14 +110,16 @@ def test_a_model_error_is_a_json_500_and_the_next_request_works(make_client, mon
     assert service(client).log.count() == 1  # the failed request was not acknowledged, so not logged
 
 
-def test_health_ready_metrics_and_docs(make_client, texts):
+def test_health_ready_metrics_and_docs(make_client, texts, admin_status):
     client = make_client()
     for text in texts[:4]:
         client.post("/v1/predict", json={"text": text})
     client.post("/v1/predict", json={"text": 5})
     assert client.get("/ready").json()["ready"] is True
     health = client.get("/health").json()
-    assert health["status"] == "ok" and health["mode"] == "none" and health["champion"]["labels"] == ["great", "other"]
+    assert health["status"] == "ok" and health["challenger"] is None
+    status = admin_status(client)
+    assert status["mode"] == "none" and status["champion"]["labels"] == ["great", "other"]
     metrics = client.get("/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
@@ -131,7 +133,8 @@ def test_health_ready_metrics_and_docs(make_client, texts):
     assert f'graft_confidence_mean{{model_version="{version}",route="champion"}}' in text
     assert "graft_model_info{" in text
     schema = client.get("/openapi.json").json()
-    assert {"/v1/predict", "/v1/feedback", "/health", "/ready", "/metrics", "/admin/promote"} <= set(schema["paths"])
+    assert {"/v1/predict", "/v1/feedback", "/health", "/ready", "/metrics", "/admin/promote",
+            "/admin/status"} <= set(schema["paths"])
     assert '"maxLength":5000' in client.get("/openapi.json").text.replace(" ", "")
     assert client.get("/docs").status_code == 200
     assert client.get("/no-such-page").status_code == 404
@@ -148,9 +151,9 @@ def test_explain_uses_graftlab_explain_and_answers_501_without_it(make_client, m
     assert client.post("/v1/explain", json={"text": "great tea"}).status_code == 501
 
 
-def test_quantized_model_is_served_when_it_agrees(make_client, texts):
+def test_quantized_model_is_served_when_it_agrees(make_client, texts, admin_status):
     client = make_client(quantize=True)
-    q = client.get("/health").json()["champion"]["quantization"]
+    q = admin_status(client)["champion"]["quantization"]
     assert q["applied"] is True and q["agreement"] >= 0.99 and q["n_checked"] == 40
     assert 'quantized="true"' in client.get("/metrics").text
     assert client.post("/v1/predict", json={"text": texts[0]}).status_code == 200

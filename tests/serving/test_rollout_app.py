@@ -16,16 +16,16 @@ def wait_for(predicate, timeout=30.0):
     return False
 
 
-def test_a_disagreeing_canary_is_rolled_back_automatically(make_client, packaged, texts):
+def test_a_disagreeing_canary_is_rolled_back_automatically(make_client, packaged, texts, admin_status):
     client = make_client(canary=str(packaged["flipped"]), canary_percent=50.0, rollout=POLICY)
     routes = []
     for text in texts:
         routes.append(client.post("/v1/predict", json={"text": text}).json()["route"])
-        if not client.get("/health").json()["challenger_active"]:
+        if not admin_status(client)["challenger_active"]:
             break
     assert "canary" in routes  # the challenger did answer some requests ...
-    assert wait_for(lambda: not client.get("/health").json()["challenger_active"])  # ... until it was stopped
-    health = client.get("/health").json()
+    assert wait_for(lambda: not admin_status(client)["challenger_active"])  # ... until it was stopped
+    health = admin_status(client)
     event = health["events"][-1]
     assert event["kind"] == "rollback" and "disagrees" in event["reason"] and event["stats"]["trigger"] == "automatic"
     after = [client.post("/v1/predict", json={"text": t}).json() for t in texts[:20]]
@@ -38,14 +38,14 @@ def test_a_disagreeing_canary_is_rolled_back_automatically(make_client, packaged
     assert dict(served)["canary"] == routes.count("canary")
 
 
-def test_a_good_canary_keeps_its_share(make_client, packaged, texts):
+def test_a_good_canary_keeps_its_share(make_client, packaged, texts, admin_status):
     client = make_client(canary=str(packaged["champion"]), canary_percent=50.0, rollout=POLICY)
     routes = [client.post("/v1/predict", json={"text": t}).json()["route"] for t in texts]
     assert 15 <= routes.count("canary") <= 45
-    assert client.get("/health").json()["challenger_active"] is True
+    assert admin_status(client)["challenger_active"] is True
 
 
-def test_shadow_scores_are_logged_never_returned_and_disagreement_rolls_back(make_client, packaged, texts):
+def test_shadow_scores_are_logged_never_returned_and_disagreement_rolls_back(make_client, packaged, texts, admin_status):
     client = make_client(shadow=str(packaged["flipped"]), rollout=POLICY)
     answers = [client.post("/v1/predict", json={"text": t}).json() for t in texts[:5]]
     assert {a["route"] for a in answers} == {"champion"}
@@ -56,12 +56,12 @@ def test_shadow_scores_are_logged_never_returned_and_disagreement_rolls_back(mak
     assert len(pairs) == 5 and all(c != s for c, s in pairs)  # the flipped model disagrees, silently
     for t in texts[5:20]:
         client.post("/v1/predict", json={"text": t})
-    assert wait_for(lambda: not client.get("/health").json()["challenger_active"])
-    assert "disagrees" in client.get("/health").json()["events"][-1]["reason"]
+    assert wait_for(lambda: not admin_status(client)["challenger_active"])
+    assert "disagrees" in admin_status(client)["events"][-1]["reason"]
 
 
 @pytest.mark.parametrize("failure, reason", [("raise", "error rate"), ("sleep", "latency p95")])
-def test_a_failing_or_slow_shadow_is_rolled_back(make_client, packaged, texts, monkeypatch, failure, reason):
+def test_a_failing_or_slow_shadow_is_rolled_back(make_client, packaged, texts, admin_status, monkeypatch, failure, reason):
     policy = {**POLICY, "min_requests": 4, "window": 10, "max_latency_p95_ms": 100.0, "max_disagreement": 1.0}
     client = make_client(shadow=str(packaged["champion"]), rollout=policy)
     challenger = client.app.state.service.challenger.model
@@ -76,16 +76,16 @@ def test_a_failing_or_slow_shadow_is_rolled_back(make_client, packaged, texts, m
     monkeypatch.setattr(challenger, "predict_proba", bad)
     for t in texts[:6]:
         assert client.post("/v1/predict", json={"text": t}).status_code == 200  # users never see it
-    assert wait_for(lambda: not client.get("/health").json()["challenger_active"])
-    assert reason in client.get("/health").json()["events"][-1]["reason"]
+    assert wait_for(lambda: not admin_status(client)["challenger_active"])
+    assert reason in admin_status(client)["events"][-1]["reason"]
 
 
-def test_a_raising_canary_falls_back_to_the_champion_and_is_rolled_back(make_client, packaged, texts, monkeypatch):
+def test_a_raising_canary_falls_back_to_the_champion_and_is_rolled_back(make_client, packaged, texts, admin_status, monkeypatch):
     client = make_client(canary=str(packaged["flipped"]), canary_percent=100.0,
                          rollout={**POLICY, "min_requests": 3, "window": 5})
     challenger = client.app.state.service.challenger.model
     monkeypatch.setattr(challenger, "predict_proba", lambda *a, **k: 1 / 0)
     answers = [client.post("/v1/predict", json={"text": t}) for t in texts[:5]]
     assert all(a.status_code == 200 and a.json()["route"] == "champion" for a in answers)
-    assert not client.get("/health").json()["challenger_active"]
-    assert "error rate" in client.get("/health").json()["events"][-1]["reason"]
+    assert not admin_status(client)["challenger_active"]
+    assert "error rate" in admin_status(client)["events"][-1]["reason"]

@@ -109,3 +109,38 @@ def test_every_4xx_body_is_what_the_openapi_schema_declares(make_client, monkeyp
     problem = _mismatch(r.json(), _declared(spec, path, status), spec)
     assert problem is None, (problem, r.json())
     assert isinstance(r.json()["detail"], str) and r.json()["detail"]
+
+
+def test_health_names_the_model_and_nothing_of_the_filesystem(make_client, packaged, tmp_path):
+    client = make_client()
+    r = client.get("/health")
+    assert r.status_code == 200, r.text
+    health = r.json()
+    assert health["status"] == "ok" and health["healthy"] is True
+    assert health["champion"]["name"] == "tiny-reviews" and health["champion"]["version"].startswith("tiny-reviews#")
+    for secret in (str(packaged["champion"]), str(tmp_path), "log_db", '"/'):
+        assert secret not in r.text, r.text
+    spec = client.get("/openapi.json").json()
+    declared = spec["paths"]["/health"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert _mismatch(health, declared, spec) is None
+    assert _resolve(declared, spec).get("additionalProperties") is False  # the schema promises nothing more
+
+
+def test_admin_status_needs_the_token_and_gives_the_detail(make_client, packaged, monkeypatch, tmp_path):
+    monkeypatch.delenv("GRAFT_ADMIN_TOKEN", raising=False)
+    client = make_client()
+    assert client.get("/admin/status").status_code == 403  # no token configured: admin endpoints are off
+    monkeypatch.setenv("GRAFT_ADMIN_TOKEN", TOKEN)
+    spec = client.get("/openapi.json").json()
+    for headers, status in (({}, 401), ({"Authorization": "Bearer wrong"}, 403)):
+        r = client.get("/admin/status", headers=headers)
+        assert r.status_code == status, r.text
+        declared = spec["paths"]["/admin/status"]["get"]["responses"][str(status)]["content"]["application/json"]
+        assert _mismatch(r.json(), declared["schema"], spec) is None
+    r = client.get("/admin/status", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 200, r.text
+    status = r.json()
+    assert status["champion"]["path"] == str(packaged["champion"]) and status["log_db"].startswith(str(tmp_path))
+    assert status["mode"] == "none" and status["challenger_active"] is False
+    declared = spec["paths"]["/admin/status"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert _mismatch(status, declared, spec) is None

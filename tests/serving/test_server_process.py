@@ -18,7 +18,7 @@ import pytest
 def test_real_server_answers_and_stops_cleanly(serve_process, packaged, tmp_path, texts):
     db = tmp_path / "log.db"
     args = [str(packaged["champion"]), "--log-db", str(db), "--log-inputs", "--quantize", "--max-request-bytes", "100000"]
-    with serve_process(args) as (proc, url):
+    with serve_process(args, env={"GRAFT_ADMIN_TOKEN": "t0ken"}) as (proc, url):
         r = httpx.post(f"{url}/v1/predict", json={"text": texts[0] + " mail me at a@b.org"}, timeout=30)
         assert r.status_code == 200, r.text
         # a client that writes its whole (oversized) body before reading (the standard library's) gets the 413,
@@ -39,7 +39,8 @@ def test_real_server_answers_and_stops_cleanly(serve_process, packaged, tmp_path
         assert httpx.post(f"{url}/v1/predict", content=b"\xff\xfe", timeout=30).status_code == 400
         assert httpx.post(f"{url}/v1/feedback", json={"request_id": rid, "label": "great"}, timeout=30).status_code == 200
         assert "graft_predictions_total" in httpx.get(f"{url}/metrics", timeout=30).text
-        assert httpx.get(f"{url}/health", timeout=30).json()["champion"]["quantization"]["applied"] is True
+        status = httpx.get(f"{url}/admin/status", headers={"Authorization": "Bearer t0ken"}, timeout=30).json()
+        assert status["champion"]["quantization"]["applied"] is True
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutting down
     assert not (tmp_path / "log.db-wal").exists()  # the log was closed cleanly (last close checkpoints the WAL)

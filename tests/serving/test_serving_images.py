@@ -76,7 +76,7 @@ def test_the_package_knows_it_takes_images(image_model, packaged):
     assert load_model(packaged["champion"]).modality == "text"
 
 
-def test_predictions_equal_the_packaged_model_on_the_same_pixels(image_client, image_model):
+def test_predictions_equal_the_packaged_model_on_the_same_pixels(image_client, image_model, admin_status):
     from graftlab.packaging import load_model
 
     images = list(synthetic_images(12, seed=5).image)  # grayscale and RGB
@@ -94,7 +94,7 @@ def test_predictions_equal_the_packaged_model_on_the_same_pixels(image_client, i
     assert as_url.status_code == 200 and as_url.json()["label"] == batch.json()["predictions"][1]["label"]
     rgb = np.stack([images[0]] * 3, axis=-1) if images[0].ndim == 2 else images[0]
     assert client.post("/v1/predict", json={"image": encode(rgb, "JPEG")}).status_code == 200
-    assert client.get("/health").json()["champion"]["modality"] == "image"
+    assert admin_status(client)["champion"]["modality"] == "image"
 
 
 @pytest.mark.parametrize(("body", "says"), [

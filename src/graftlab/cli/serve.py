@@ -65,7 +65,8 @@ def serve(
 ) -> None:
     """Serve a model: POST /v1/predict, /v1/feedback, /v1/explain; GET /health, /ready, /metrics; docs at /docs.
 
-    Admin endpoints (/admin/promote, /admin/rollback, /admin/reload) need the bearer token in GRAFT_ADMIN_TOKEN.
+    /health names the models and nothing else; admin endpoints (/admin/status with paths and the rollout state,
+    /admin/promote, /admin/rollback, /admin/reload) need the bearer token in GRAFT_ADMIN_TOKEN.
     """
     import logging
 

@@ -34,7 +34,9 @@ from .schemas import (
     ErrorResponse,
     Explanation,
     FeedbackResponse,
+    Health,
     Prediction,
+    Status,
     request_models,
 )
 from .service import ModelFailure, Service, ServiceConflict
@@ -44,7 +46,7 @@ __all__ = ["create_app"]
 log = logging.getLogger("graftlab.serving")
 
 _ENDPOINTS = {"/v1/predict", "/v1/feedback", "/v1/explain", "/health", "/ready", "/metrics", "/admin/promote",
-              "/admin/rollback", "/admin/reload", "/docs", "/redoc", "/openapi.json"}
+              "/admin/rollback", "/admin/reload", "/admin/status", "/docs", "/redoc", "/openapi.json"}
 
 
 class _GuardMiddleware:
@@ -367,9 +369,9 @@ def create_app(cfg: ServeConfig, service: Service | None = None) -> FastAPI:
         except Exception as e:
             raise ModelFailure(f"the explanation failed on this input ({type(e).__name__})") from e
 
-    @app.get("/health", tags=["ops"])
+    @app.get("/health", response_model=Health, tags=["ops"])
     async def health() -> Any:
-        """Liveness, the loaded models, the rollout state and its events."""
+        """Liveness and each model's name and version (the detail is at /admin/status, behind the token)."""
         return service.health()
 
     @app.get("/ready", tags=["ops"])
@@ -394,18 +396,24 @@ def create_app(cfg: ServeConfig, service: Service | None = None) -> FastAPI:
     async def promote(body: Annotated[PromoteRequest | None, Body()] = None) -> Any:
         """Make the challenger the champion (and move the registry's champion alias when it came from there)."""
         event = await service.promote(body.force if body else False, body.reason if body else None)
-        return {"event": event.to_dict(), "health": service.health()}
+        return {"event": event.to_dict(), "health": service.status()}
 
     @app.post("/admin/rollback", **admin_only)
     async def rollback(body: Annotated[RollbackRequest | None, Body()] = None) -> Any:
         """Champion-only traffic now (or back to the champion before the last promotion)."""
         event = await service.rollback(body.reason if body else None)
-        return {"event": event.to_dict(), "health": service.health()}
+        return {"event": event.to_dict(), "health": service.status()}
 
     @app.post("/admin/reload", **admin_only)
     async def reload() -> Any:
         """Load the models again from their references."""
         event = await service.reload()
-        return {"event": event.to_dict(), "health": service.health()}
+        return {"event": event.to_dict(), "health": service.status()}
+
+    @app.get("/admin/status", response_model=Status, tags=["admin"], dependencies=[Depends(admin)],
+             responses={code: {"model": ErrorResponse, "description": _ERRORS[code]} for code in (401, 403)})
+    async def status() -> Any:
+        """Where each model came from (ref, path), the rollout state and its events, the prediction log's path."""
+        return service.status()
 
     return app

@@ -53,7 +53,7 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task | None = None
         self._inflight: list[_Item] = []
-        self.calls = 0  # model calls so far (tests and /health read it)
+        self.calls = 0  # model calls so far (tests read it)
         self.items = 0
 
     async def start(self) -> None:

@@ -44,7 +44,7 @@ class Observation:
 
 @dataclass
 class RolloutEvent:
-    """A change of the rollout state, shown in /health and counted in /metrics."""
+    """A change of the rollout state, shown in /admin/status and counted in /metrics."""
 
     kind: str  # rollback | promote | reload | start
     reason: str

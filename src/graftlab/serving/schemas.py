@@ -18,8 +18,8 @@ from pydantic import (
 from .config import ServeLimits
 from .inputs import parse_image
 
-__all__ = ["AdminResponse", "BatchPrediction", "ErrorResponse", "Explanation", "FeedbackResponse", "Prediction",
-           "RequestModels", "request_models"]
+__all__ = ["AdminResponse", "BatchPrediction", "ErrorResponse", "Explanation", "FeedbackResponse", "Health", "ModelName",
+           "Prediction", "RequestModels", "Status", "request_models"]
 
 
 def _valid_unicode(text: str) -> str:
@@ -94,9 +94,42 @@ class FeedbackResponse(BaseModel):
     recorded: bool = True
 
 
+class ModelName(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: str = Field(description="what /v1/predict answers as model_version")
+
+
+class Health(BaseModel):
+    """GET /health, unauthenticated: up or not, and which models answer; nothing about the server's files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str = Field(description="ok once the models are loaded and the log is open, starting before")
+    healthy: bool
+    champion: ModelName | None
+    challenger: ModelName | None = Field(description="the shadow or canary model, while one is loaded")
+
+
+class Status(BaseModel):
+    """GET /admin/status: where each model came from, the rollout state and its events, the prediction log."""
+
+    status: str
+    champion: dict[str, Any] | None = Field(description="ref, path, name, version, registry, modality, labels, "
+                                                        "quantization")
+    challenger: dict[str, Any] | None
+    mode: str = Field(description="none, shadow or canary")
+    canary_percent: float | None
+    challenger_active: bool
+    rollout: dict[str, Any] = Field(description="the rollback policy and its current window")
+    events: list[dict[str, Any]]
+    log_db: str = Field(description="the prediction log's path")
+
+
 class AdminResponse(BaseModel):
     event: dict[str, Any]
-    health: dict[str, Any]
+    health: Status = Field(description="the service's state after the action, as GET /admin/status gives it")
 
 
 class PromoteRequest(_Body):

@@ -352,6 +352,16 @@ class Service:
         self.metrics.challenger_active.set(1 if self.challenger_active else 0)
 
     def health(self) -> dict[str, Any]:
+        """What anyone may see: up or not, and each model's name and version (no paths: /health is public)."""
+        return {
+            "status": "ok" if self.ready else "starting",
+            "healthy": self.ready,
+            "champion": _name_and_version(self.champion),
+            "challenger": _name_and_version(self.challenger),
+        }
+
+    def status(self) -> dict[str, Any]:
+        """The detail for the operator (behind the admin token): paths, rollout state, events, the log."""
         return {
             "status": "ok" if self.ready else "starting",
             "champion": self.champion.info() if self.champion else None,
@@ -363,6 +373,10 @@ class Service:
             "events": [e.to_dict() for e in self.events],
             "log_db": str(self.cfg.log_db),
         }
+
+
+def _name_and_version(served: ServedModel | None) -> dict[str, str] | None:
+    return {"name": served.base.name, "version": served.version} if served else None
 
 
 def _model_inputs(inputs: list[Any]) -> list[Any]:
