@@ -99,3 +99,44 @@ def test_reading_a_config_leaves_the_callers_strategy_dict_as_it_was():
         cfg = StudyConfig.from_dict({"name": "s", "data": data, "strategies": [strategy]})
         assert cfg.strategies[0].display_name == "top-2"
     assert strategy == {"finetune": {"trainable_layers": 2, "label": "top-2"}}
+
+
+def _alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """``levels`` anchors, each a list of ``width`` references to the one before: width**levels leaves once expanded."""
+    lines = ["a0: &a0 [lol]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("where", ["strategies", "text"])
+def test_a_yaml_alias_bomb_is_refused_quickly(write_study, where):
+    import subprocess
+    import sys
+    import time
+
+    path = write_study()
+    bomb = _alias_bomb()
+    if where == "strategies":
+        path.write_text(bomb + path.read_text() + "strategies: *a8\n")
+    else:
+        path.write_text(bomb + path.read_text().replace("text: review", "text: *a8"))
+    started = time.monotonic()
+    # A subprocess with a timeout and a memory cap: on the old code this ran for minutes and past 6 GB.
+    done = subprocess.run([sys.executable, "-m", "graftlab.cli", "validate", str(path)], capture_output=True,
+                          text=True, timeout=60,
+                          preexec_fn=lambda: __import__("resource").setrlimit(
+                              __import__("resource").RLIMIT_AS, (2 << 30, 2 << 30)))
+    output = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 2, output
+    assert "Traceback" not in output
+    assert "expands to more than" in output and str(path) in output, output
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize("text", ["name: x\ndata: &a [*a]\n", "name: " + "[" * 3000 + "]" * 3000 + "\n"],
+                         ids=["recursive-alias", "deep-nesting"])
+def test_a_yaml_nested_without_bound_is_refused(tmp_path, text):
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    assert_user_error(_run("validate", path), f"{path} nests deeper than 64 levels")

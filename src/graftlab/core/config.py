@@ -421,6 +421,51 @@ class StudyConfig(Strict):
             raise ConfigError(format_validation_error(e, cls, source)) from None
 
 
+# A study config is a few hundred nodes; anchors and aliases may not make it expand past these (a "billion laughs"
+# document is a few lines that expand to 9**9 nodes once built and validated).
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 64
+
+
+def _bounded_yaml(text: str, source: Path) -> Any:
+    """Parse YAML (safe constructors only) after checking what its aliases expand to, before building anything.
+
+    Raises:
+        ConfigError: when the expanded document has more than MAX_YAML_NODES nodes or is nested deeper than
+            MAX_YAML_DEPTH.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()  # the node graph: each anchor once, aliases point back to it
+        except RecursionError:  # the parser recurses per nesting level
+            raise ConfigError(f"{source} nests deeper than {MAX_YAML_DEPTH} levels; a study config needs a few. "
+                              "Flatten the config.") from None
+        if node is None:
+            return None
+        sizes: dict[int, int] = {}
+
+        def expanded(n: yaml.Node, depth: int) -> int:
+            """Nodes under ``n`` once every alias is copied out (memoised per anchor: linear in the file)."""
+            if depth > MAX_YAML_DEPTH:
+                raise ConfigError(f"{source} nests deeper than {MAX_YAML_DEPTH} levels; a study config needs a few. "
+                                  "Flatten the config (check anchors and aliases that refer to each other).")
+            if id(n) not in sizes:
+                children = (n.value if isinstance(n, yaml.SequenceNode)
+                            else [x for pair in n.value for x in pair] if isinstance(n, yaml.MappingNode) else [])
+                sizes[id(n)] = 1 + sum(expanded(c, depth + 1) for c in children)
+                if sizes[id(n)] > MAX_YAML_NODES:
+                    raise ConfigError(
+                        f"{source} expands to more than {MAX_YAML_NODES:,} values once its YAML aliases (*name) are "
+                        "copied out; a study config needs a few hundred. Write the values out, or use fewer aliases.")
+            return sizes[id(n)]
+
+        expanded(node, 0)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def _read_text(path: Path) -> str:
     """The text of a config file, which must be UTF-8 (YAML's encoding; other encodings would be guessed)."""
     raw = path.read_bytes()
@@ -484,7 +529,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> St
     if not path.is_file():
         raise ConfigError(f"Config file {path} does not exist. Pass the path of a study YAML file.")
     try:
-        data = yaml.safe_load(_read_text(path))
+        data = _bounded_yaml(_read_text(path), path)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
