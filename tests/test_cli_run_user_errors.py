@@ -49,6 +49,40 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
+# -- graft study: an output_dir it cannot write ----------------------------------------------------
+@pytest.mark.parametrize("where", ["a file", "/proc/self", "/sys"])
+def test_an_output_dir_that_cannot_be_written_is_a_user_error(study_yaml, tmp_path, where):
+    if where == "a file":
+        output = tmp_path / "runs.txt"
+        output.write_text("not a folder")
+    else:
+        output = Path(where) / "graft-runs"
+    cfg = yaml.safe_load(study_yaml.read_text())
+    cfg["data"]["source"]["path"] = str(study_yaml.parent / "reviews.csv")
+    cfg["output_dir"] = str(output)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert_user_error(_run("study", path, "--no-progress"), f"Cannot write the run folder {output}/tiny/",
+                      "output_dir")
+
+
+def test_a_full_disk_while_the_study_writes_is_a_user_error(study_yaml, tmp_path, monkeypatch):
+    import errno
+
+    import graftlab.study.study as study_module
+
+    def full(results, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(study_module, "save_results", full)
+    cfg = yaml.safe_load(study_yaml.read_text())
+    cfg["data"]["source"]["path"] = str(study_yaml.parent / "reviews.csv")
+    cfg["output_dir"] = str(tmp_path / "runs")
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert_user_error(_run("study", path, "--no-progress"), "No space left on device", "results.json", "output_dir")
+
+
 # -- graft study --resume -----------------------------------------------------------------------------
 def test_resume_refuses_set_and_a_config_file_before_writing_anything(run_dir, study_yaml):
     before = _files(run_dir)

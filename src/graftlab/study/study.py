@@ -134,7 +134,13 @@ class Study:
         """
         with Progress(self.progress) as progress:
             self._progress, self._budget = progress, Budget(self.config.time_budget_s, progress)
-            return self._run(resume, prepared, on_start)
+            try:
+                return self._run(resume, prepared, on_start)
+            except OSError as e:  # writing into the run folder later (a full disk, a folder made read-only)
+                out = Path(resume) if resume is not None else Path(self.config.output_dir)
+                if e.filename is None or not Path(e.filename).resolve().is_relative_to(out.resolve()):
+                    raise
+                raise _unwritable_run_folder(Path(e.filename), e) from None
 
     def _run(self, resume: str | Path | None, prepared: PreparedData | None,
              on_start: Callable[[Path], None] | None) -> StudyResult:
@@ -149,9 +155,12 @@ class Study:
             prepared = prepared or self.prepare()  # user errors surface before a run folder exists
             run_id = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
             run_dir = Path(cfg.output_dir) / cfg.name / run_id
-            run_dir.mkdir(parents=True, exist_ok=False)
-            (run_dir / "config.yaml").write_text(cfg.to_yaml())
-            prepared.save_split(run_dir / "split.json")
+            try:
+                run_dir.mkdir(parents=True, exist_ok=False)
+                (run_dir / "config.yaml").write_text(cfg.to_yaml())
+                prepared.save_split(run_dir / "split.json")
+            except OSError as e:
+                raise _unwritable_run_folder(run_dir, e) from None
         if on_start is not None:
             on_start(run_dir)
         train, val, test = prepared.train, prepared.val, prepared.test
@@ -661,6 +670,16 @@ def write_predictions(trials: dict[str, list[TrialRecord]], prepared: PreparedDa
                                             "y_pred": p.argmax(1),
                                             **{f"p_{label}": p[:, j] for j, label in enumerate(prepared.label_names)}}))
         pd.concat(frames).to_parquet(out / f"{name.replace('/', '_')}.parquet", index=False)
+
+
+def _unwritable_run_folder(path: Path, err: OSError) -> ConfigError:
+    """The user error for an ``output_dir`` the study cannot write (a file, /proc, /sys, read-only, full)."""
+    return ConfigError(
+        f"Cannot write the run folder {path}: {err.strerror or err}"
+        f"{f' ({err.filename})' if err.filename and str(err.filename) != str(path) else ''}. "
+        "Set output_dir in the config (or --set output_dir=PATH) to a folder you can write, such as runs, "
+        "and check that its disk has space."
+    )
 
 
 def _failure(err: Exception, key: TrialKey, run_dir: Path) -> dict[str, Any]:
