@@ -25,7 +25,7 @@ def test_clean_data_passes_every_check(reviews):
     assert isinstance(prepared, PreparedData)
     assert {c.status for c in prepared.checks} == {"ok"}
     assert [c.name for c in prepared.checks] == [
-        "empty", "conflicts", "overlong", "single_class", "min_per_class",
+        "control_chars", "empty", "conflicts", "overlong", "single_class", "min_per_class",
         "leakage_exact", "leakage_normalised", "unseen_labels", "absent_classes", "imbalance",
     ]
     assert sum(prepared.summary["rows"].values()) == len(reviews)

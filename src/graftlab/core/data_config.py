@@ -192,6 +192,9 @@ class ChecksConfig(Strict):
     rare_classes: Literal["error", "drop", "other"] = "error"
     max_imbalance: Annotated[float, Field(ge=1.0)] = 20.0
     imbalance: Literal["error", "warn"] = "warn"
+    # texts holding control characters (NUL, BEL, ESC, ...; tab, newline and carriage return are fine): strip removes
+    # those characters, error stops the study, keep leaves the texts as they are (with a warning)
+    control_chars: Literal["strip", "error", "keep"] = "strip"
 
 
 class SubsampleConfig(Strict):

@@ -12,6 +12,7 @@ Row checks (:func:`run_row_checks`) run on all rows before the split; class chec
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -30,6 +31,8 @@ __all__ = [
     "normalise_texts",
     "check_absent_classes",
     "check_empty",
+    "check_control_chars",
+    "strip_control_chars",
     "check_conflicts",
     "check_overlong",
     "check_single_class",
@@ -50,6 +53,8 @@ __all__ = [
 Status = Literal["ok", "warn", "fail", "fixed"]
 LengthFn = Callable[[Sequence[str]], np.ndarray]
 _EMPTY = np.array([], dtype=np.int64)
+#: C0 control characters and DEL, less tab, newline and carriage return (which texts hold legitimately)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "fixed": "cyan"}
 
 
@@ -176,6 +181,37 @@ def check_empty(data: LabeledData, resolution: str) -> tuple[CheckResult, np.nda
         "empty", "data.checks.empty", resolution, data.ids[empty],
         f"{counted(int(empty.sum()), 'input is', 'inputs are')} empty or whitespace only", "no empty inputs",
     )
+
+
+def _has_control(data: LabeledData) -> np.ndarray:
+    return np.array([isinstance(x, str) and _CONTROL.search(x) is not None for x in data.inputs], dtype=bool)
+
+
+def check_control_chars(data: LabeledData, resolution: str) -> CheckResult:
+    """Texts holding control characters (a NUL, BEL, ESC, ...): ``strip`` (see :func:`strip_control_chars`),
+    ``error`` or ``keep``."""
+    key = "data.checks.control_chars"
+    bad = _has_control(data)
+    n = int(bad.sum())
+    if n == 0:
+        return CheckResult("control_chars", "ok", 0, "no input holds control characters", "", key)
+    found = sorted({f"{ord(c):#04x}" for x in np.asarray(data.inputs, dtype=object)[bad] for c in _CONTROL.findall(x)})
+    detail = (f"{counted(n, 'input holds', 'inputs hold')} control characters ({', '.join(found[:8])}; "
+              f"{_ids_text(data.ids[bad])}).")
+    if resolution == "strip":
+        return CheckResult("control_chars", "fixed", n, detail, "removed those characters from the texts", key)
+    if resolution == "keep":
+        return CheckResult("control_chars", "warn", n, detail, f"kept as they are ({key}: keep)", key)
+    action = f"set {key}: strip to remove the characters, or {key}: keep to leave the texts as they are."
+    return CheckResult("control_chars", "fail", n, detail, action, key)
+
+
+def strip_control_chars(data: LabeledData | None, resolution: str) -> LabeledData | None:
+    """``data`` with the control characters removed from its texts when ``resolution`` is ``strip``."""
+    if data is None or resolution != "strip" or not _has_control(data).any():
+        return data
+    inputs = [_CONTROL.sub("", x) if isinstance(x, str) else x for x in data.inputs]
+    return LabeledData(inputs, data.labels, list(data.label_names), data.ids, data.meta)
 
 
 def check_conflicts(data: LabeledData, resolution: str) -> tuple[CheckResult, np.ndarray]:

@@ -25,8 +25,8 @@ __all__ = ["load_frame", "load_frame_like", "source_name", "data_columns", "to_l
 #: read as missing besides pandas' own markers (NA, NULL, n/a, ...): the null of MySQL and PostgreSQL exports
 NA_VALUES = ["\\N"]
 _READERS = {
-    "csv": lambda p, s: pd.read_csv(p, sep=s.sep or ",", encoding=s.encoding or "utf-8", na_values=NA_VALUES),
-    "tsv": lambda p, s: pd.read_csv(p, sep="\t", encoding=s.encoding or "utf-8", na_values=NA_VALUES),
+    "csv": lambda p, s: _read_delimited(p, s.sep or ",", s.encoding),
+    "tsv": lambda p, s: _read_delimited(p, "\t", s.encoding),
     "jsonl": lambda p, s: _read_jsonl(p, s.encoding),
     "parquet": lambda p, s: pd.read_parquet(p),
     "excel": lambda p, s: _read_excel(p, s.sheet),
@@ -44,6 +44,21 @@ _JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", boo
 
 class _NoSuchSheet(Exception):
     pass
+
+
+def _has_nul(path: Path, chunk: int = 1 << 20) -> bool:
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            if b"\x00" in block:
+                return True
+    return False
+
+
+def _read_delimited(path: Path, sep: str, encoding: str | None) -> pd.DataFrame:
+    """A CSV/TSV file; pandas' C parser ends a field at a NUL byte, so a file holding one is read by the Python
+    parser, which keeps the whole text (data.checks.control_chars then reports it)."""
+    engine = "python" if _has_nul(path) else "c"
+    return pd.read_csv(path, sep=sep, encoding=encoding or "utf-8", na_values=NA_VALUES, engine=engine)
 
 
 def _read_jsonl(path: Path, encoding: str | None) -> pd.DataFrame:

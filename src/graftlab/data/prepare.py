@@ -25,12 +25,14 @@ from .checks import (
     CheckResult,
     DataChecksFailed,
     LengthFn,
+    check_control_chars,
     check_split_rows,
     duplicate_groups,
     raise_for_failures,
     run_class_checks,
     run_row_checks,
     run_split_checks,
+    strip_control_chars,
 )
 from .dataset import LabeledData
 from .fingerprint import fingerprint
@@ -323,12 +325,15 @@ def prepare_data(
     source, test, sources = load_data(cfg, frame=frame, test_frame=test_frame)
     full = _concat(source, test)
     fp = _dataset_fingerprint(source, test)
+    control = check_control_chars(full, cfg.checks.control_chars)
+    source, test, full = (strip_control_chars(d, cfg.checks.control_chars) for d in (source, test, full))
 
     if test is not None:  # the source is the training pool (without a fixed test set, see _split_positions)
         source, test = subsample(source, cfg.subsample), subsample(test, cfg.test_subsample)
     if cfg.modality == "image":  # images are resized by the backbone: no input is too long
         length_fn = max_length = None
     results, drop = run_row_checks(_concat(source, test), cfg.checks, length_fn=length_fn, max_length=max_length)
+    results.insert(0, control)
     before, (source, test) = source, (_without(source, drop), _without(test, drop))
     class_results, relabel = run_class_checks(source, cfg.checks, before=before, row_results=results)
     results += class_results
@@ -394,6 +399,7 @@ def load_prepared_split(
     source, test, sources = load_data(cfg, frame=frame, test_frame=test_frame)
     full = _concat(source, test)
     fp = _dataset_fingerprint(source, test)
+    full = strip_control_chars(full, cfg.checks.control_chars)  # as prepare_data did before it split
     if record.get("fingerprint") != fp:
         raise DataError(
             f"The data differ from the data the split in {split_file} was made from (fingerprint "
