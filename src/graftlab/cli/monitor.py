@@ -178,10 +178,15 @@ def retrain(
     allow_changed_data: Annotated[bool, typer.Option("--allow-changed-data", help="Go on when the original data's "
                                                      "fingerprint differs from the champion's.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the study's progress bars.")] = True,
+    trust_code: Annotated[bool, typer.Option("--trust-code", help="Run the Python function of a data source of kind "
+                                                                  "'python' in the champion's study config (refused "
+                                                                  "without it).")] = False,
     tracking_uri: UriOption = None,
 ) -> None:
     """Rerun the champion's study on its data plus new labeled traffic, register the result as challenger, and
-    promote it only when it is significantly better on a fresh holdout (else keep the champion and record why)."""
+    promote it only when it is significantly better on a fresh holdout (else keep the champion and record why).
+
+    A study config whose data come from Python code (source kind 'python') runs that code: it needs --trust-code."""
     from ..lifecycle import RetrainPolicy
     from ..lifecycle import retrain as run_retrain
     from .inputs import read_table_arg
@@ -194,7 +199,7 @@ def retrain(
     with tracking_store(tracking_uri):
         outcome = run_retrain(name, log_db=log_db, policy=policy, tracking_uri=tracking_uri,
                               monitor_report=monitor_report, fresh_monitor=fresh_monitor, progress=progress,
-                              original=original)
+                              original=original, trust_code=trust_code)
     console = stdout()
     style = {"promote": "bold green", "canary": "bold yellow", "keep": "bold", "skipped": "dim"}[outcome.decision]
     console.print(Text(f"{outcome.decision}: {outcome.reason}", style=style))

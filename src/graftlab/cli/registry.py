@@ -219,10 +219,13 @@ def reproduce(
     output: Annotated[str | None, typer.Option("--output", "-o", help="Where the reproduced run folder goes (default .graft/reproduce).")] = None,
     output_dir: Annotated[str | None, typer.Option("--output-dir", hidden=True, help="The old spelling of -o/--output.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = False,
+    trust_code: Annotated[bool, typer.Option("--trust-code", help="Run the Python function of a data source of kind "
+                                                                  "'python' in the logged config (refused without it).")] = False,
     tracking_uri: UriOption = None,
 ) -> None:
     """Re-run a logged study from its config and split (same data fingerprint) and compare its test metrics.
 
+    A config whose data come from Python code (source kind 'python') runs that code: it needs --trust-code.
     Exits 0 when every strategy's metrics match within the tolerance, 1 otherwise, 2 on a user error.
     """
     from ..tracking.reproduce import reproduce as run_reproduce
@@ -236,7 +239,8 @@ def reproduce(
         return Study(cfg, progress=progress).run(prepared=prepared).results
 
     with tracking_store(tracking_uri):
-        report = run_reproduce(run_id, runner, tracking_uri=tracking_uri, tolerance=tolerance, output_dir=output_dir)
+        report = run_reproduce(run_id, runner, tracking_uri=tracking_uri, tolerance=tolerance, output_dir=output_dir,
+                               trust_code=trust_code)
     console = stdout()
     table = Table(title=f"Reproduction of run {report.run_id} (data {report.fingerprint[:12]}, tolerance {tolerance:g})",
                   title_justify="left")

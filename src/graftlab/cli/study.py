@@ -72,6 +72,16 @@ def _prepare(study: Any, console: Console) -> Any:
         raise
 
 
+def _note_code(cfg: Any, console: Console) -> None:
+    """One line when the config runs Python code to read its data (the user wrote it, so it runs; stored configs
+    re-read by graft reproduce / graft retrain need --trust-code)."""
+    from ..core.trust import code_sources
+
+    found = code_sources(cfg)
+    if found:
+        console.print(Text(f"Note: this config runs Python code to read its data ({'; '.join(found)}).", style="dim"))
+
+
 def _overrides(values: list[str] | None) -> dict[str, Any]:
     """``--set KEY=VALUE`` options as {dotted key: value}, each VALUE read as YAML (``1``, ``[a, b]``, ``{k: v}``)."""
     import yaml
@@ -106,6 +116,7 @@ def validate(
 
     cfg = load_config(study, _overrides(set_))
     console = stdout()
+    _note_code(cfg, console)
     run = Study(cfg)
     prepared = _prepare(run, console)
     console.print(Text(f"Study {cfg.name!r}: config is valid.", style="bold"))
@@ -188,7 +199,9 @@ def _run(config: Path, console: Console, progress: bool, overrides: dict[str, An
         from ..core.config import load_config
         from ..study import Study
 
-        study = Study(load_config(config, overrides), progress=progress)
+        cfg = load_config(config, overrides)
+        _note_code(cfg, console)
+        study = Study(cfg, progress=progress)
         prepared = None
         if resume is None:  # a resumed run prepares its recorded split itself
             prepared = _prepare(study, console)

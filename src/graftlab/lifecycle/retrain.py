@@ -30,6 +30,7 @@ from ..core.artifacts import load_json
 from ..core.config import Strict, StudyConfig, format_validation_error
 from ..core.errors import ConfigError
 from ..core.results import PairedDiff, Record, as_results
+from ..core.trust import require_trusted
 from ..data.checks import normalise_texts
 from ..data.images import DERIVED_COLUMNS, encode_png, image_digest
 from ..evaluation import mcnemar, metrics_with_ci, paired_bootstrap
@@ -316,6 +317,7 @@ def retrain(
     original: Any = None,
     out_root: str | Path = ".graft/retrain",
     progress: bool = False,
+    trust_code: bool = False,
 ) -> RetrainOutcome:
     """Retrain registered model ``name`` on its original data plus new labeled traffic, and decide.
 
@@ -328,6 +330,8 @@ def retrain(
         monitor_policy: a :class:`graftlab.monitoring.MonitorPolicy` for that run.
         original: the champion's original data (DataFrame or file) when its config has no data source.
         out_root: where decision records go (``<out_root>/<name>/<UTC timestamp>/``).
+        trust_code: run the Python function of a data source of kind ``python`` in the champion's stored config
+            (refused without it, before anything is read or recorded: that code came with the stored config).
 
     Returns:
         A :class:`RetrainOutcome`; every outcome, skipped ones included, is recorded on disk.
@@ -342,6 +346,9 @@ def retrain(
     if champion is None:
         raise ConfigError(f"Model {name!r} has no champion to retrain against. Promote one first: "
                           f"graft registry promote {name} VERSION.")
+    protocol = find_protocol(champion, uri)
+    require_trusted(protocol.config, trust_code, what=f"the study config of {name!r} version {champion.version}",
+                    command=f"graft retrain {name} --trust-code")
     record_dir = Path(out_root) / name / datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
     record_dir.mkdir(parents=True, exist_ok=True)
     evidence = RetrainEvidence(format=RETRAIN_FORMAT, name=name, champion_version=champion.version,
@@ -364,7 +371,6 @@ def retrain(
         return finish("skipped", f"no alert in the monitor report {trigger.report}; nothing to retrain for")
 
     since = float(champion.tags.get(LABELS_UNTIL_TAG, 0.0))
-    protocol = find_protocol(champion, uri)
     new, labels = _new_labels(log_db, since, protocol.config.data.modality)
     new = relabelled(new, "true_label", protocol.split.relabel)  # as the champion's classes were made
     original_rows, data_info = original_frame(protocol, original, policy.allow_changed_data)

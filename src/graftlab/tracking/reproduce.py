@@ -23,6 +23,7 @@ import yaml
 from ..core.artifacts import load_json
 from ..core.config import StudyConfig
 from ..core.errors import DataError, GraftError
+from ..core.trust import require_trusted
 from .store import TrackingError, client, graft_home, resolve_tracking_uri
 
 if TYPE_CHECKING:
@@ -190,6 +191,7 @@ def reproduce(
     output_dir: str | Path | None = None,
     frame: Any = None,
     test_frame: Any = None,
+    trust_code: bool = False,
 ) -> ReproduceReport:
     """Re-run the study logged as MLflow run ``ref`` with its config and split; compare test metrics.
 
@@ -201,8 +203,11 @@ def reproduce(
         output_dir: where the reproduced run folder goes (default ``.graft/reproduce``). The reproduced
             run is not logged to MLflow and registers nothing.
         frame, test_frame: the DataFrames, for a study that was run on DataFrames passed in Python.
+        trust_code: run the Python function of a data source of kind ``python`` in the recorded config
+            (refused without it: that code came with the stored config).
 
     Raises:
+        UntrustedCodeError: the recorded config runs Python code and ``trust_code`` is false.
         DataError: the data's fingerprint differs from the recorded one.
         TrackingError: no such run, or it lacks the logged config/split/results.
     """
@@ -212,6 +217,8 @@ def reproduce(
 
     with tempfile.TemporaryDirectory() as tmp:
         rec = fetch_recorded(ref, Path(tmp), tracking_uri)
+        require_trusted(rec.config, trust_code, what=f"the config of run {rec.run_id}",
+                        command=f"graft reproduce {ref} --trust-code")
         _check_fingerprint(rec, frame, test_frame)
         cfg = rec.config
         cfg.tracking.enabled = False  # a reproduction must not register a new model version
