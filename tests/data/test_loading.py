@@ -89,7 +89,6 @@ def test_missing_file_names_path_and_key(tmp_path):
 @pytest.mark.parametrize(
     ("kind", "content"),
     [
-        ("csv", b"a,b\n1,2\n1,2,3,4\n"),
         ("csv", b""),
         ("jsonl", b'{"a": 1}\nnot json\n'),
         ("parquet", b"this is not parquet"),
@@ -254,3 +253,17 @@ def test_missing_column_and_single_class_through_prepare(write_study, reviews):
     with pytest.raises(DataError, match="needs at least 2 classes; found only 'x'"):
         prepare_data(load_config(write_study(reviews)).data)
 
+
+def test_a_csv_row_with_more_fields_than_the_header_is_refused_naming_its_line(tmp_path):
+    # every row has one unquoted comma too many: pandas would read the first column as an index, shifting the rest
+    from graftlab.core.config import SourceConfig
+    from graftlab.core.errors import DataError
+    from graftlab.data.load import load_frame
+
+    path = tmp_path / "r.csv"
+    path.write_text("review,score\n" + "".join(f"text, number {i},great\nother, text {i},other\n" for i in range(20)))
+    with pytest.raises(DataError, match=r"'data.source' .*line 2 has 3 fields, but the header has 2 \(review, score\)"):
+        load_frame(SourceConfig(kind="csv", path=str(path)), "data.source")
+    path.write_bytes(b"a,b\n1,2\n1,2,3,4\n")  # one ragged row, which pandas refused in its own words
+    with pytest.raises(DataError, match=r"line 3 has 4 fields, but the header has 2 \(a, b\)"):
+        load_frame(SourceConfig(kind="csv", path=str(path)))

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from ..core.config import TABLE_KINDS, SourceConfig, table_kind
 from ..core.errors import ArtifactError, DataError
 
-__all__ = ["check_csv_rows", "check_output_path", "frame_inputs", "json_lines", "load_model_ref", "one_output",
+__all__ = ["check_output_path", "frame_inputs", "json_lines", "load_model_ref", "one_output",
            "read_image_args", "read_table_arg", "write_table"]
 
 T = TypeVar("T")
@@ -97,7 +97,7 @@ def one_output(output: T | None, old: T | None, old_flag: str) -> T | None:
 
 def read_table_arg(path: Path, option: str, encoding: str | None = None, sep: str | None = None) -> Any:
     """Read the table file named by ``option`` (its ending says the format) as the study reads a data source; a
-    CSV or TSV file strictly (:func:`check_csv_rows`).
+    CSV or TSV file strictly (:func:`graftlab.data.load.check_csv_rows`).
 
     Raises:
         DataError: an unknown ending, a bad encoding or separator, a malformed row, or a file that is missing or
@@ -114,46 +114,7 @@ def read_table_arg(path: Path, option: str, encoding: str | None = None, sep: st
         source = SourceConfig(kind=kind, path=str(path), encoding=encoding, sep=sep)
     except ValueError as err:  # pydantic: an unknown encoding, --sep on a non-csv file
         raise DataError(f"{option} {path}: {err.errors()[0]['msg'].removeprefix('Value error, ')}.") from None
-    if kind in ("csv", "tsv") and path.is_file():
-        check_csv_rows(path, "\t" if kind == "tsv" else sep or ",", encoding or "utf-8", option)
     return load_frame(source, key=option)
-
-
-def check_csv_rows(path: Path, sep: str, encoding: str, option: str) -> None:
-    """Refuse a CSV with a record of more fields than its header (an unquoted separator in a text): pandas reads one
-    extra field on every row as an index, shifting every column without a word. A record with fewer fields is read
-    as pandas reads it, the missing last fields empty.
-
-    Raises:
-        DataError: naming the first such record's line, its fields and the header's.
-    """
-    import csv
-
-    if len(sep) != 1:
-        return
-    header, line = None, 1
-    try:
-        with open(path, newline="", encoding=encoding) as f:
-            reader = csv.reader(f, delimiter=sep, strict=True)  # strict: a quote left open is an error, not a field
-            for record in reader:
-                start, line = line, reader.line_num + 1  # a quoted field may span lines
-                if not record:  # a blank line, which pandas skips
-                    continue
-                if header is None:
-                    header = record
-                elif len(record) > len(header):
-                    raise DataError(_ragged(option, path, start, record, header, sep))
-    except (UnicodeDecodeError, csv.Error):  # pandas, reading next, says what is wrong in its own words
-        return
-
-
-def _ragged(option: str, path: Path, line: int, record: list[str], header: list[str], sep: str) -> str:
-    text = sep.join(record)
-    shown = text if len(text) <= 120 else text[:117] + "..."
-    names = ", ".join(header) if len(header) <= 8 else ", ".join(header[:8]) + ", ..."
-    return (f"{option} {path}: line {line} has {len(record)} fields, but the header has {len(header)} ({names}); it reads "
-            f"{shown!r}. A value that holds the separator {sep!r} must be in double quotes (\"like{sep} this\"): "
-            "quote it, or fix the line (or pass --sep if the file uses another separator).")
 
 
 def frame_inputs(frame: Any, column: str, file: Path, images: bool) -> list[Any]:

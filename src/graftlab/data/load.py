@@ -20,7 +20,7 @@ from .checks import counted
 from .dataset import LabeledData
 from .images import load_idx, load_image_folder, with_image_columns
 
-__all__ = ["load_frame", "load_frame_like", "source_name", "data_columns", "to_labeled"]
+__all__ = ["check_csv_rows", "load_frame", "load_frame_like", "source_name", "data_columns", "to_labeled"]
 
 #: read as missing besides pandas' own markers (NA, NULL, n/a, ...): the null of MySQL and PostgreSQL exports
 NA_VALUES = ["\\N"]
@@ -59,6 +59,45 @@ def _read_delimited(path: Path, sep: str, encoding: str | None) -> pd.DataFrame:
     parser, which keeps the whole text (data.checks.control_chars then reports it)."""
     engine = "python" if _has_nul(path) else "c"
     return pd.read_csv(path, sep=sep, encoding=encoding or "utf-8", na_values=NA_VALUES, engine=engine)
+
+
+def check_csv_rows(path: Path, sep: str, encoding: str, key: str) -> None:
+    """Refuse a CSV with a record of more fields than its header (an unquoted separator in a text): pandas reads one
+    extra field on every row as an index, shifting every column without a word. A record with fewer fields is read
+    as pandas reads it, the missing last fields empty. ``key`` (a config key or a command-line option) is named.
+
+    Raises:
+        DataError: naming the first such record's line, its fields and the header's.
+    """
+    import csv
+
+    if len(sep) != 1:
+        return
+    header, line = None, 1
+    try:
+        with open(path, newline="", encoding=encoding) as f:
+            reader = csv.reader(f, delimiter=sep, strict=True)  # strict: a quote left open is an error, not a field
+            for record in reader:
+                start, line = line, reader.line_num + 1  # a quoted field may span lines
+                if not record:  # a blank line, which pandas skips
+                    continue
+                if header is None:
+                    header = record
+                elif len(record) > len(header):
+                    raise DataError(_ragged(key, path, start, record, header, sep))
+    except (UnicodeDecodeError, csv.Error):  # pandas, reading next, says what is wrong in its own words
+        return
+
+
+def _ragged(key: str, path: Path, line: int, record: list[str], header: list[str], sep: str) -> str:
+    text = sep.join(record)
+    shown = text if len(text) <= 120 else text[:117] + "..."
+    names = ", ".join(header) if len(header) <= 8 else ", ".join(header[:8]) + ", ..."
+    other = "pass --sep" if _on_command_line(key) else f"set '{key}.sep'"
+    where = f"{key} {path}" if _on_command_line(key) else f"'{key}' ({path})"
+    return (f"{where}: line {line} has {len(record)} fields, but the header has {len(header)} ({names}); it reads "
+            f"{shown!r}. A value that holds the separator {sep!r} must be in double quotes (\"like{sep} this\"): "
+            f"quote it, or fix the line ({other} if the file uses another separator).")
 
 
 def _read_jsonl(path: Path, encoding: str | None) -> pd.DataFrame:
@@ -111,6 +150,9 @@ def load_frame(source: SourceConfig, key: str = "data.source") -> pd.DataFrame:
     elif source.kind == "python":
         frame = _load_python(source, key)
     else:
+        if source.kind in ("csv", "tsv") and source.path and Path(source.path).is_file():
+            check_csv_rows(Path(source.path), "\t" if source.kind == "tsv" else source.sep or ",",
+                           source.encoding or "utf-8", key)
         frame = _load_file(source, key)
     if source.kind == "python":
         fix = f"Make the '{key}' function {source.function!r} return at least one row."
