@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from graftlab.data.dataset import LabeledData
-from graftlab.study.study import write_predictions
+from graftlab.study.outputs import write_predictions
 from graftlab.study.trials import TrialKey, TrialRecord
 
 

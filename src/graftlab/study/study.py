@@ -14,17 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .. import __version__
 from ..backbones import get_backbone
 from ..core.artifacts import load_json, save_json
-from ..core.results import SCHEMA_VERSION, Refit, StrategySummary, StudyResults, save_results
+from ..core.results import SCHEMA_VERSION, Refit, StudyResults, save_results
 from ..core.results import load_results as _load_results
 from ..core.config import StrategySpec, StudyConfig, load_config
 from ..core.errors import ConfigError, GraftError
 from ..core.progress import Progress, Task
-from ..data.images import brightness
 from ..data.prepare import PreparedData, prepare_data
 from ..evaluation import HEADLINE_METRICS, metrics_with_ci, paired_bootstrap, softmax
 from ..packaging import export_model
@@ -32,6 +30,7 @@ from ..selection import check_license, run_bakeoff
 from ..strategies import Strategy, load_predictor, make_strategy
 from ..strategies.overrides import KNOBS, TrainOverrides, ablation_variants, train_config_for
 from .curves import cost_report, learning_curve, size_label, subsample_train
+from .outputs import monitoring_reference, write_predictions
 from .robustness import robustness_report
 from .aggregate import compare, gates_for, keep_preferred, select_winner, slices_for, summarise_strategy, transfer_gain
 from .budget import Budget, ablation_tasks, curve_tasks, refit_task, seed_task
@@ -594,7 +593,7 @@ class Study:
         }
         self._progress.step("packaging the model")
         # the monitoring reference comes from validation rows the model did not train on: the training-split model's
-        export_model(predictor, run_dir / "model", meta, reference=self._reference(trained, prepared, bb, w))
+        export_model(predictor, run_dir / "model", meta, reference=monitoring_reference(trained, prepared, bb, w, self.config.train.max_length))
         results.model_dir = str(run_dir / "model")
         self._explanations(results, predictor, shipped, prepared, meta["temperature"])
         self._progress.step("predictions, report and decision record")
@@ -628,49 +627,6 @@ class Study:
         except GraftError as err:  # an explanation that cannot be made never costs the study its results
             results.explanations_error = str(err)
 
-    def _reference(self, shipped: TrialRecord, prepared: PreparedData, bb, w: StrategySummary) -> dict[str, Any]:
-        """Reference profile for drift monitoring, from the validation split the model never trained on."""
-        val = prepared.val
-        proba = softmax(shipped.val_logits, w.calibration.temperature)
-        images = val.modality == "image"
-        texts = [] if images else [str(x) for x in val.inputs]  # images have no words: their embeddings profile them
-        lengths = np.array([len(t.split()) for t in texts] or [0])
-        ref: dict[str, Any] = {
-            "n": len(val),
-            "label_names": prepared.label_names,
-            "confidences": proba.max(1).round(6).tolist(),
-            "predicted_distribution": np.bincount(proba.argmax(1), minlength=len(prepared.label_names)).tolist(),
-            "true_distribution": val.class_counts().tolist(),
-            "input_words": None if images else _profile(lengths),
-            "empty_rate": float(np.mean([not t.strip() for t in texts])) if texts else 0.0,
-            "input_brightness": _profile(brightness(list(val.inputs))) if images else None,
-            "val_metrics": dict(w.val),
-            # a sample of validation texts: serving checks a quantized model's agreement on them at load
-            "texts": texts[:256],
-        }
-        if bb is not None:
-            sample = list(val.inputs)[:256] if images else texts[:256]
-            ref["embeddings"] = np.round(bb.embed(sample, max_length=self.config.train.max_length), 5).tolist()
-            ref["embedding_backbone"] = bb.card.name
-        return ref
-
-
-def write_predictions(trials: dict[str, list[TrialRecord]], prepared: PreparedData, run_dir: Path) -> None:
-    """``predictions/<strategy>.parquet``: each val and test example's true and predicted class and probability per
-    class, for every seed."""
-    out = run_dir / "predictions"
-    out.mkdir(exist_ok=True)
-    for name, recs in trials.items():
-        frames = []
-        for split, data in (("val", prepared.val), ("test", prepared.test)):
-            for t in recs:
-                p = softmax(t.val_logits if split == "val" else t.test_logits)
-                # every column at once: one insert per class fragments the frame (pandas warns from 100 classes)
-                frames.append(pd.DataFrame({"id": data.ids, "split": split, "seed": t.key.seed, "y_true": data.labels,
-                                            "y_pred": p.argmax(1),
-                                            **{f"p_{label}": p[:, j] for j, label in enumerate(prepared.label_names)}}))
-        pd.concat(frames).to_parquet(out / f"{name.replace('/', '_')}.parquet", index=False)
-
 
 def _unwritable_run_folder(path: Path, err: OSError) -> ConfigError:
     """The user error for an ``output_dir`` the study cannot write (a file, /proc, /sys, read-only, full)."""
@@ -701,13 +657,6 @@ def _raise_all_failed(errors: dict[str, Exception]) -> None:
     if len(errors) == 1 or bug is not None:
         raise bug or next(iter(errors.values()))
     raise GraftError("No strategy could run. " + " ".join(f"{n}: {e}" for n, e in errors.items()))
-
-
-def _profile(values: np.ndarray) -> dict[str, Any]:
-    """Mean, std and quantiles of a per-input statistic (words per text, brightness of an image)."""
-    values = np.asarray(values, dtype=np.float64)
-    return {"mean": float(values.mean()), "std": float(values.std()),
-            "quantiles": np.quantile(values, [0, 0.25, 0.5, 0.75, 1]).tolist()}
 
 
 def load_results(run_dir: str | Path) -> StudyResults:
